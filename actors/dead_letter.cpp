@@ -1,0 +1,109 @@
+#include "actors/dead_letter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "actors/engine_context.hpp"
+#include "actors/messages.hpp"
+#include "actors/settlement.hpp"
+
+namespace mailroom {
+
+namespace {
+
+std::string origin_of(const envelope& msg) {
+  std::string origin = msg.topic;
+  if (msg.handle.partition >= 0) {
+    origin += "/" + std::to_string(msg.handle.partition) + "/" +
+              std::to_string(msg.handle.offset);
+  } else if (!msg.handle.handle.empty()) {
+    origin += "/" + msg.handle.handle;
+  }
+  origin += " id=" + msg.id;
+  return origin;
+}
+
+struct dead_letter_state {
+  caf::event_based_actor* self;
+  std::shared_ptr<engine_context> ctx;
+  settlement settle;
+  retry_policy backoff{retry_settings{std::chrono::milliseconds{100},
+                                      std::chrono::milliseconds{10000}, 0}};
+  work_batch waiting; // writes that failed, retried on a timer
+  std::uint32_t failures = 0;
+  bool retry_armed = false;
+
+  dead_letter_state(caf::event_based_actor* s, std::shared_ptr<engine_context> c)
+    : self(s), ctx(c), settle(std::move(c), 0xd1eULL) {
+  }
+
+  void park(work_batch& items) {
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    work_batch written;
+    auto& m = ctx->metrics;
+    for (auto& item : items) {
+      dead_letter_record rec;
+      rec.reason = item.preset ? item.preset->reason : "dead-lettered";
+      rec.attempts = item.msg.attempt;
+      rec.errors = item.msg.attempt_errors;
+      rec.origin = origin_of(item.msg);
+      rec.dead_lettered_at_ms = now_ms;
+      rec.payload = ctx->mask.apply(item.msg.payload);
+      auto r = settle.with_retries("dead-letter write", [&] {
+        return ctx->source->dead_letter(item.msg, rec);
+      }, 3);
+      if (r) {
+        spdlog::info("dead-lettered {} (topic {}, {} attempts): {}", item.msg.id,
+                     item.msg.topic, rec.attempts, rec.reason);
+        written.push_back(std::move(item));
+      } else {
+        waiting.push_back(std::move(item));
+      }
+    }
+    m.dead_lettered.fetch_add(written.size(), std::memory_order_relaxed);
+    settle.forget(written);
+    settle.report_settled(written.size());
+    if (!waiting.empty() && !retry_armed) {
+      // The destination is down: hold on to the messages (never ack them)
+      // and try again with backoff.
+      retry_armed = true;
+      self->delayed_send(self, backoff.delay(++failures), tick_atom::value);
+    } else if (waiting.empty()) {
+      failures = 0;
+    }
+  }
+
+  void retry_waiting() {
+    retry_armed = false;
+    auto items = std::move(waiting);
+    waiting = work_batch{};
+    park(items);
+  }
+
+  // Drain deadline: whatever could not be written goes back to the transport.
+  void hand_back() {
+    for (auto& item : waiting) {
+      item.requeue = std::chrono::milliseconds{0};
+    }
+    if (!waiting.empty()) {
+      auto items = std::move(waiting);
+      waiting = work_batch{};
+      settle.settle(items);
+    }
+  }
+};
+
+} // namespace
+
+caf::behavior dead_letter_actor(caf::event_based_actor* self,
+                                std::shared_ptr<engine_context> ctx) {
+  auto st = std::make_shared<dead_letter_state>(self, std::move(ctx));
+  return {
+    [st](park_atom, park_batch& batch) { st->park(batch.items); },
+    [st](tick_atom) { st->retry_waiting(); },
+    [st](handback_atom) { st->hand_back(); },
+  };
+}
+
+} // namespace mailroom

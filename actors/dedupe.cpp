@@ -1,0 +1,169 @@
+#include "actors/dedupe.hpp"
+
+#include <functional>
+#include <spdlog/spdlog.h>
+
+#include "actors/engine_context.hpp"
+#include "actors/messages.hpp"
+#include "actors/settlement.hpp"
+#include "actors/worker_inbox.hpp"
+
+namespace mailroom {
+
+namespace {
+
+// Below this many items a batch goes to one worker: splitting it further
+// costs more in hand-offs than it gains in parallelism.
+constexpr std::size_t min_chunk = 32;
+
+struct dedupe_state {
+  std::shared_ptr<engine_context> ctx;
+  settlement settle;
+  std::size_t next_worker = 0;
+  std::vector<std::string_view> keys;
+  std::vector<work_batch> per_worker;
+
+  explicit dedupe_state(std::shared_ptr<engine_context> c)
+    : ctx(c), settle(std::move(c), 0xdedeULL) {
+  }
+
+  void classify(polled_batch& batch, work_batch& fresh, work_batch& direct) {
+    auto& cfg = ctx->config.dedupe;
+    auto n = batch.items.size();
+    std::vector<claim_result> claims;
+    if (ctx->idempotency) {
+      keys.clear();
+      for (auto& msg : batch.items) {
+        keys.emplace_back(msg.key);
+      }
+      claims = ctx->idempotency->claim(keys, cfg.claim_ttl);
+    }
+    std::uint64_t unavailable = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      work_item item;
+      item.msg = std::move(batch.items[i]);
+      auto status = claims.empty() ? claim_result::state::fresh
+                    : i < claims.size() ? claims[i].status
+                                        : claim_result::state::unavailable;
+      switch (status) {
+        case claim_result::state::fresh:
+          item.token = claims.empty() ? 0 : claims[i].token;
+          fresh.push_back(std::move(item));
+          continue;
+        case claim_result::state::done:
+          item.preset = outcome::ok();
+          item.duplicate = true;
+          break;
+        case claim_result::state::in_flight:
+          item.requeue = cfg.in_flight_delay;
+          break;
+        case claim_result::state::unavailable:
+          ++unavailable;
+          if (cfg.on_store_error == store_failure_policy::fail_open) {
+            fresh.push_back(std::move(item));
+            continue;
+          }
+          item.requeue = cfg.store_error_delay;
+          break;
+      }
+      // A re-dispatched record that turned out done or taken is finished
+      // with: its old marker must not be swept again.
+      if (i < batch.recovered_tokens.size() && ctx->claims &&
+          status == claim_result::state::done) {
+        ctx->claims->mark_terminal(item.msg.key, batch.recovered_tokens[i]);
+      }
+      direct.push_back(std::move(item));
+    }
+    if (unavailable > 0) {
+      ctx->metrics.store_errors.fetch_add(unavailable, std::memory_order_relaxed);
+      spdlog::warn("dedupe: idempotency store unavailable for {} messages; {}", unavailable,
+                   cfg.on_store_error == store_failure_policy::fail_open
+                     ? "processing them unclaimed (fail_open)"
+                     : "handing them back (fail_closed)");
+    }
+  }
+
+  void record(work_batch& fresh) {
+    if (!ctx->claims || fresh.empty()) {
+      return;
+    }
+    auto now = clock::now();
+    auto expires = now + ctx->config.dedupe.claim_ttl;
+    std::vector<dispatch_record> records;
+    records.reserve(fresh.size());
+    for (auto& item : fresh) {
+      records.push_back({item.msg, item.token, now, expires});
+    }
+    if (auto r = ctx->claims->record_dispatch(records); r) {
+      for (auto& item : fresh) {
+        item.recorded = true;
+      }
+    } else {
+      // Recovery is a safety net: losing the markers for one batch leaves the
+      // transport's own redelivery as the fallback, so dispatch anyway.
+      ctx->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("dedupe: writing dispatch markers failed: {}", r.what);
+    }
+  }
+
+  void dispatch(work_batch& fresh) {
+    auto& inboxes = ctx->inboxes;
+    auto workers = inboxes.size();
+    if (ctx->config.engine.ordering == ordering_mode::per_key) {
+      per_worker.resize(workers);
+      std::hash<std::string> hash;
+      for (auto& item : fresh) {
+        per_worker[hash(item.msg.order_key()) % workers].push_back(std::move(item));
+      }
+      for (std::size_t w = 0; w < workers; ++w) {
+        if (!per_worker[w].empty()) {
+          inboxes[w]->push(std::move(per_worker[w]));
+          per_worker[w] = work_batch{};
+        }
+      }
+      return;
+    }
+    auto chunk = std::max(min_chunk, (fresh.size() + workers - 1) / workers);
+    for (std::size_t begin = 0; begin < fresh.size(); begin += chunk) {
+      auto end = std::min(fresh.size(), begin + chunk);
+      work_batch part(std::make_move_iterator(fresh.begin() + begin),
+                      std::make_move_iterator(fresh.begin() + end));
+      // Least-loaded of two candidates: cheap, and avoids piling onto a
+      // worker whose handler is slow.
+      auto a = next_worker++ % workers;
+      auto b = next_worker % workers;
+      auto w = inboxes[b]->size() < inboxes[a]->size() ? b : a;
+      inboxes[w]->push(std::move(part));
+    }
+  }
+
+  void on_batch(polled_batch& batch) {
+    work_batch fresh, direct;
+    fresh.reserve(batch.items.size());
+    classify(batch, fresh, direct);
+    record(fresh);
+    dispatch(fresh);
+    if (!direct.empty()) {
+      settle.settle(direct);
+    }
+  }
+};
+
+} // namespace
+
+caf::behavior dedupe_actor(caf::event_based_actor*, std::shared_ptr<engine_context> ctx) {
+  auto st = std::make_shared<dedupe_state>(std::move(ctx));
+  return {
+    [st](batch_atom, polled_batch& batch) {
+      try {
+        st->on_batch(batch);
+      } catch (const std::exception& e) {
+        // Nothing may unwind the actor: the batch stays unacked and the
+        // transport redelivers it.
+        spdlog::error("dedupe: batch of {} failed: {}", batch.items.size(), e.what());
+      }
+    },
+  };
+}
+
+} // namespace mailroom

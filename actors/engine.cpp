@@ -1,0 +1,142 @@
+#include "mailroom/engine.hpp"
+
+#include <condition_variable>
+#include <stdexcept>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/engine_context.hpp"
+#include "actors/handler_lane.hpp"
+#include "actors/messages.hpp"
+#include "actors/supervisor.hpp"
+#include "actors/worker_inbox.hpp"
+
+namespace mailroom {
+
+struct engine::impl {
+  std::shared_ptr<engine_context> ctx;
+  std::unique_ptr<caf::actor_system_config> system_config;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor supervisor;
+  std::mutex mutex;
+  std::condition_variable stopped_cv;
+  bool started = false;
+  bool stopped = false;
+  bool torn_down = false;
+  engine_exit exit;
+
+  void mark_stopped(bool drained, std::uint64_t handed_back) {
+    {
+      std::lock_guard<std::mutex> guard{mutex};
+      stopped = true;
+      exit.drained = drained;
+      exit.handed_back = handed_back;
+    }
+    stopped_cv.notify_all();
+  }
+
+  // Runs once, from the thread that waited for the stop: never from an actor.
+  void tear_down() {
+    if (torn_down) {
+      return;
+    }
+    torn_down = true;
+    supervisor = nullptr;
+    ctx->clear_handles(); // exited actors referenced from here could not be destroyed
+    system.reset(); // waits for every actor; all were told to exit
+    for (auto& lane : ctx->lanes()) {
+      lane->shutdown();
+    }
+    if (auto r = ctx->source->close(); !r) {
+      spdlog::warn("closing the {} transport: {}", ctx->source->name(), r.what);
+    }
+  }
+};
+
+engine::engine(engine_config config, engine_parts parts) : impl_(std::make_unique<impl>()) {
+  if (!parts.transport) {
+    throw std::invalid_argument("engine: a transport is required");
+  }
+  if (parts.handlers.empty()) {
+    throw std::invalid_argument("engine: at least one handler is required");
+  }
+  if (config.engine.workers == 0 || config.engine.max_in_flight == 0 ||
+      config.engine.batch_size == 0) {
+    throw std::invalid_argument("engine: workers, max_in_flight and batch_size must be > 0");
+  }
+  impl_->ctx = std::make_shared<engine_context>(std::move(config), std::move(parts));
+  for (std::uint32_t i = 0; i < impl_->ctx->config.engine.workers; ++i) {
+    impl_->ctx->inboxes.push_back(std::make_shared<worker_inbox>(i));
+  }
+}
+
+engine::~engine() {
+  if (impl_ && impl_->started) {
+    stop();
+  }
+}
+
+void engine::start() {
+  auto& d = *impl_;
+  if (d.started) {
+    return;
+  }
+  d.started = true;
+  d.system_config = std::make_unique<caf::actor_system_config>();
+  d.system = std::make_unique<caf::actor_system>(*d.system_config);
+  auto* raw = impl_.get();
+  d.supervisor = d.system->spawn(supervisor_actor, d.ctx,
+                                 [raw](bool drained, std::uint64_t handed_back) {
+                                   raw->mark_stopped(drained, handed_back);
+                                 });
+}
+
+void engine::request_stop() {
+  if (impl_->supervisor) {
+    caf::anon_send(impl_->supervisor, drain_atom::value);
+  }
+}
+
+bool engine::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> guard{impl_->mutex};
+  return impl_->stopped_cv.wait_for(guard, timeout, [this] { return impl_->stopped; });
+}
+
+engine_exit engine::stop() {
+  auto& d = *impl_;
+  if (!d.started) {
+    return {};
+  }
+  request_stop();
+  // The supervisor stops itself after the drain deadline plus its grace; the
+  // extra margin only guards against a supervisor that cannot run at all.
+  auto bound = d.ctx->config.engine.drain_timeout + std::chrono::seconds{10};
+  if (!wait_for(bound)) {
+    spdlog::error("engine: supervisor did not stop within {} ms", bound.count());
+  }
+  std::lock_guard<std::mutex> guard{d.mutex};
+  d.tear_down();
+  return d.exit;
+}
+
+bool engine::stopped() const {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  return impl_->stopped;
+}
+
+metrics_snapshot engine::metrics() const {
+  return impl_->ctx->metrics.snapshot();
+}
+
+sweep_summary engine::last_sweep() const {
+  return impl_->ctx->last_sweep();
+}
+
+void engine::inject_worker_crash(std::uint32_t index) {
+  if (impl_->supervisor) {
+    caf::anon_send(impl_->supervisor, crash_atom::value, index);
+  }
+}
+
+} // namespace mailroom

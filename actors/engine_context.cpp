@@ -1,0 +1,67 @@
+#include "actors/engine_context.hpp"
+
+#include <algorithm>
+
+#include "actors/handler_lane.hpp"
+#include "actors/worker_inbox.hpp"
+
+namespace mailroom {
+
+engine_context::engine_context(engine_config cfg, engine_parts parts)
+  : config(std::move(cfg)),
+    source(std::move(parts.transport)),
+    idempotency(config.dedupe.enabled ? std::move(parts.idempotency) : nullptr),
+    claims(config.sweeper.enabled ? std::move(parts.claims) : nullptr),
+    handlers(std::move(parts.handlers)),
+    mask(config.dead_letter.mask_fields, config.dead_letter.mask_regex,
+         config.dead_letter.mask_with) {
+}
+
+caf::actor engine_context::handle(role r) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return handles_[static_cast<int>(r)];
+}
+
+void engine_context::set_handle(role r, caf::actor a) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  handles_[static_cast<int>(r)] = std::move(a);
+}
+
+void engine_context::clear_handles() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (auto& h : handles_) {
+      h = nullptr;
+    }
+  }
+  for (auto& inbox : inboxes) {
+    inbox->attach(nullptr);
+  }
+}
+
+void engine_context::register_lane(std::shared_ptr<handler_lane> lane) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  // Abandoned lanes that have exited are dropped, so repeated timeouts do not
+  // grow the list.
+  lanes_.erase(std::remove_if(lanes_.begin(), lanes_.end(),
+                              [](const auto& l) { return l->exited(); }),
+               lanes_.end());
+  lanes_.push_back(std::move(lane));
+}
+
+std::vector<std::shared_ptr<handler_lane>> engine_context::lanes() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return lanes_;
+}
+
+void engine_context::set_last_sweep(sweep_summary s) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  last_sweep_ = std::move(s);
+}
+
+sweep_summary engine_context::last_sweep() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return last_sweep_;
+}
+
+} // namespace mailroom

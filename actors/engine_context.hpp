@@ -1,0 +1,74 @@
+#pragma once
+
+// State every actor and lane of one engine shares: configuration, adapters,
+// metrics and the current handles of the long-lived actors. Handles change
+// when the supervisor restarts a child, so they sit behind a mutex.
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+#include "core/claim_store.hpp"
+#include "core/engine_config.hpp"
+#include "core/handler.hpp"
+#include "core/idempotency_store.hpp"
+#include "core/metrics.hpp"
+#include "core/payload_mask.hpp"
+#include "core/transport.hpp"
+#include "mailroom/engine.hpp"
+
+namespace mailroom {
+
+class worker_inbox;
+class handler_lane;
+
+/// The roles whose handles others look up.
+enum class role { supervisor, poller, dead_letter, count };
+
+/// Shared state of one engine; owned by `engine::impl`, referenced by every
+/// actor and lane through a shared_ptr so an abandoned lane can outlive it.
+struct engine_context {
+  engine_config config;                         ///< Effective configuration.
+  std::shared_ptr<transport> source;            ///< The transport.
+  std::shared_ptr<idempotency_store> idempotency; ///< Null when dedupe is off.
+  std::shared_ptr<claim_store> claims;          ///< Null when the sweeper is off.
+  handler_registry handlers;                    ///< Read-only after start.
+  engine_metrics metrics;                       ///< Counters and latencies.
+  payload_mask mask;                            ///< Dead-letter masking.
+  std::vector<std::shared_ptr<worker_inbox>> inboxes; ///< One per worker.
+
+  /// Builds the context; `mask` is built from `config.dead_letter`.
+  engine_context(engine_config cfg, engine_parts parts);
+
+  /// Returns the current handle of `r` (invalid while it restarts).
+  caf::actor handle(role r) const;
+
+  /// Replaces the handle of `r`.
+  void set_handle(role r, caf::actor a);
+
+  /// Drops every actor handle this context holds (its own and the inboxes'),
+  /// so exited actors can be destroyed and the actor system can shut down.
+  void clear_handles();
+
+  /// Registers a lane so the engine can join or detach it at the end.
+  void register_lane(std::shared_ptr<handler_lane> lane);
+
+  /// Returns every lane registered so far.
+  std::vector<std::shared_ptr<handler_lane>> lanes() const;
+
+  /// Stores the summary of the latest sweeper tick.
+  void set_last_sweep(sweep_summary s);
+
+  /// Returns the summary of the latest sweeper tick.
+  sweep_summary last_sweep() const;
+
+private:
+  mutable std::mutex mutex_;
+  caf::actor handles_[static_cast<int>(role::count)];
+  std::vector<std::shared_ptr<handler_lane>> lanes_;
+  sweep_summary last_sweep_;
+};
+
+} // namespace mailroom

@@ -1,0 +1,119 @@
+#include "actors/poller.hpp"
+
+#include <deque>
+#include <spdlog/spdlog.h>
+#include <unordered_set>
+
+#include "actors/engine_context.hpp"
+#include "actors/messages.hpp"
+#include "core/retry_policy.hpp"
+
+namespace mailroom {
+
+namespace {
+
+struct poller_state {
+  caf::event_based_actor* self;
+  std::shared_ptr<engine_context> ctx;
+  caf::actor dedupe;
+  std::uint64_t credits = 0;
+  bool looping = false;
+  bool stopped = false;
+  std::uint32_t failures = 0;
+  retry_policy backoff{retry_settings{std::chrono::milliseconds{50},
+                                      std::chrono::milliseconds{5000}, 0}};
+  std::deque<dispatch_record> recovered;
+  std::unordered_set<std::string> recovered_keys;
+
+  void loop() {
+    if (!looping && !stopped && credits > 0) {
+      looping = true;
+      self->send(self, poll_atom::value);
+    }
+  }
+
+  void poll_once() {
+    looping = false;
+    if (stopped || credits == 0) {
+      return;
+    }
+    auto want = std::min<std::uint64_t>(credits, ctx->config.engine.batch_size);
+    polled_batch batch;
+    batch.items.reserve(want);
+    // Re-dispatched records go first: they have waited longest.
+    while (batch.items.size() < want && !recovered.empty()) {
+      auto& rec = recovered.front();
+      recovered_keys.erase(rec.message.key);
+      batch.recovered_tokens.push_back(rec.token);
+      batch.items.push_back(std::move(rec.message));
+      recovered.pop_front();
+    }
+    auto first_fresh = batch.items.size();
+    auto wait = first_fresh > 0 ? std::chrono::milliseconds{0} : ctx->config.engine.poll_wait;
+    auto r = ctx->source->poll(want - first_fresh, wait, batch.items);
+    if (!r) {
+      ctx->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
+      auto delay = backoff.delay(++failures);
+      // One line per failure streak step, not per poll: an outage must not flood the log.
+      spdlog::warn("poller: {} poll failed ({}); retrying in {} ms", ctx->source->name(),
+                   r.what, delay.count());
+      if (r.failure == failure_class::fatal) {
+        spdlog::error("poller: fatal transport error, polling stops: {}", r.what);
+      } else {
+        looping = true;
+        self->delayed_send(self, delay, poll_atom::value);
+      }
+    } else if (failures > 0) {
+      spdlog::info("poller: {} answers again after {} failed polls", ctx->source->name(),
+                   failures);
+      failures = 0;
+    }
+    auto now = clock::now();
+    for (auto& msg : batch.items) {
+      msg.received = now;
+    }
+    auto n = batch.items.size();
+    if (n > 0) {
+      credits -= n;
+      ctx->metrics.enter(static_cast<std::int64_t>(n));
+      ctx->metrics.polled.fetch_add(n - first_fresh, std::memory_order_relaxed);
+      self->send(dedupe, batch_atom::value, std::move(batch));
+    }
+    if (r) {
+      loop();
+    }
+  }
+
+  void add_recovered(std::vector<dispatch_record>& records) {
+    for (auto& rec : records) {
+      if (recovered_keys.insert(rec.message.key).second) {
+        recovered.push_back(std::move(rec));
+      }
+    }
+    loop();
+  }
+};
+
+} // namespace
+
+caf::behavior poller_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx,
+                           caf::actor dedupe) {
+  auto st = std::make_shared<poller_state>();
+  st->self = self;
+  st->ctx = std::move(ctx);
+  st->dedupe = std::move(dedupe);
+  return {
+    [st](poll_atom) { st->poll_once(); },
+    [st](credit_atom, std::uint64_t n) {
+      st->credits += n;
+      st->loop();
+    },
+    [st](recover_atom, std::vector<dispatch_record>& records) { st->add_recovered(records); },
+    [st](drain_atom) {
+      st->stopped = true;
+      st->self->quit();
+    },
+  };
+}
+
+} // namespace mailroom

@@ -1,0 +1,177 @@
+#include "actors/settlement.hpp"
+
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "actors/engine_context.hpp"
+
+namespace mailroom {
+
+namespace {
+
+// Adapter I/O retries are short: a lane must not sit on a batch for long.
+constexpr retry_settings io_retry_settings{std::chrono::milliseconds{10},
+                                           std::chrono::milliseconds{1000}, 5};
+
+std::int64_t micros_since(clock::time_point t, clock::time_point now) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(now - t).count();
+}
+
+} // namespace
+
+settlement::settlement(std::shared_ptr<engine_context> ctx, std::uint64_t seed)
+  : ctx_(std::move(ctx)),
+    retry_(ctx_->config.retry, seed),
+    io_retry_(io_retry_settings, seed ^ 0x9e3779b97f4a7c15ULL) {
+}
+
+void settlement::note_io_failure(const char* what, const io_result& r) {
+  ctx_->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
+  if (r.failure != failure_class::transient) {
+    spdlog::error("{} failed: {}", what, r.what);
+  }
+}
+
+void settlement::log_give_up(const char* what, const io_result& r) {
+  spdlog::error("{} failed after retries: {}", what, r.what);
+}
+
+void settlement::nack(work_item& item, std::chrono::milliseconds delay) {
+  with_retries("nack", [&] { return ctx_->source->nack(item.msg, delay); });
+}
+
+void settlement::settle(work_batch& items) {
+  auto& m = ctx_->metrics;
+  std::uint64_t acked = 0, retried = 0, deferred = 0, deduped = 0, fenced = 0;
+  acks_.clear();
+  completions_.clear();
+  completion_items_.clear();
+  parked_.clear();
+  std::vector<bool> parked(items.size(), false);
+  std::vector<bool> keep_claim(items.size(), false);
+
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
+    if (item.requeue) {
+      nack(item, *item.requeue);
+      ++deferred;
+      continue;
+    }
+    auto& out = *item.preset;
+    switch (out.what) {
+      case outcome::kind::ok:
+        if (item.token != 0) {
+          completions_.push_back({item.msg.key, item.token, {}});
+          completion_items_.push_back(i);
+        } else {
+          acks_.push_back(&item.msg);
+          deduped += item.duplicate ? 1 : 0;
+        }
+        break;
+      case outcome::kind::retry: {
+        item.msg.attempt_errors.push_back(out.reason);
+        auto failures = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
+        if (retry_.may_retry(failures)) {
+          nack(item, out.delay ? *out.delay : retry_.delay(failures));
+          ++retried;
+        } else {
+          out = outcome::dead_letter("max attempts (" +
+                                     std::to_string(retry_.settings().max_attempts) +
+                                     ") exhausted; last error: " + out.reason);
+          parked[i] = true;
+        }
+        break;
+      }
+      case outcome::kind::dead_letter:
+        parked[i] = true;
+        break;
+    }
+  }
+
+  // One batched complete for every claimed ok: only an applied complete may
+  // be acked; a fenced one belongs to the newer claim, which settles it.
+  if (!completions_.empty()) {
+    auto results = ctx_->idempotency->complete(completions_, ctx_->config.dedupe.result_ttl);
+    for (std::size_t j = 0; j < completion_items_.size(); ++j) {
+      auto& item = items[completion_items_[j]];
+      auto r = j < results.size() ? results[j] : fence_result::unavailable;
+      if (r == fence_result::applied) {
+        acks_.push_back(&item.msg);
+        keep_claim[completion_items_[j]] = true; // done now: nothing to release
+      } else if (r == fence_result::fenced) {
+        ++fenced;
+        keep_claim[completion_items_[j]] = true; // someone else's claim now
+      } else {
+        // The side effect happened but could not be recorded: hand the
+        // message back rather than ack what the store does not know is done.
+        m.store_errors.fetch_add(1, std::memory_order_relaxed);
+        nack(item, ctx_->config.dedupe.store_error_delay);
+        ++deferred;
+      }
+    }
+  }
+  if (!acks_.empty()) {
+    with_retries("ack", [&] { return ctx_->source->ack(acks_); });
+    acked = acks_.size();
+  }
+
+  // Claims of handed-back and retried messages are released so the next
+  // delivery is claimed at once; records of everything settled here turn
+  // terminal (parked items wait until their dead-letter write succeeded).
+  auto now = clock::now();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
+    if (parked[i]) {
+      continue;
+    }
+    latencies_.record(static_cast<std::uint64_t>(micros_since(item.msg.received, now)));
+    if (item.token != 0 && !keep_claim[i] && ctx_->idempotency) {
+      ctx_->idempotency->release(item.msg.key, item.token);
+    }
+    if (item.recorded && ctx_->claims) {
+      ctx_->claims->mark_terminal(item.msg.key, item.token);
+    }
+  }
+
+  m.acked.fetch_add(acked, std::memory_order_relaxed);
+  m.retried.fetch_add(retried, std::memory_order_relaxed);
+  m.deferred.fetch_add(deferred, std::memory_order_relaxed);
+  m.deduped.fetch_add(deduped, std::memory_order_relaxed);
+  m.fenced.fetch_add(fenced, std::memory_order_relaxed);
+  m.add_latencies(latencies_);
+  latencies_.reset();
+
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (parked[i]) {
+      parked_.push_back(std::move(items[i]));
+    }
+  }
+  report_settled(items.size() - parked_.size());
+  if (!parked_.empty()) {
+    caf::anon_send(ctx_->handle(role::dead_letter), park_atom::value,
+                   park_batch{std::move(parked_)});
+    parked_ = work_batch{};
+  }
+}
+
+void settlement::forget(const work_batch& items) {
+  for (auto& item : items) {
+    if (item.token != 0 && ctx_->idempotency) {
+      ctx_->idempotency->release(item.msg.key, item.token);
+    }
+    if (item.recorded && ctx_->claims) {
+      ctx_->claims->mark_terminal(item.msg.key, item.token);
+    }
+  }
+}
+
+void settlement::report_settled(std::size_t n) {
+  if (n == 0) {
+    return;
+  }
+  ctx_->metrics.leave(static_cast<std::int64_t>(n));
+  caf::anon_send(ctx_->handle(role::supervisor), settled_atom::value,
+                 static_cast<std::uint64_t>(n));
+}
+
+} // namespace mailroom

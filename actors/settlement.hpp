@@ -1,0 +1,80 @@
+#pragma once
+
+// Settlement turns decided work items into transport and store calls, a whole
+// job at a time: one batched complete, one batched ack, one batch of terminal
+// marks. It blocks on adapter I/O, so it runs on lanes and detached actors only.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "core/latency_histogram.hpp"
+#include "core/retry_policy.hpp"
+
+namespace mailroom {
+
+struct engine_context;
+
+/// Settles work items against the transport and the stores.
+///
+/// Not thread-safe: each lane and actor that settles owns one.
+class settlement {
+public:
+  /// Creates a settlement for `ctx`; `seed` seeds its retry jitter.
+  settlement(std::shared_ptr<engine_context> ctx, std::uint64_t seed);
+
+  /// Settles every item of `items` (each must carry `preset` or `requeue`):
+  /// ok → complete + ack, retry → release + nack or dead-letter when over
+  /// budget, dead_letter → the dead-letter actor. Reports the settled count
+  /// to the supervisor. Leaves `items` in a moved-from state.
+  void settle(work_batch& items);
+
+  /// Releases the claims of `items` and marks their dispatch records
+  /// terminal (after a dead-letter write, or a hand-back).
+  void forget(const work_batch& items);
+
+  /// Tells the supervisor that `n` messages left the engine.
+  void report_settled(std::size_t n);
+
+  /// Runs `call` until it succeeds or fails permanently, at most
+  /// `max_tries` times, sleeping a full-jitter backoff between tries.
+  /// Counts every failure as a transport error and logs the last one.
+  template <class Call>
+  io_result with_retries(const char* what, Call&& call, int max_tries = 5) {
+    io_result r;
+    for (int attempt = 1; attempt <= max_tries; ++attempt) {
+      r = call();
+      if (r) {
+        return r;
+      }
+      note_io_failure(what, r);
+      if (r.failure != failure_class::transient) {
+        return r;
+      }
+      if (attempt < max_tries) {
+        std::this_thread::sleep_for(io_retry_.delay(static_cast<std::uint32_t>(attempt)));
+      }
+    }
+    log_give_up(what, r);
+    return r;
+  }
+
+private:
+  void note_io_failure(const char* what, const io_result& r);
+  void log_give_up(const char* what, const io_result& r);
+  void nack(work_item& item, std::chrono::milliseconds delay);
+
+  std::shared_ptr<engine_context> ctx_;
+  retry_policy retry_;
+  retry_policy io_retry_;
+  std::vector<const envelope*> acks_;
+  std::vector<completion> completions_;
+  std::vector<std::size_t> completion_items_;
+  work_batch parked_;
+  latency_histogram latencies_;
+};
+
+} // namespace mailroom

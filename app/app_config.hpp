@@ -1,0 +1,107 @@
+#pragma once
+
+/// The configuration model of the `mailroom` command: everything one TOML
+/// file (plus `--set` overrides) can say, with the defaults that apply when a
+/// key is absent. `load_config` (app/config_loader.hpp) fills it in and
+/// validates it; `run_app` (app/run_app.hpp) wires the engine from it.
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/engine_config.hpp"
+#include "transports/memory/generator_source.hpp"
+#include "transports/memory/memory_transport.hpp"
+
+namespace mailroom {
+
+/// Logging settings: the `[log]` section.
+struct log_settings {
+  /// Lowest level written: trace, debug, info, warn, error, critical or off.
+  /// Default "info".
+  std::string level = "info";
+  /// Line format: "text" (human-readable) or "json" (one object per line).
+  /// Default "text".
+  std::string format = "text";
+};
+
+/// Transport settings: the `[transport]` section and its sub-tables.
+struct transport_settings {
+  /// Which transport the engine consumes from. Only "memory" is built in
+  /// today; "kafka", "sqs" and "redis" are reserved. Default "memory".
+  std::string type = "memory";
+  /// Settings of the in-memory transport: `[transport.memory]`. Defaults are
+  /// those of `memory_transport_settings`.
+  memory_transport_settings memory;
+};
+
+/// Message-source settings: the `[source]` section.
+struct source_settings {
+  /// Where messages come from: "generator" (synthetic messages pushed into the
+  /// memory transport) or "none" (only what the transport already holds).
+  /// Default "generator".
+  std::string type = "generator";
+  /// Settings of the synthetic generator, read from the flat keys of
+  /// `[source]`. Defaults are those of `generator_settings`.
+  generator_settings generator;
+};
+
+/// One handler as the configuration describes it: `[handler]` or
+/// `[handlers.<topic>]`.
+struct handler_spec {
+  /// Built-in handler kind: "demo" (the generator demo: sleeps `latency`,
+  /// dead-letters malformed JSON, retries while the attempt is at most the
+  /// payload's `fail_attempts`, acks the rest), "noop" (acks at once), "log"
+  /// (logs and acks) or "exec" (runs `command` once per message).
+  /// Default "demo".
+  std::string type = "demo";
+  /// Simulated work per message of the demo handler, in microseconds;
+  /// ignored by the other handlers. Default 0.
+  std::chrono::microseconds latency{0};
+  /// Program and arguments of the exec handler; required and non-empty when
+  /// `type` is "exec", ignored otherwise. Default empty.
+  std::vector<std::string> command;
+  /// Extra environment variables of the exec handler, as (name, value)
+  /// pairs; sorted by name when loaded from TOML. Ignored by the other
+  /// handlers. Default empty.
+  std::vector<std::pair<std::string, std::string>> env;
+};
+
+/// Progress-report settings: the `[progress]` section.
+struct progress_settings {
+  /// Whether a progress line (counters and rates) is written periodically.
+  /// Default true.
+  bool enabled = true;
+  /// Time between two progress lines, in milliseconds. Default 1000.
+  milliseconds interval{1000};
+};
+
+/// Everything the `mailroom` command is configured with.
+struct app_config {
+  /// Engine, retry, dedupe, sweeper and dead-letter settings: the sections
+  /// `[engine]`, `[retry]`, `[dedupe]`, `[sweeper]` and `[dead_letter]`.
+  engine_config engine_cfg;
+  /// Idempotency store behind dedupe: `[dedupe] store`. Only "memory" is
+  /// built in today. Default "memory".
+  std::string dedupe_store = "memory";
+  /// Logging: `[log]`. Default level "info", format "text".
+  log_settings log;
+  /// Transport: `[transport]`. Default the memory transport.
+  transport_settings transport;
+  /// Message source: `[source]`. Default the generator.
+  source_settings source;
+  /// Handler of every topic without its own: `[handler]`. Default the demo
+  /// handler with no latency.
+  handler_spec default_handler;
+  /// Handlers by topic: `[handlers.<topic>]`. Default none.
+  std::map<std::string, handler_spec> topic_handlers;
+  /// Progress reports: `[progress]`. Default on, every 1000 ms.
+  progress_settings progress;
+  /// Path of the file this configuration was loaded from; empty when it was
+  /// built in code. Default empty.
+  std::string source_file;
+};
+
+} // namespace mailroom

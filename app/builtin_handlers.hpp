@@ -1,0 +1,99 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/handler.hpp"
+
+namespace mailroom {
+
+/// Returns a handler that acknowledges every message without looking at it.
+///
+/// Useful to measure the engine's own overhead and to drain a topic.
+handler_fn make_noop_handler();
+
+/// Returns a handler that logs each message and acknowledges it.
+///
+/// Logs topic, idempotency key, message id, attempt and payload size at info
+/// level through spdlog's default logger. The payload itself is never logged:
+/// it may hold data the logs must not see.
+handler_fn make_log_handler();
+
+/// Returns the handler of the generator demo, without simulated latency.
+///
+/// Decides per message:
+///  - a payload that is not valid JSON is dead-lettered with
+///    "malformed JSON payload: <parser message>";
+///  - a payload whose JSON has a non-negative integer field
+///    `"fail_attempts": N` is retried ("simulated transient failure") while
+///    the attempt is <= N, then acknowledged;
+///  - anything else is acknowledged.
+///
+/// The field is found by a substring search after validation, not by a full
+/// parse, so the happy path costs one validating scan of the payload. A
+/// `fail_attempts` key nested deeper in the document counts as well.
+handler_fn make_demo_handler();
+
+/// Returns the demo handler that also sleeps `latency` per message.
+///
+/// The sleep happens in slices of at most a few milliseconds; when the
+/// context is cancelled the handler stops sleeping and returns a retry
+/// ("cancelled"), which the engine discards. A zero latency skips the sleep.
+handler_fn make_demo_handler(std::chrono::microseconds latency);
+
+/// Settings of the exec handler, one external command run per message.
+struct exec_settings {
+  /// Holds argv of the command; `command[0]` is looked up in PATH unless it
+  /// contains a slash. Must not be empty.
+  std::vector<std::string> command;
+  /// Adds these variables to the child's environment, overriding the parent's
+  /// and the MAILROOM_* ones.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// Caps how much of stdout, and of stderr, is kept (bytes); the rest is
+  /// read and dropped so the child never blocks on a full pipe.
+  std::size_t max_output_bytes = 65536;
+};
+
+/// Returns a handler that runs an external command for each message.
+///
+/// Per message the command is spawned (posix_spawnp) in a new process group
+/// with:
+///  - stdin: the payload, then end of file (a child that exits without
+///    reading it is fine);
+///  - stdout and stderr: captured, each bounded by `max_output_bytes`;
+///    stdout is logged at debug level, the last KiB of stderr (whitespace
+///    trimmed) goes into the reason of a failed outcome;
+///  - environment: the parent's environment when this factory ran, then
+///    MAILROOM_TOPIC, MAILROOM_KEY, MAILROOM_MESSAGE_ID and MAILROOM_ATTEMPT,
+///    then `settings.env` (later entries win on a name clash);
+///  - an empty signal mask and default dispositions for the common signals.
+///
+/// The outcome follows the exit status:
+///  - exit 0 → ok;
+///  - exit 75 (EX_TEMPFAIL) → retry("exec exited 75: <stderr tail>");
+///  - any other exit → dead_letter("exec exited N: <stderr tail>");
+///  - killed by a signal → dead_letter("exec killed by signal N: <stderr tail>");
+///  - spawn failure (command not found, not executable) →
+///    dead_letter("exec spawn of '<cmd>' failed: <errno text>"), except that
+///    running out of processes, memory or descriptors is a retry;
+///  - deadline reached or context cancelled → the whole process group gets
+///    SIGKILL and is reaped, then retry("handler timeout after N ms"), N
+///    counted from the start of the call (a call that starts past its
+///    deadline spawns nothing).
+///
+/// The process must not ignore SIGCHLD: the kernel would then reap the
+/// children itself and their exit status would be lost (such calls retry).
+///
+/// When the command exits, whatever it left running in its process group is
+/// killed too, so no handler call outlives itself. Every descriptor is opened
+/// close-on-exec and every child is reaped, on every path. A context whose
+/// deadline is the clock's epoch (never set) has no deadline.
+///
+/// The returned handler may be called from many threads at once. Throws
+/// std::invalid_argument when `settings.command` is empty.
+handler_fn make_exec_handler(exec_settings settings);
+
+} // namespace mailroom

@@ -1,0 +1,72 @@
+#pragma once
+
+/// Loading, validating and rendering the TOML configuration of the
+/// `mailroom` command.
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "app/app_config.hpp"
+
+namespace mailroom {
+
+/// A configuration problem: unreadable file, TOML syntax error, unknown key,
+/// wrong type, value out of range, or keys that contradict each other.
+///
+/// `what()` reads "KEY: expected …, got …" for problems with one key, and
+/// names the file (with line and column for syntax errors) otherwise.
+class config_error : public std::runtime_error {
+public:
+  /// Creates an error about the dotted key path `key` ("engine.workers");
+  /// `problem` is what is wrong with it. An empty `key` means the error is
+  /// about the file itself and `problem` is the whole message.
+  config_error(std::string key, const std::string& problem);
+
+  /// Returns the dotted key path the error is about, or an empty string when
+  /// it is about the file (missing, unreadable, bad syntax).
+  const std::string& key() const noexcept { return key_; }
+
+private:
+  std::string key_;
+};
+
+/// Loads the TOML file at `path`, applies `overrides`, and validates the
+/// result strictly; returns the effective configuration with `source_file`
+/// set to `path`.
+///
+/// Each override reads "section.key=value" (for example "engine.workers=8",
+/// "handlers.orders.type=noop", or "handlers.\"orders.v1\".type=log" for a
+/// key with dots). The value is parsed as a TOML value (8, true, "x", [1, 2])
+/// and, when that fails, taken as a plain string; where the key expects a
+/// string, a value that parsed as another TOML type is taken as its text (so
+/// "dead_letter.mask_with=0" works). Overrides are applied in order onto the
+/// parsed file before validation, so they obey the same rules as the file.
+/// Keys absent from both keep the defaults of `app_config`.
+///
+/// Throws `config_error` on any problem: a missing or unreadable file (naming
+/// the path), a syntax error (naming line and column), a malformed override
+/// (its `key()` is the override's text), an unknown key (naming the full
+/// dotted key and the closest known one), a wrong type, a value out of range,
+/// an invalid dead-letter mask, or keys that contradict each other:
+/// `retry.cap_ms` below `retry.base_ms`, `engine.restart_backoff_cap_ms`
+/// below `engine.restart_backoff_base_ms`, `source.poison_ratio` plus
+/// `source.flaky_ratio` above 1, or `sweeper.stale_cutoff_ms` or
+/// `dedupe.claim_ttl_ms` not above `engine.handler_timeout_ms` while that
+/// feature is enabled.
+app_config load_config(const std::string& path,
+                       const std::vector<std::string>& overrides);
+
+/// Returns `cfg` as TOML text with every key of the schema, in the form
+/// `load_config` reads back.
+///
+/// Secrets are redacted: the value of any key whose name contains
+/// "password", "secret", "token", "credential" or "key_id" (case-insensitive),
+/// including the entries of handler `env` tables, is shown as "<redacted>".
+std::string render_config(const app_config& cfg);
+
+/// Returns true when a key named `name` holds a secret by the rule of
+/// `render_config`.
+bool is_secret_key(const std::string& name);
+
+} // namespace mailroom

@@ -1,0 +1,156 @@
+#include "app/run_app.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <pthread.h>
+#include <thread>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "app/builtin_handlers.hpp"
+#include "app/logging.hpp"
+#include "app/run_report.hpp"
+#include "core/process_stats.hpp"
+#include "mailroom/engine.hpp"
+#include "stores/memory/memory_claim_store.hpp"
+#include "stores/memory/memory_idempotency_store.hpp"
+#include "transports/memory/generator_source.hpp"
+#include "transports/memory/memory_transport.hpp"
+
+namespace mailroom {
+
+namespace {
+
+handler_fn make_handler(const handler_spec& spec) {
+  if (spec.type == "noop") {
+    return make_noop_handler();
+  }
+  if (spec.type == "log") {
+    return make_log_handler();
+  }
+  if (spec.type == "exec") {
+    exec_settings s;
+    s.command = spec.command;
+    s.env = spec.env;
+    return make_exec_handler(std::move(s));
+  }
+  return make_demo_handler(spec.latency);
+}
+
+// Signals are taken by one thread with sigtimedwait, so no handler runs in
+// async-signal context: the first asks the engine to drain, a second exits
+// at once.
+class signal_watch {
+public:
+  explicit signal_watch(engine& e) : engine_(e) {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~signal_watch() {
+    done_.store(true);
+    thread_.join();
+  }
+
+  static void block_in_this_thread() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+
+  bool signalled() const { return count_.load() > 0; }
+
+private:
+  void run() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    timespec tick{0, 100 * 1000 * 1000};
+    while (!done_.load()) {
+      int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig <= 0) {
+        continue;
+      }
+      if (count_.fetch_add(1) == 0) {
+        spdlog::warn("received {}: draining (send it again to exit at once)",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+        engine_.request_stop();
+      } else {
+        static const char msg[] = "mailroom: second signal, exiting now\n";
+        [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+        std::_Exit(130);
+      }
+    }
+  }
+
+  engine& engine_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::atomic<int> count_{0};
+};
+
+} // namespace
+
+int run_app(const app_config& cfg) {
+  configure_logging(cfg.log.level, cfg.log.format);
+  signal_watch::block_in_this_thread(); // inherited by every thread started below
+
+  auto transport = std::make_shared<memory_transport>(cfg.transport.memory);
+  engine_parts parts;
+  parts.transport = transport;
+  if (cfg.engine_cfg.dedupe.enabled) {
+    parts.idempotency = std::make_shared<memory_idempotency_store>();
+  }
+  if (cfg.engine_cfg.sweeper.enabled) {
+    parts.claims = std::make_shared<memory_claim_store>();
+  }
+  parts.handlers.set_fallback(make_handler(cfg.default_handler));
+  for (auto& [topic, spec] : cfg.topic_handlers) {
+    parts.handlers.add(topic, make_handler(spec));
+  }
+
+  std::unique_ptr<generator_source> generator;
+  if (cfg.source.type == "generator") {
+    generator = std::make_unique<generator_source>(*transport, cfg.source.generator);
+  } else {
+    transport->close_input();
+  }
+
+  spdlog::info("mailroom: {} transport, {} workers, max_in_flight {}, dedupe {}, ordering {}",
+               transport->name(), cfg.engine_cfg.engine.workers,
+               cfg.engine_cfg.engine.max_in_flight,
+               cfg.engine_cfg.dedupe.enabled ? "on" : "off",
+               cfg.engine_cfg.engine.ordering == ordering_mode::per_key ? "per_key"
+                                                                         : "unordered");
+  engine e{cfg.engine_cfg, std::move(parts)};
+  run_report report{cfg.progress.interval};
+  e.start();
+  if (generator) {
+    generator->start();
+  }
+  {
+    signal_watch signals{e};
+    while (!e.wait_for(cfg.progress.interval)) {
+      if (cfg.progress.enabled) {
+        report.progress(e.metrics());
+      }
+      if (signals.signalled() && generator) {
+        generator->stop();
+      }
+    }
+  }
+  if (generator) {
+    generator->stop();
+    generator->join();
+  }
+  auto exit = e.stop();
+  auto m = e.metrics();
+  report.summary(m, transport->stats().dead_lettered, exit);
+  return 0;
+}
+
+} // namespace mailroom

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mailroom {
+
+/// Clock used for every deadline, delay and latency inside the engine.
+using clock = std::chrono::steady_clock;
+
+/// Opaque handle a transport uses to settle one delivery of a message.
+///
+/// A transport fills in whichever part it needs: the in-memory transport uses
+/// `seq` and `generation`, Kafka would use `partition` and `offset`, SQS a
+/// receipt handle in `handle`, Redis Streams an entry id in `handle`.
+struct receipt {
+  std::uint64_t seq = 0;        ///< Transport-local sequence number.
+  std::uint64_t generation = 0; ///< Delivery generation; a stale one is ignored.
+  std::int32_t partition = -1;  ///< Partition, for partitioned transports.
+  std::int64_t offset = -1;     ///< Offset within the partition.
+  std::string handle;           ///< Text handle (SQS receipt, stream entry id).
+};
+
+/// One message as the engine sees it, from poll to settle.
+///
+/// The envelope is the only representation of a message inside the engine:
+/// poller, dedupe, worker and dead-letter actor all pass it along by value
+/// (moved, never converted).
+struct envelope {
+  std::string id;              ///< Transport message id, unique per message.
+  std::string key;             ///< Idempotency key (header, or derived per transport).
+  std::string topic;           ///< Topic, queue or stream the message came from.
+  std::string ordering_key;    ///< Key for `per_key` ordering; empty means `key`.
+  std::string payload;         ///< Payload bytes, opaque to the engine.
+  std::vector<std::pair<std::string, std::string>> headers; ///< Transport headers.
+  std::uint32_t attempt = 1;   ///< Delivery count, 1 on the first delivery.
+  clock::time_point received{}; ///< When the poller received this delivery.
+  receipt handle;              ///< Transport receipt for ack / nack / dead-letter.
+  /// Errors of the earlier attempts, oldest first, carried across redeliveries
+  /// so a dead-lettered message records its whole history.
+  std::vector<std::string> attempt_errors;
+
+  /// Returns the key that `per_key` ordering serialises on.
+  const std::string& order_key() const {
+    return ordering_key.empty() ? key : ordering_key;
+  }
+};
+
+/// A batch of envelopes, the unit that flows between actors.
+using envelope_batch = std::vector<envelope>;
+
+} // namespace mailroom

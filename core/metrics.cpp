@@ -1,0 +1,47 @@
+#include "core/metrics.hpp"
+
+namespace mailroom {
+
+void engine_metrics::enter(std::int64_t n) {
+  auto now = in_flight_.fetch_add(n, std::memory_order_relaxed) + n;
+  auto peak = in_flight_peak_.load(std::memory_order_relaxed);
+  while (now > peak &&
+         !in_flight_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+void engine_metrics::add_latencies(const latency_histogram& h) {
+  std::lock_guard<std::mutex> guard{latency_mutex_};
+  latency_.merge(h);
+}
+
+metrics_snapshot engine_metrics::snapshot() const {
+  auto r = [](const std::atomic<std::uint64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+  };
+  metrics_snapshot s;
+  s.polled = r(polled);
+  s.acked = r(acked);
+  s.retried = r(retried);
+  s.dead_lettered = r(dead_lettered);
+  s.deduped = r(deduped);
+  s.deferred = r(deferred);
+  s.handler_errors = r(handler_errors);
+  s.timeouts = r(timeouts);
+  s.unrouted = r(unrouted);
+  s.store_errors = r(store_errors);
+  s.transport_errors = r(transport_errors);
+  s.fenced = r(fenced);
+  s.recovered = r(recovered);
+  s.sweeps = r(sweeps);
+  s.restarts = r(restarts);
+  s.in_flight = in_flight_.load(std::memory_order_relaxed);
+  s.in_flight_peak = in_flight_peak_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> guard{latency_mutex_};
+  s.p50_us = latency_.quantile(0.50);
+  s.p99_us = latency_.quantile(0.99);
+  s.max_us = latency_.max();
+  return s;
+}
+
+} // namespace mailroom

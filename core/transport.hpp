@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/envelope.hpp"
+#include "core/io_result.hpp"
+
+namespace mailroom {
+
+/// What the dead-letter destination records beside the message.
+struct dead_letter_record {
+  std::string reason;                   ///< Why the message was parked.
+  std::uint32_t attempts = 0;           ///< Deliveries made, the last one included.
+  std::vector<std::string> errors;      ///< Each attempt's error, oldest first.
+  std::string origin;                   ///< Where it came from (topic and receipt).
+  std::int64_t dead_lettered_at_ms = 0; ///< Wall-clock time of parking, Unix ms.
+  std::string payload;                  ///< Payload with configured fields masked.
+};
+
+/// The broker seam: every transport adapter implements these calls.
+///
+/// Calls may block (they do network I/O in the real adapters), so the engine
+/// only makes them from threads it owns or from detached actors, never from
+/// CAF's cooperative scheduler. Errors are returned as values.
+class transport {
+public:
+  virtual ~transport() = default;
+
+  /// Returns the adapter's name for logs ("memory", "kafka", ...).
+  virtual const char* name() const = 0;
+
+  /// Appends up to `max` messages to `out`, waiting at most `wait` when none
+  /// is ready. Returns a failure only when the broker could not be asked.
+  virtual io_result poll(std::size_t max, std::chrono::milliseconds wait,
+                         envelope_batch& out) = 0;
+
+  /// Acknowledges the messages, which are then never delivered again.
+  virtual io_result ack(const std::vector<const envelope*>& batch) = 0;
+
+  /// Hands the message back to be delivered again after `delay`, keeping its
+  /// `attempt_errors` so the history survives the redelivery.
+  virtual io_result nack(const envelope& msg, std::chrono::milliseconds delay) = 0;
+
+  /// Writes the message and `record` to the dead-letter destination, then
+  /// acknowledges the original. The original is not acknowledged if the
+  /// write failed.
+  virtual io_result dead_letter(const envelope& msg, const dead_letter_record& record) = 0;
+
+  /// Returns true when a finite source has delivered and settled everything.
+  /// Endless transports (brokers) always return false.
+  virtual bool exhausted() const { return false; }
+
+  /// Flushes pending acknowledgements and releases the connection.
+  virtual io_result close() = 0;
+};
+
+} // namespace mailroom

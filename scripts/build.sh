@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configures and builds mailroom into build/ (or $MAILROOM_BUILD_DIR) with Ninja,
+# ccache and two jobs. Extra arguments go to cmake's configure step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${MAILROOM_BUILD_DIR:-build}
+if [ ! -f "$build_dir/build.ninja" ] || [ $# -gt 0 ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+fi
+ninja -C "$build_dir" -j "${MAILROOM_JOBS:-2}"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Passes the tests from a fresh clone on a fresh Debian 12 machine: installs the
+# packages, builds, runs every test with CTest, then builds with ASan+UBSan and
+# runs the unit tests again under the sanitizers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+echo "== build (RelWithDebInfo)"
+bash scripts/build.sh
+echo "== tests"
+ctest --test-dir build --output-on-failure --timeout 300
+
+if [ "${MAILROOM_SKIP_SANITIZERS:-0}" != "1" ]; then
+  echo "== build (ASan + UBSan)"
+  MAILROOM_BUILD_DIR=build-asan bash scripts/build.sh -DMAILROOM_SANITIZE=ON -DMAILROOM_BENCH=OFF
+  echo "== unit tests under ASan + UBSan"
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure --timeout 600 -L unit
+fi

@@ -1,0 +1,553 @@
+#define BOOST_TEST_MODULE memory_transport
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "transports/memory/generator_source.hpp"
+#include "transports/memory/memory_transport.hpp"
+
+using namespace std::chrono_literals;
+using mailroom::envelope;
+using mailroom::envelope_batch;
+using mailroom::memory_transport;
+using mailroom::memory_transport_settings;
+
+namespace {
+
+envelope make(const std::string& id, const std::string& payload = "{}") {
+  envelope e;
+  e.id = id;
+  e.key = "k-" + id;
+  e.topic = "orders";
+  e.payload = payload;
+  return e;
+}
+
+std::vector<const envelope*> pointers(const envelope_batch& b) {
+  std::vector<const envelope*> out;
+  for (const auto& e : b) {
+    out.push_back(&e);
+  }
+  return out;
+}
+
+// Returns the milliseconds since `start` (durations are not printable by Boost.Test).
+long long ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+memory_transport_settings with_timeout(std::chrono::milliseconds vis,
+                                       std::size_t capacity = 65536) {
+  memory_transport_settings s;
+  s.visibility_timeout = vis;
+  s.capacity = capacity;
+  return s;
+}
+
+// Polls and acks until the transport is exhausted, returning every delivery.
+std::vector<envelope> drain(memory_transport& t) {
+  std::vector<envelope> seen;
+  envelope_batch batch;
+  while (!t.exhausted()) {
+    batch.clear();
+    BOOST_REQUIRE(t.poll(256, 20ms, batch));
+    t.ack(pointers(batch));
+    for (auto& e : batch) {
+      seen.push_back(std::move(e));
+    }
+  }
+  return seen;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(poll_and_ack_move_messages_through_once) {
+  memory_transport t;
+  for (int i = 0; i < 10; ++i) {
+    BOOST_REQUIRE(t.publish(make(std::to_string(i))));
+  }
+  envelope_batch first;
+  BOOST_REQUIRE(t.poll(4, 0ms, first));
+  BOOST_TEST(first.size() == 4u);
+  std::set<std::uint64_t> seqs;
+  for (const auto& e : first) {
+    BOOST_TEST(e.attempt == 1u);
+    BOOST_TEST(e.handle.generation == 1u);
+    seqs.insert(e.handle.seq);
+  }
+  BOOST_TEST(seqs.size() == 4u);
+  BOOST_TEST(first[0].id == "0");
+  BOOST_TEST(first[3].id == "3");
+
+  auto s = t.stats();
+  BOOST_TEST(s.published == 10u);
+  BOOST_TEST(s.ready == 6u);
+  BOOST_TEST(s.in_flight == 4u);
+
+  BOOST_REQUIRE(t.ack(pointers(first)));
+  s = t.stats();
+  BOOST_TEST(s.acked == 4u);
+  BOOST_TEST(s.in_flight == 0u);
+
+  envelope_batch rest;
+  BOOST_REQUIRE(t.poll(100, 0ms, rest));
+  BOOST_TEST(rest.size() == 6u);
+  BOOST_TEST(!t.exhausted());
+  t.ack(pointers(rest));
+  BOOST_TEST(!t.exhausted()); // input still open
+  t.close_input();
+  BOOST_TEST(t.exhausted());
+  BOOST_TEST(t.stats().acked == 10u);
+  BOOST_TEST(t.stats().delivered == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(publish_fills_in_missing_id_and_key) {
+  memory_transport t;
+  envelope bare;
+  bare.payload = "x";
+  t.publish(bare);
+  envelope_batch b;
+  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(b.size() == 1u);
+  BOOST_TEST(!b[0].id.empty());
+  BOOST_TEST(b[0].key == b[0].id);
+}
+
+BOOST_AUTO_TEST_CASE(unsettled_message_reappears_after_visibility_timeout) {
+  memory_transport t{with_timeout(50ms)};
+  t.publish(make("a"));
+  envelope_batch first;
+  t.poll(10, 0ms, first);
+  BOOST_REQUIRE(first.size() == 1u);
+  BOOST_TEST(first[0].attempt == 1u);
+
+  envelope_batch none;
+  t.poll(10, 0ms, none);
+  BOOST_TEST(none.empty());
+
+  auto started = std::chrono::steady_clock::now();
+  envelope_batch second;
+  t.poll(10, 1000ms, second); // wakes on the visibility deadline, not the full wait
+  auto waited = ms_since(started);
+  BOOST_REQUIRE(second.size() == 1u);
+  BOOST_TEST(second[0].attempt == 2u);
+  BOOST_TEST(second[0].handle.seq == first[0].handle.seq);
+  BOOST_TEST(second[0].handle.generation == 2u);
+  BOOST_TEST(waited < 500);
+
+  envelope_batch third;
+  std::this_thread::sleep_for(60ms);
+  t.poll(10, 0ms, third);
+  BOOST_REQUIRE(third.size() == 1u);
+  BOOST_TEST(third[0].attempt == 3u);
+  BOOST_TEST(t.stats().redelivered_by_timeout == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(stale_receipts_are_ignored) {
+  memory_transport t{with_timeout(30ms)};
+  t.publish(make("a"));
+  envelope_batch old_delivery;
+  t.poll(1, 0ms, old_delivery);
+  envelope_batch new_delivery;
+  t.poll(1, 500ms, new_delivery);
+  BOOST_REQUIRE(new_delivery.size() == 1u);
+
+  // Every settle with the first delivery's receipt is a no-op.
+  BOOST_TEST(bool(t.ack(pointers(old_delivery))));
+  BOOST_TEST(bool(t.nack(old_delivery[0], 0ms)));
+  BOOST_TEST(bool(t.dead_letter(old_delivery[0], {})));
+  auto s = t.stats();
+  BOOST_TEST(s.stale_settles == 3u);
+  BOOST_TEST(s.acked == 0u);
+  BOOST_TEST(s.nacked == 0u);
+  BOOST_TEST(s.dead_lettered == 0u);
+  BOOST_TEST(s.in_flight == 1u);
+  BOOST_TEST(t.dead_letters().empty());
+
+  BOOST_TEST(bool(t.ack(pointers(new_delivery))));
+  BOOST_TEST(t.stats().acked == 1u);
+  BOOST_TEST(t.stats().in_flight == 0u);
+
+  // A second ack of the same delivery is stale too.
+  t.ack(pointers(new_delivery));
+  BOOST_TEST(t.stats().acked == 1u);
+  BOOST_TEST(t.stats().stale_settles == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(nack_with_delay_hides_the_message_until_the_delay_passes) {
+  memory_transport t;
+  t.publish(make("a"));
+  envelope_batch b;
+  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(b.size() == 1u);
+  auto nacked_at = std::chrono::steady_clock::now();
+  t.nack(b[0], 100ms);
+  BOOST_TEST(t.stats().delayed == 1u);
+  BOOST_TEST(t.stats().nacked == 1u);
+
+  envelope_batch early;
+  t.poll(1, 20ms, early);
+  BOOST_TEST(early.empty());
+
+  envelope_batch later;
+  t.poll(1, 1000ms, later);
+  auto elapsed = ms_since(nacked_at);
+  BOOST_REQUIRE(later.size() == 1u);
+  BOOST_TEST(later[0].attempt == 2u);
+  BOOST_TEST(elapsed >= 100);
+  BOOST_TEST(elapsed < 600);
+  BOOST_TEST(t.stats().delayed == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(delayed_messages_come_back_in_due_order) {
+  memory_transport t;
+  for (const char* id : {"a", "b", "c"}) {
+    t.publish(make(id));
+  }
+  envelope_batch b;
+  t.poll(3, 0ms, b);
+  t.nack(b[0], 90ms);
+  t.nack(b[1], 30ms);
+  t.nack(b[2], 60ms);
+  std::vector<std::string> order;
+  while (order.size() < 3) {
+    envelope_batch got;
+    t.poll(3, 500ms, got);
+    for (const auto& e : got) {
+      order.push_back(e.id);
+    }
+  }
+  BOOST_TEST(order == (std::vector<std::string>{"b", "c", "a"}));
+}
+
+BOOST_AUTO_TEST_CASE(nack_without_delay_wakes_a_waiting_poller) {
+  memory_transport t;
+  t.publish(make("a"));
+  envelope_batch b;
+  t.poll(1, 0ms, b);
+  std::atomic<std::size_t> got{0};
+  auto started = std::chrono::steady_clock::now();
+  std::thread poller([&] {
+    envelope_batch again;
+    t.poll(1, 5000ms, again);
+    got = again.size();
+  });
+  std::this_thread::sleep_for(30ms);
+  t.nack(b[0], 0ms);
+  poller.join();
+  BOOST_TEST(got.load() == 1u);
+  BOOST_TEST(ms_since(started) < 2000);
+}
+
+BOOST_AUTO_TEST_CASE(publish_wakes_a_waiting_poller) {
+  memory_transport t;
+  std::atomic<std::size_t> got{0};
+  std::thread poller([&] {
+    envelope_batch b;
+    t.poll(10, 5000ms, b);
+    got = b.size();
+  });
+  std::this_thread::sleep_for(30ms);
+  auto started = std::chrono::steady_clock::now();
+  t.publish(make("a"));
+  poller.join();
+  BOOST_TEST(got.load() == 1u);
+  BOOST_TEST(ms_since(started) < 2000);
+}
+
+BOOST_AUTO_TEST_CASE(error_history_survives_nacks_and_reaches_the_dead_letter_list) {
+  memory_transport t;
+  t.publish(make("a", "payload"));
+  envelope_batch b;
+  t.poll(1, 0ms, b);
+  b[0].attempt_errors.push_back("boom 1");
+  t.nack(b[0], 0ms);
+
+  envelope_batch b2;
+  t.poll(1, 0ms, b2);
+  BOOST_REQUIRE(b2.size() == 1u);
+  BOOST_TEST(b2[0].attempt == 2u);
+  BOOST_TEST(b2[0].attempt_errors == (std::vector<std::string>{"boom 1"}));
+  b2[0].attempt_errors.push_back("boom 2");
+  t.nack(b2[0], 0ms);
+
+  envelope_batch b3;
+  t.poll(1, 0ms, b3);
+  BOOST_REQUIRE(b3.size() == 1u);
+  BOOST_TEST(b3[0].attempt == 3u);
+  BOOST_TEST(b3[0].attempt_errors == (std::vector<std::string>{"boom 1", "boom 2"}));
+  b3[0].attempt_errors.push_back("boom 3");
+
+  mailroom::dead_letter_record rec;
+  rec.reason = "too many attempts";
+  rec.attempts = b3[0].attempt;
+  rec.errors = b3[0].attempt_errors;
+  rec.payload = "masked";
+  BOOST_REQUIRE(t.dead_letter(b3[0], rec));
+
+  auto dlq = t.dead_letters();
+  BOOST_REQUIRE(dlq.size() == 1u);
+  BOOST_TEST(dlq[0].message.id == "a");
+  BOOST_TEST(dlq[0].message.payload == "payload");
+  BOOST_TEST(dlq[0].message.attempt_errors.size() == 3u);
+  BOOST_TEST(dlq[0].record.reason == "too many attempts");
+  BOOST_TEST(dlq[0].record.attempts == 3u);
+  BOOST_TEST(dlq[0].record.errors.size() == 3u);
+  BOOST_TEST(dlq[0].record.payload == "masked");
+
+  auto s = t.stats();
+  BOOST_TEST(s.dead_lettered == 1u);
+  BOOST_TEST(s.nacked == 2u);
+  BOOST_TEST(s.in_flight == 0u);
+  BOOST_TEST(s.ready == 0u);
+  t.close_input();
+  BOOST_TEST(t.exhausted());
+}
+
+BOOST_AUTO_TEST_CASE(publisher_blocks_at_capacity_until_messages_are_settled) {
+  memory_transport t{with_timeout(30000ms, 4)};
+  std::atomic<bool> done{false};
+  std::atomic<bool> published_all{false};
+  std::thread producer([&] {
+    std::vector<envelope> batch;
+    for (int i = 0; i < 10; ++i) {
+      batch.push_back(make(std::to_string(i)));
+    }
+    // Boost.Test assertions are not thread-safe: report through an atomic.
+    published_all = bool(t.publish_batch(std::move(batch)));
+    done = true;
+  });
+  for (int i = 0; i < 400 && t.stats().published < 4u; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(20ms);
+  BOOST_TEST(t.stats().published == 4u);
+  BOOST_TEST(!done.load());
+
+  // Polling alone frees nothing: in-flight messages still count.
+  envelope_batch b;
+  t.poll(4, 0ms, b);
+  std::this_thread::sleep_for(20ms);
+  BOOST_TEST(t.stats().published == 4u);
+
+  std::vector<const envelope*> two{&b[0], &b[1]};
+  t.ack(two);
+  for (int i = 0; i < 100 && t.stats().published < 6u; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  BOOST_TEST(t.stats().published == 6u);
+  BOOST_TEST(!done.load());
+
+  std::vector<const envelope*> rest{&b[2], &b[3]};
+  t.ack(rest);
+  std::size_t acked = 4;
+  while (acked < 10) {
+    envelope_batch more;
+    t.poll(10, 100ms, more);
+    BOOST_TEST(t.stats().in_flight + t.stats().ready <= 4u);
+    t.ack(pointers(more));
+    acked += more.size();
+  }
+  producer.join();
+  BOOST_TEST(done.load());
+  BOOST_TEST(published_all.load());
+  BOOST_TEST(t.stats().published == 10u);
+  BOOST_TEST(t.stats().acked == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(publish_some_gives_up_after_its_wait) {
+  memory_transport t{with_timeout(30000ms, 2)};
+  std::vector<envelope> batch;
+  for (int i = 0; i < 5; ++i) {
+    batch.push_back(make(std::to_string(i)));
+  }
+  auto started = std::chrono::steady_clock::now();
+  BOOST_TEST(t.publish_some(batch, 0, 30ms) == 2u);
+  BOOST_TEST(ms_since(started) >= 30);
+  envelope_batch b;
+  t.poll(2, 0ms, b);
+  t.ack(pointers(b));
+  BOOST_TEST(t.publish_some(batch, 2, 30ms) == 2u);
+  BOOST_TEST(t.publish_some(batch, 5, 30ms) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(exhausted_needs_closed_input_and_nothing_left) {
+  memory_transport t;
+  BOOST_TEST(!t.exhausted());
+  t.publish(make("a"));
+  t.close_input();
+  BOOST_TEST(!t.accepts_input());
+  BOOST_TEST(!t.publish(make("b")));
+  BOOST_TEST(!t.exhausted());
+  envelope_batch b;
+  t.poll(1, 0ms, b);
+  BOOST_TEST(!t.exhausted()); // in flight
+  t.nack(b[0], 20ms);
+  BOOST_TEST(!t.exhausted()); // delayed
+  envelope_batch b2;
+  t.poll(1, 1000ms, b2);
+  BOOST_REQUIRE(b2.size() == 1u);
+  t.ack(pointers(b2));
+  BOOST_TEST(t.exhausted());
+
+  // An exhausted transport answers polls at once.
+  auto started = std::chrono::steady_clock::now();
+  envelope_batch none;
+  t.poll(1, 2000ms, none);
+  BOOST_TEST(none.empty());
+  BOOST_TEST(ms_since(started) < 1000);
+}
+
+BOOST_AUTO_TEST_CASE(close_wakes_pollers_and_publishers) {
+  memory_transport t{with_timeout(30000ms, 1)};
+  t.publish(make("a"));
+  std::atomic<bool> publish_ok{true};
+  std::thread producer([&] { publish_ok = bool(t.publish(make("b"))); });
+  std::this_thread::sleep_for(20ms);
+  envelope_batch b;
+  t.poll(1, 0ms, b);
+  std::thread poller([&] {
+    envelope_batch none;
+    t.poll(1, 5000ms, none);
+  });
+  std::this_thread::sleep_for(20ms);
+  auto started = std::chrono::steady_clock::now();
+  BOOST_TEST(bool(t.close()));
+  producer.join();
+  poller.join();
+  BOOST_TEST(ms_since(started) < 2000);
+  BOOST_TEST(!publish_ok.load());
+  // Settling still works after close.
+  t.ack(pointers(b));
+  BOOST_TEST(t.stats().acked == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_consumers_settle_every_message_once) {
+  memory_transport t{with_timeout(30000ms, 512)};
+  mailroom::generator_settings g;
+  g.messages = 20000;
+  mailroom::generator_source gen{t, g};
+  gen.start();
+  std::atomic<std::uint64_t> acked{0};
+  std::vector<std::thread> consumers;
+  std::mutex seen_mutex;
+  std::unordered_set<std::string> seen;
+  for (int c = 0; c < 3; ++c) {
+    consumers.emplace_back([&] {
+      envelope_batch b;
+      std::vector<std::string> ids;
+      while (!t.exhausted()) {
+        b.clear();
+        t.poll(64, 10ms, b);
+        t.ack(pointers(b));
+        for (const auto& e : b) {
+          ids.push_back(e.id);
+        }
+        acked += b.size();
+      }
+      std::lock_guard<std::mutex> lock{seen_mutex};
+      seen.insert(ids.begin(), ids.end());
+    });
+  }
+  for (auto& th : consumers) {
+    th.join();
+  }
+  gen.join();
+  BOOST_TEST(acked.load() == 20000u);
+  BOOST_TEST(seen.size() == 20000u);
+  BOOST_TEST(t.stats().acked == 20000u);
+}
+
+BOOST_AUTO_TEST_CASE(generator_publishes_the_planned_mix) {
+  mailroom::generator_settings g;
+  g.messages = 100000;
+  g.topics = {"orders", "payments"};
+  memory_transport t{with_timeout(30000ms, 1024)};
+  mailroom::generator_source gen{t, g};
+  gen.start();
+  auto seen = drain(t);
+  gen.join();
+  BOOST_TEST(gen.finished());
+  BOOST_TEST(gen.published() == 100000u);
+  BOOST_REQUIRE(seen.size() == 100000u);
+
+  auto got = gen.expected();
+  auto planned = mailroom::generator_source::plan(g);
+  BOOST_TEST(got.messages == planned.messages);
+  BOOST_TEST(got.poison == planned.poison);
+  BOOST_TEST(got.flaky == planned.flaky);
+  BOOST_TEST(got.duplicates == planned.duplicates);
+  // Ratios land near their settings.
+  BOOST_TEST(got.poison > 50u);
+  BOOST_TEST(got.poison < 160u);
+  BOOST_TEST(got.flaky > 850u);
+  BOOST_TEST(got.flaky < 1150u);
+  BOOST_TEST(got.duplicates > 4500u);
+  BOOST_TEST(got.duplicates < 5500u);
+
+  std::uint64_t poison = 0;
+  std::uint64_t flaky = 0;
+  std::unordered_map<std::string, std::uint64_t> keys;
+  std::unordered_set<std::string> ids;
+  std::size_t orders = 0;
+  for (const auto& e : seen) {
+    ids.insert(e.id);
+    ++keys[e.key];
+    orders += e.topic == "orders" ? 1 : 0;
+    BOOST_TEST_REQUIRE(e.payload.size() >= 60u);
+    BOOST_TEST_REQUIRE(e.payload.size() <= 80u);
+    if (e.payload.back() != '}') {
+      ++poison;
+    } else if (e.payload.find("\"fail_attempts\":1") != std::string::npos) {
+      ++flaky;
+    }
+  }
+  BOOST_TEST(ids.size() == 100000u);
+  BOOST_TEST(keys.size() == got.distinct_keys());
+  BOOST_TEST(poison == got.poison);
+  BOOST_TEST(flaky == got.flaky);
+  BOOST_TEST(orders == 50000u);
+  BOOST_TEST(seen[0].id == "m-0");
+  BOOST_TEST(seen[0].key == "k-0");
+  BOOST_TEST(seen[0].payload.rfind("{\"n\":0,\"fail_attempts\":", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(generator_runs_are_deterministic_per_seed) {
+  mailroom::generator_settings g;
+  g.messages = 50000;
+  auto a = mailroom::generator_source::plan(g);
+  auto b = mailroom::generator_source::plan(g);
+  g.seed = 7;
+  auto c = mailroom::generator_source::plan(g);
+  BOOST_TEST(a.duplicates == b.duplicates);
+  BOOST_TEST(a.poison == b.poison);
+  BOOST_TEST(a.duplicates != c.duplicates);
+}
+
+BOOST_AUTO_TEST_CASE(generator_stops_early_when_asked) {
+  mailroom::generator_settings g;
+  g.messages = 10000000;
+  memory_transport t{with_timeout(30000ms, 300)};
+  mailroom::generator_source gen{t, g};
+  gen.start();
+  for (int i = 0; i < 200 && gen.published() < 300u; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  BOOST_TEST(gen.published() == 300u); // held back by the capacity
+  auto started = std::chrono::steady_clock::now();
+  gen.stop();
+  gen.join();
+  BOOST_TEST(ms_since(started) < 1000);
+  BOOST_TEST(gen.finished());
+  BOOST_TEST(!t.accepts_input());
+  BOOST_TEST(drain(t).size() == 300u);
+}
