@@ -36,6 +36,15 @@ void settlement::log_give_up(const char* what, const io_result& r) {
   spdlog::error("{} failed after retries: {}", what, r.what);
 }
 
+void settlement::release_then_nack(work_item& item, std::chrono::milliseconds delay) {
+  // Release first: a redelivery racing ahead of the release would find its
+  // own key in flight and be deferred for nothing.
+  if (item.token != 0 && ctx_->idempotency) {
+    ctx_->idempotency->release(item.msg.key, item.token);
+  }
+  nack(item, delay);
+}
+
 void settlement::nack(work_item& item, std::chrono::milliseconds delay) {
   with_retries("nack", [&] { return ctx_->source->nack(item.msg, delay); });
 }
@@ -53,7 +62,8 @@ void settlement::settle(work_batch& items) {
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     if (item.requeue) {
-      nack(item, *item.requeue);
+      release_then_nack(item, *item.requeue);
+      keep_claim[i] = true;
       ++deferred;
       continue;
     }
@@ -72,7 +82,8 @@ void settlement::settle(work_batch& items) {
         item.msg.attempt_errors.push_back(out.reason);
         auto failures = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
         if (retry_.may_retry(failures)) {
-          nack(item, out.delay ? *out.delay : retry_.delay(failures));
+          release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
+          keep_claim[i] = true;
           ++retried;
         } else {
           out = outcome::dead_letter("max attempts (" +

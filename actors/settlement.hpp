@@ -66,6 +66,7 @@ private:
   void note_io_failure(const char* what, const io_result& r);
   void log_give_up(const char* what, const io_result& r);
   void nack(work_item& item, std::chrono::milliseconds delay);
+  void release_then_nack(work_item& item, std::chrono::milliseconds delay);
 
   std::shared_ptr<engine_context> ctx_;
   retry_policy retry_;

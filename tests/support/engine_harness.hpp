@@ -1,0 +1,114 @@
+#pragma once
+
+// Test support: an engine over the in-memory transport and stores, with
+// settings scaled down so behaviour shows in milliseconds.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "mailroom/engine.hpp"
+#include "stores/memory/memory_claim_store.hpp"
+#include "stores/memory/memory_idempotency_store.hpp"
+#include "transports/memory/memory_transport.hpp"
+
+namespace mailroom::testing {
+
+using namespace std::chrono_literals;
+
+/// Builds, runs and inspects one engine for one test.
+struct engine_harness {
+  std::shared_ptr<memory_transport> transport;
+  std::shared_ptr<memory_idempotency_store> store;
+  std::shared_ptr<memory_claim_store> claims;
+  engine_config cfg;
+  handler_registry handlers;
+  std::unique_ptr<engine> eng;
+
+  /// Creates the adapters; `visibility` is the transport's visibility timeout.
+  explicit engine_harness(std::chrono::milliseconds visibility = 5000ms,
+                          memory_idempotency_store::clock_fn now = {})
+    : transport(std::make_shared<memory_transport>(memory_transport_settings{visibility, 65536})),
+      store(std::make_shared<memory_idempotency_store>(std::move(now))),
+      claims(std::make_shared<memory_claim_store>()) {
+    cfg.engine.workers = 4;
+    cfg.engine.max_in_flight = 256;
+    cfg.engine.batch_size = 64;
+    cfg.engine.poll_wait = 20ms;
+    cfg.engine.handler_timeout = 2000ms;
+    cfg.engine.drain_timeout = 2000ms;
+    cfg.retry.base = 1ms;
+    cfg.retry.cap = 5ms;
+    cfg.retry.max_attempts = 3;
+    cfg.dedupe.in_flight_delay = 20ms;
+    cfg.dedupe.store_error_delay = 20ms;
+    cfg.dedupe.claim_ttl = 10000ms;
+    cfg.sweeper.interval = 50ms;
+    cfg.sweeper.stale_cutoff = 30000ms;
+  }
+
+  ~engine_harness() {
+    if (eng) {
+      eng->stop();
+    }
+  }
+
+  /// Publishes one message with id, key and payload.
+  void publish(const std::string& id, const std::string& key, const std::string& payload,
+               const std::string& topic = "orders") {
+    envelope m;
+    m.id = id;
+    m.key = key;
+    m.topic = topic;
+    m.payload = payload;
+    transport->publish(std::move(m));
+  }
+
+  /// Publishes `n` messages "m-i" with keys "k-i".
+  void publish_many(int n, const std::string& topic = "orders") {
+    for (int i = 0; i < n; ++i) {
+      publish("m-" + std::to_string(i), "k-" + std::to_string(i),
+              "{\"n\":" + std::to_string(i) + "}", topic);
+    }
+  }
+
+  /// Starts the engine with the configured handlers.
+  void start(bool with_claims = true) {
+    engine_parts parts;
+    parts.transport = transport;
+    parts.idempotency = cfg.dedupe.enabled ? store : nullptr;
+    parts.claims = with_claims ? claims : nullptr;
+    parts.handlers = handlers;
+    eng = std::make_unique<engine>(cfg, std::move(parts));
+    eng->start();
+  }
+
+  /// Closes the input and waits until the engine stopped by itself.
+  bool run_to_end(std::chrono::milliseconds limit = 20000ms) {
+    transport->close_input();
+    return eng->wait_for(limit);
+  }
+
+  /// Stops the engine and returns its final counters.
+  metrics_snapshot finish() {
+    eng->stop();
+    return eng->metrics();
+  }
+};
+
+/// Returns once `pred` holds, or false after `limit`.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 10000ms) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+} // namespace mailroom::testing

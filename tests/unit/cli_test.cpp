@@ -1,0 +1,118 @@
+#define BOOST_TEST_MODULE cli
+#include <boost/test/unit_test.hpp>
+
+#include <regex>
+
+#include "tests/support/process_runner.hpp"
+
+using namespace mailroom::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string binary = MAILROOM_BINARY;
+const std::string default_config = std::string{MAILROOM_SOURCE_DIR} + "/config/default.toml";
+
+std::vector<std::string> run_args(std::vector<std::string> sets) {
+  std::vector<std::string> args{binary, "run", "--config", default_config};
+  for (auto& s : sets) {
+    args.push_back("--set");
+    args.push_back(s);
+  }
+  return args;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(demo_run_settles_every_message_and_prints_progress_and_summary) {
+  process_runner p{run_args({"source.messages=50000", "progress.interval_ms=100",
+                             "source.poison_ratio=0.01", "source.flaky_ratio=0.02",
+                             "source.duplicate_ratio=0.1", "log.level=warn"})};
+  BOOST_REQUIRE(p.wait(60s) == 0);
+  auto out = p.out();
+  BOOST_TEST(out.find("mailroom run summary") != std::string::npos);
+  auto acked = summary_value(out, "acked");
+  auto dead = summary_value(out, "dead-lettered");
+  auto dups = summary_value(out, "of which duplicates");
+  auto retried = summary_value(out, "retried");
+  BOOST_TEST(acked + dead == 50000);
+  BOOST_TEST(summary_value(out, "DLQ holds") == dead);
+  // 1 % poison, roughly; every poison message is dead-lettered on attempt 1.
+  BOOST_TEST(dead > 300);
+  BOOST_TEST(dead < 700);
+  BOOST_TEST(dups > 3000);
+  BOOST_TEST(retried > 600);
+  BOOST_TEST(summary_value(out, "latency p99 (us)") >= 0);
+  BOOST_TEST(out.find("peak RSS") != std::string::npos);
+  BOOST_TEST(p.err().find("processed") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_zero) {
+  process_runner p{run_args({"source.messages=1000000", "handler.latency_us=2000",
+                             "engine.workers=8", "engine.drain_timeout_ms=1000",
+                             "log.level=info"})};
+  std::this_thread::sleep_for(1500ms);
+  auto t0 = std::chrono::steady_clock::now();
+  p.signal(SIGTERM);
+  int rc = p.wait(15s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST(rc == 0);
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(took).count() < 6000);
+  BOOST_TEST(p.err().find("draining") != std::string::npos);
+  BOOST_TEST(summary_value(p.out(), "acked") > 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_second_signal_exits_at_once) {
+  process_runner p{run_args({"source.messages=100000", "handler.latency_us=20000000",
+                             "engine.handler_timeout_ms=60000", "dedupe.claim_ttl_ms=120000",
+                             "sweeper.stale_cutoff_ms=120000",
+                             "engine.drain_timeout_ms=60000"})};
+  std::this_thread::sleep_for(1000ms);
+  auto t0 = std::chrono::steady_clock::now();
+  p.signal(SIGINT);
+  std::this_thread::sleep_for(300ms);
+  p.signal(SIGINT);
+  int rc = p.wait(10s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST(rc == 130);
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(took).count() < 3000);
+  BOOST_TEST(p.err().find("second signal") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(exec_handler_three_exit_paths_end_to_end) {
+  // Ids ending in 0 exit 3 (dead-letter), ids ending in 1 exit 75 on their
+  // first attempt (retry), everything else exits 0.
+  std::string script =
+    "cat > /dev/null; case \"$MAILROOM_MESSAGE_ID\" in *0) echo bad >&2; exit 3;; "
+    "*1) [ \"$MAILROOM_ATTEMPT\" = 1 ] && exit 75; exit 0;; *) exit 0;; esac";
+  auto path = "/tmp/mailroom-exec-" + std::to_string(getpid()) + ".toml";
+  {
+    std::ofstream f{path};
+    f << "[source]\nmessages = 30\nduplicate_ratio = 0.0\npoison_ratio = 0.0\n"
+         "flaky_ratio = 0.0\n[handler]\ntype = \"exec\"\ncommand = [\"/bin/sh\", \"-c\", "
+      << "\"" << std::regex_replace(script, std::regex{"\""}, "\\\"") << "\"]\n"
+      << "[retry]\nbase_ms = 1\ncap_ms = 5\nmax_attempts = 3\n[progress]\nenabled = false\n";
+  }
+  process_runner p{{binary, "run", "--config", path}};
+  int rc = p.wait(60s);
+  std::remove(path.c_str());
+  BOOST_REQUIRE(rc == 0);
+  auto out = p.out();
+  BOOST_TEST(summary_value(out, "dead-lettered") == 3);
+  BOOST_TEST(summary_value(out, "retried") == 3);
+  BOOST_TEST(summary_value(out, "acked") == 27);
+  BOOST_TEST(p.err().find("exec exited 3: bad") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(bad_config_exits_two_naming_the_key) {
+  process_runner p{run_args({"engine.max_in_flight=-5"})};
+  BOOST_TEST(p.wait(10s) == 2);
+  BOOST_TEST(p.err().find("engine.max_in_flight") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(embed_example_runs_and_settles_everything) {
+  process_runner p{{MAILROOM_EMBED_EXAMPLE}};
+  BOOST_REQUIRE(p.wait(30s) == 0);
+  BOOST_TEST(p.out().find("handled=99 acked=109 deduped=10 dead_lettered=1") !=
+             std::string::npos);
+}

@@ -1,0 +1,320 @@
+#define BOOST_TEST_MODULE engine_paths
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "tests/support/engine_harness.hpp"
+
+using namespace mailroom;
+using namespace mailroom::testing;
+
+BOOST_AUTO_TEST_CASE(ok_path_acks_every_message_once) {
+  engine_harness h;
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::ok();
+  });
+  h.publish_many(1000);
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 1000);
+  BOOST_TEST(m.acked == 1000u);
+  BOOST_TEST(m.retried == 0u);
+  BOOST_TEST(m.dead_lettered == 0u);
+  BOOST_TEST(m.in_flight == 0);
+  BOOST_TEST(h.transport->stats().acked == 1000u);
+  BOOST_TEST(h.transport->stats().delivered == 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(retry_outcome_is_nacked_then_succeeds) {
+  engine_harness h;
+  std::mutex mu;
+  std::map<std::string, std::vector<std::uint32_t>> attempts;
+  h.handlers.add("orders", [&](const envelope& m, handler_context& ctx) {
+    std::lock_guard<std::mutex> g{mu};
+    attempts[m.id].push_back(ctx.attempt);
+    return ctx.attempt < 3 ? outcome::retry("not yet") : outcome::ok();
+  });
+  h.publish_many(50);
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(m.retried == 100u);
+  BOOST_TEST(m.acked == 50u);
+  BOOST_TEST(m.dead_lettered == 0u);
+  for (auto& [id, seen] : attempts) {
+    std::string got;
+    for (auto a : seen) {
+      got += std::to_string(a) + " ";
+    }
+    BOOST_TEST((seen == std::vector<std::uint32_t>{1, 2, 3}), id << ": " << got);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(dead_letter_outcome_skips_the_budget_and_masks_fields) {
+  engine_harness h;
+  h.cfg.dead_letter.mask_fields = {"$.card.number"};
+  h.cfg.dead_letter.mask_regex = "secret-[0-9]+";
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::dead_letter("invalid order");
+  });
+  h.publish("m-1", "k-1", R"({"card":{"number":"4111111111111111"},"note":"secret-42"})");
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 1);
+  BOOST_TEST(m.dead_lettered == 1u);
+  BOOST_TEST(m.retried == 0u);
+  auto dlq = h.transport->dead_letters();
+  BOOST_REQUIRE(dlq.size() == 1u);
+  auto& rec = dlq[0].record;
+  BOOST_TEST(rec.reason == "invalid order");
+  BOOST_TEST(rec.attempts == 1u);
+  BOOST_TEST(rec.origin.find("orders") != std::string::npos);
+  BOOST_TEST(rec.origin.find("m-1") != std::string::npos);
+  BOOST_TEST(rec.dead_lettered_at_ms > 0);
+  BOOST_TEST(rec.payload.find("4111111111111111") == std::string::npos);
+  BOOST_TEST(rec.payload.find("secret-42") == std::string::npos);
+  BOOST_TEST(rec.payload.find("***") != std::string::npos);
+  // The key is released, so a replay from the DLQ would be handled again.
+  std::vector<std::string_view> keys{"k-1"};
+  BOOST_TEST((h.store->claim(keys, 1000ms)[0].status == claim_result::state::fresh));
+}
+
+BOOST_AUTO_TEST_CASE(exceptions_count_as_retry_and_exhaust_into_the_dlq_with_history) {
+  engine_harness h;
+  h.cfg.retry.max_attempts = 4;
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context& ctx) -> outcome {
+    calls++;
+    throw std::runtime_error("boom " + std::to_string(ctx.attempt));
+  });
+  h.publish("m-1", "k-1", "{}");
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 4);
+  BOOST_TEST(m.handler_errors == 4u);
+  BOOST_TEST(m.retried == 3u);
+  BOOST_TEST(m.dead_lettered == 1u);
+  auto dlq = h.transport->dead_letters();
+  BOOST_REQUIRE(dlq.size() == 1u);
+  auto& rec = dlq[0].record;
+  BOOST_TEST(rec.attempts == 4u);
+  BOOST_REQUIRE(rec.errors.size() == 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(rec.errors[i] == "handler threw: boom " + std::to_string(i + 1));
+  }
+  BOOST_TEST(rec.reason.find("max attempts (4) exhausted") != std::string::npos);
+  BOOST_TEST(rec.reason.find("boom 4") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_handler_past_its_timeout_is_abandoned_and_retried) {
+  engine_harness h;
+  h.cfg.engine.handler_timeout = 150ms;
+  h.cfg.engine.workers = 1;
+  std::atomic<int> calls{0};
+  std::atomic<bool> release{false};
+  h.handlers.add("orders", [&](const envelope& m, handler_context& ctx) {
+    calls++;
+    if (m.id == "m-0" && ctx.attempt == 1) {
+      // Ignores cancellation on purpose: the engine must not wait for it.
+      while (!release.load()) {
+        std::this_thread::sleep_for(5ms);
+      }
+      return outcome::ok(); // late: must be discarded
+    }
+    return outcome::ok();
+  });
+  h.publish_many(20);
+  h.start();
+  BOOST_REQUIRE(h.run_to_end(10000ms));
+  release = true;
+  auto m = h.finish();
+  BOOST_TEST(m.timeouts == 1u);
+  BOOST_TEST(m.retried == 1u);
+  BOOST_TEST(m.acked == 20u);
+  BOOST_TEST(calls.load() == 21);
+  BOOST_TEST(h.transport->stats().acked == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(done_keys_are_acked_without_running_the_handler) {
+  engine_harness h;
+  std::vector<std::string_view> keys{"k-1", "k-2"};
+  auto claims = h.store->claim(keys, 10000ms);
+  h.store->complete({{"k-1", claims[0].token, "r1"}, {"k-2", claims[1].token, "r2"}}, 60000ms);
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::ok();
+  });
+  h.publish_many(5);
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 3);
+  BOOST_TEST(m.deduped == 2u);
+  BOOST_TEST(m.acked == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(in_flight_keys_are_deferred_until_the_claim_is_released) {
+  engine_harness h;
+  std::vector<std::string_view> keys{"k-0"};
+  auto token = h.store->claim(keys, 60000ms)[0].token;
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::ok();
+  });
+  h.publish_many(1);
+  h.start();
+  BOOST_REQUIRE(eventually([&] { return h.eng->metrics().deferred >= 3; }));
+  BOOST_TEST(calls.load() == 0);
+  h.store->release("k-0", token);
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 1);
+  BOOST_TEST(m.acked == 1u);
+  BOOST_TEST(m.retried == 0u); // deferrals are not failures
+}
+
+BOOST_AUTO_TEST_CASE(duplicates_in_one_batch_run_the_handler_once) {
+  engine_harness h;
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::ok();
+  });
+  for (int i = 0; i < 10; ++i) {
+    h.publish("m-" + std::to_string(i), "same-key", "{}");
+  }
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 1);
+  BOOST_TEST(m.acked == 10u);
+  BOOST_TEST(m.deduped == 9u);
+}
+
+BOOST_AUTO_TEST_CASE(store_outage_fail_open_processes_unclaimed) {
+  engine_harness h;
+  h.cfg.dedupe.on_store_error = store_failure_policy::fail_open;
+  h.store->set_available(false);
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::ok();
+  });
+  h.publish_many(100);
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 100);
+  BOOST_TEST(m.acked == 100u);
+  BOOST_TEST(m.store_errors >= 100u);
+}
+
+BOOST_AUTO_TEST_CASE(store_outage_fail_closed_hands_back_until_the_store_returns) {
+  engine_harness h;
+  h.cfg.dedupe.on_store_error = store_failure_policy::fail_closed;
+  h.store->set_available(false);
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::ok();
+  });
+  h.publish_many(100);
+  h.start();
+  BOOST_REQUIRE(eventually([&] { return h.eng->metrics().deferred >= 200; }));
+  BOOST_TEST(calls.load() == 0);
+  BOOST_TEST(h.transport->stats().acked == 0u);
+  h.store->set_available(true);
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 100);
+  BOOST_TEST(m.acked == 100u);
+  BOOST_TEST(m.retried == 0u);
+  BOOST_TEST(h.transport->stats().acked == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(store_down_at_complete_hands_the_message_back_instead_of_acking) {
+  engine_harness h;
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    if (calls++ == 0) {
+      h.store->set_available(false); // the outage begins mid-handler
+    }
+    return outcome::ok();
+  });
+  h.cfg.dedupe.claim_ttl = 50ms; // the stranded claim expires quickly
+  h.publish_many(1);
+  h.start();
+  BOOST_REQUIRE(eventually([&] { return h.eng->metrics().store_errors >= 1; }));
+  BOOST_TEST(h.transport->stats().acked == 0u); // not acked while unrecorded
+  h.store->set_available(true);
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 2);
+  BOOST_TEST(m.acked == 1u);
+  BOOST_TEST(h.transport->stats().acked == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_worker_cannot_complete_a_claim_taken_over) {
+  // The store's clock is moved by the test: the first handler call lets its
+  // claim expire, another claimant takes the key over, and the late complete
+  // is refused (fenced) instead of acking.
+  std::atomic<std::int64_t> offset_ms{0};
+  auto now = [&] { return clock::now() + std::chrono::milliseconds{offset_ms.load()}; };
+  engine_harness h{300ms, now};
+  fencing_token thief = 0;
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context&) {
+    if (calls++ == 0) {
+      offset_ms += 20000; // past claim_ttl (10 s)
+      std::vector<std::string_view> keys{"k-0"};
+      auto r = h.store->claim(keys, 60000ms);
+      BOOST_TEST((r[0].status == claim_result::state::fresh));
+      thief = r[0].token;
+    }
+    return outcome::ok();
+  });
+  h.publish_many(1);
+  h.start();
+  BOOST_REQUIRE(eventually([&] { return h.eng->metrics().fenced == 1; }));
+  BOOST_TEST(h.transport->stats().acked == 0u);
+  // The new owner finishes; the redelivery is then a duplicate of a done key.
+  h.store->complete({{"k-0", thief, "done by thief"}}, 60000ms);
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 1);
+  BOOST_TEST(m.fenced == 1u);
+  BOOST_TEST(m.deduped == 1u);
+  BOOST_TEST(h.transport->stats().acked == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_topics_follow_the_configured_policy) {
+  for (auto policy : {unknown_topic_policy::ack, unknown_topic_policy::dead_letter}) {
+    engine_harness h;
+    h.cfg.engine.unknown_topic = policy;
+    h.handlers.add("orders", [](const envelope&, handler_context&) { return outcome::ok(); });
+    h.publish_many(3, "elsewhere");
+    h.start();
+    BOOST_REQUIRE(h.run_to_end());
+    auto m = h.finish();
+    if (policy == unknown_topic_policy::ack) {
+      BOOST_TEST(m.unrouted == 3u);
+      BOOST_TEST(m.acked == 3u);
+    } else {
+      BOOST_TEST(m.dead_lettered == 3u);
+      auto dlq = h.transport->dead_letters();
+      BOOST_REQUIRE(dlq.size() == 3u);
+      BOOST_TEST(dlq[0].record.reason == "no handler for topic 'elsewhere'");
+    }
+  }
+}
