@@ -55,15 +55,6 @@ void handler_lane::start() {
   thread_ = std::thread([self = shared_from_this()] { self->run(); });
 }
 
-void handler_lane::submit(std::shared_ptr<lane_job> job) {
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    job_ = std::move(job);
-    busy_.store(true, std::memory_order_release);
-  }
-  wake_.notify_one();
-}
-
 std::shared_ptr<lane_job> handler_lane::current() const {
   std::lock_guard<std::mutex> guard{mutex_};
   return job_;
@@ -71,19 +62,12 @@ std::shared_ptr<lane_job> handler_lane::current() const {
 
 void handler_lane::abandon() {
   abandoned_.store(true, std::memory_order_release);
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    stop_ = true;
-  }
-  wake_.notify_one();
+  stop_.store(true, std::memory_order_release);
 }
 
 void handler_lane::shutdown() {
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    stop_ = true;
-  }
-  wake_.notify_one();
+  stop_.store(true, std::memory_order_release);
+  inbox_->wake_all();
   if (!thread_.joinable() || thread_.get_id() == std::this_thread::get_id()) {
     return;
   }
@@ -95,29 +79,27 @@ void handler_lane::shutdown() {
 }
 
 void handler_lane::run() {
+  static std::atomic<std::uint64_t> next_job_id{1};
   for (;;) {
-    std::shared_ptr<lane_job> job;
+    work_batch items;
+    if (!inbox_->wait_take(max_job_items, items,
+                           [this] { return stop_.load(std::memory_order_acquire); })) {
+      break;
+    }
+    auto job = std::make_shared<lane_job>();
+    job->id = next_job_id.fetch_add(1, std::memory_order_relaxed);
+    job->items = std::move(items);
     {
-      std::unique_lock<std::mutex> guard{mutex_};
-      wake_.wait(guard, [this] { return stop_ || (job_ && busy_.load()); });
-      if (stop_ && !(job_ && busy_.load() && !abandoned_.load())) {
-        break;
-      }
-      job = job_;
+      std::lock_guard<std::mutex> guard{mutex_};
+      job_ = job;
+      busy_.store(true, std::memory_order_release);
     }
     if (!run_job(*job) || abandoned_.load(std::memory_order_acquire)) {
       break;
     }
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      job_.reset();
-      busy_.store(false, std::memory_order_release);
-    }
-    // Read the worker handle only after turning idle: a worker restarted in
-    // between either gets this report or sees the lane idle.
-    if (auto w = inbox_->worker()) {
-      caf::anon_send(w, lane_done_atom::value, job->id);
-    }
+    std::lock_guard<std::mutex> guard{mutex_};
+    job_.reset();
+    busy_.store(false, std::memory_order_release);
   }
   exited_.store(true, std::memory_order_release);
 }
@@ -127,6 +109,10 @@ bool handler_lane::run_job(lane_job& job) {
   for (std::size_t i = 0; i < job.items.size(); ++i) {
     auto& item = job.items[i];
     if (item.preset || item.requeue) {
+      continue;
+    }
+    if (inbox_->handing_back()) {
+      item.requeue = std::chrono::milliseconds{0}; // drain deadline: not run
       continue;
     }
     auto started = clock::now();

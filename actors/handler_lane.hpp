@@ -32,7 +32,9 @@ struct lane_job {
 
   std::uint64_t id = 0;                   ///< Unique per job.
   work_batch items;                       ///< Items; `preset` holds decided outcomes.
-  std::atomic<std::uint64_t> progress{0}; ///< (item index << 2) | phase.
+  /// (item index << 2) | phase. Starts as "nothing running" so a watchdog
+  /// looking before the first handler starts sees nothing to time out.
+  std::atomic<std::uint64_t> progress{finished};
   std::atomic<std::int64_t> started_ns{0}; ///< When the running item started (steady ns).
   std::atomic<bool> cancelled{false};     ///< Seen by handlers through their context.
 
@@ -42,7 +44,8 @@ struct lane_job {
   }
 };
 
-/// A thread that runs jobs for one worker, one at a time.
+/// A thread that takes jobs from its worker's inbox and runs them, one at a
+/// time: handlers in order, then one batched settlement.
 class handler_lane : public std::enable_shared_from_this<handler_lane> {
 public:
   /// Creates a lane for the worker whose inbox is `inbox`; `seed` seeds the
@@ -54,9 +57,6 @@ public:
 
   /// Starts the lane's thread.
   void start();
-
-  /// Hands `job` to the lane; the lane must be idle.
-  void submit(std::shared_ptr<lane_job> job);
 
   /// Returns the job being run, or nullptr when idle.
   std::shared_ptr<lane_job> current() const;
@@ -72,6 +72,10 @@ public:
   /// runs (the process may end before that handler returns).
   void shutdown();
 
+  /// Most items one job takes: enough to amortise a hand-off and a batched
+  /// settlement, few enough that one timeout re-queues little.
+  static constexpr std::size_t max_job_items = 256;
+
   /// Returns true once the lane's thread has left its loop.
   bool exited() const { return exited_.load(std::memory_order_acquire); }
 
@@ -84,10 +88,9 @@ private:
   std::shared_ptr<worker_inbox> inbox_;
   settlement settle_;
   std::thread thread_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  mutable std::mutex mutex_; // guards job_
   std::shared_ptr<lane_job> job_;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   std::atomic<bool> busy_{false};
   std::atomic<bool> abandoned_{false};
   std::atomic<bool> exited_{false};

@@ -22,10 +22,6 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 /// Poller → dedupe: a polled batch.
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
-/// Dedupe → worker: work waits in the worker's inbox.
-using wake_atom = caf::atom_constant<caf::atom("wake")>;
-/// Lane → worker: the lane finished its job.
-using lane_done_atom = caf::atom_constant<caf::atom("lanedone")>;
 /// Worker (self): check the running job against the handler timeout.
 using watchdog_atom = caf::atom_constant<caf::atom("watchdog")>;
 /// Anyone → supervisor: `n` messages were settled and left the engine.

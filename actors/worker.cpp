@@ -11,11 +11,6 @@ namespace mailroom {
 
 namespace {
 
-// Most items one job takes: big enough to amortise a lane hand-off, small
-// enough that one timeout re-queues little.
-constexpr std::size_t max_job_items = 256;
-
-std::atomic<std::uint64_t> next_job_id{1};
 std::atomic<std::uint64_t> next_lane_seed{0x5eed};
 
 struct worker_state {
@@ -23,123 +18,86 @@ struct worker_state {
   std::shared_ptr<engine_context> ctx;
   std::shared_ptr<worker_inbox> inbox;
   std::shared_ptr<handler_lane> lane;
-  std::shared_ptr<lane_job> job;
-  bool watchdog_armed = false;
   bool handing_back = false;
 
-  void new_lane() {
+  // How often the watchdog looks at the running handler: a quarter of the
+  // timeout, so a timeout is noticed at most 25 % late.
+  std::chrono::milliseconds period() const {
+    auto quarter = ctx->config.engine.handler_timeout / 4;
+    return std::clamp<std::chrono::milliseconds>(quarter, std::chrono::milliseconds{5},
+                                                  std::chrono::milliseconds{500});
+  }
+
+  // Starts a lane on the inbox; `first` is queued ahead of everything before
+  // the lane runs, so the order of a taken-over job is kept.
+  void new_lane(work_batch first = {}) {
     lane = std::make_shared<handler_lane>(ctx, inbox, next_lane_seed.fetch_add(1));
-    lane->start();
+    inbox->push_front(std::move(first));
     inbox->set_lane(lane);
     ctx->register_lane(lane);
+    lane->start();
   }
 
-  void submit(work_batch items) {
-    if (handing_back) {
-      for (auto& item : items) {
-        if (!item.preset && !item.requeue) {
-          item.requeue = std::chrono::milliseconds{0};
-        }
-      }
-    }
-    job = std::make_shared<lane_job>();
-    job->id = next_job_id.fetch_add(1, std::memory_order_relaxed);
-    job->items = std::move(items);
-    lane->submit(job);
-    arm_watchdog(ctx->config.engine.handler_timeout);
-  }
-
-  void pump() {
-    if (job) {
-      return;
-    }
-    work_batch items;
-    if (inbox->take(max_job_items, items) == 0) {
-      return;
-    }
-    submit(std::move(items));
-  }
-
-  void arm_watchdog(std::chrono::milliseconds after) {
-    if (watchdog_armed) {
-      return;
-    }
-    watchdog_armed = true;
-    self->delayed_send(self, std::max(after, std::chrono::milliseconds{1}),
-                       watchdog_atom::value);
+  void arm(std::chrono::milliseconds after) {
+    self->delayed_send(self, after, watchdog_atom::value);
   }
 
   // Takes the running job away from the lane: decided items keep their
   // outcome, the running item gets `running_outcome` (or is handed back),
   // and a fresh lane settles them and runs the rest. Returns false when the
   // lane moved on first.
-  bool take_over(std::uint64_t word, std::optional<outcome> running_outcome) {
+  bool take_over(lane_job& job, std::uint64_t word, std::optional<outcome> running_outcome) {
     auto index = static_cast<std::size_t>(word >> 2);
-    if (!job->progress.compare_exchange_strong(
-          word, lane_job::word(index, lane_job::taken_over), std::memory_order_acq_rel)) {
+    if (!job.progress.compare_exchange_strong(word, lane_job::word(index, lane_job::taken_over),
+                                              std::memory_order_acq_rel)) {
       return false;
     }
-    job->cancelled.store(true, std::memory_order_relaxed);
+    job.cancelled.store(true, std::memory_order_relaxed);
     // Copy, not move: the abandoned handler still reads its envelope.
-    work_batch items = job->items;
+    work_batch items = job.items;
     if (running_outcome) {
       items[index].preset = std::move(running_outcome);
     } else {
       items[index].requeue = std::chrono::milliseconds{0};
     }
     lane->abandon();
-    new_lane();
-    job.reset();
-    submit(std::move(items));
+    new_lane(std::move(items));
     return true;
   }
 
   void on_watchdog() {
-    watchdog_armed = false;
-    if (!job) {
-      return;
-    }
-    auto timeout = ctx->config.engine.handler_timeout;
-    auto word = job->progress.load(std::memory_order_acquire);
+    auto job = lane->current();
+    auto word = job ? job->progress.load(std::memory_order_acquire) : 0;
+    bool running = job && (word & 3) == lane_job::running;
     if (handing_back) {
-      // Keep trying until the job is taken over or settles by itself.
-      if ((word & 3) != lane_job::running || !take_over(word, std::nullopt)) {
-        arm_watchdog(std::chrono::milliseconds{5});
+      if (running) {
+        take_over(*job, word, std::nullopt);
       }
+      arm(std::chrono::milliseconds{5});
       return;
     }
-    if ((word & 3) != lane_job::running) {
-      arm_watchdog(timeout);
-      return;
+    if (running) {
+      auto timeout = ctx->config.engine.handler_timeout;
+      auto started = clock::time_point{
+        std::chrono::nanoseconds{job->started_ns.load(std::memory_order_relaxed)}};
+      if (clock::now() - started >= timeout) {
+        auto reason = "handler timeout after " + std::to_string(timeout.count()) + " ms";
+        if (take_over(*job, word, outcome::retry(reason))) {
+          ctx->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
+          spdlog::warn("worker {}: {}; lane abandoned, a fresh one takes over",
+                       inbox->index(), reason);
+        }
+      }
     }
-    auto started = clock::time_point{
-      std::chrono::nanoseconds{job->started_ns.load(std::memory_order_relaxed)}};
-    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
-    if (elapsed < timeout) {
-      arm_watchdog(timeout - elapsed);
-      return;
-    }
-    auto reason = "handler timeout after " + std::to_string(timeout.count()) + " ms";
-    if (take_over(word, outcome::retry(reason))) {
-      ctx->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("worker {}: {}; lane abandoned, a fresh one takes over",
-                   inbox->index(), reason);
-    } else {
-      arm_watchdog(std::chrono::milliseconds{1});
-    }
+    arm(period());
   }
 
-  // Drain deadline: everything queued goes back to the transport, and a
-  // handler still running is abandoned with its message handed back.
+  // Drain deadline: queued work goes back to the transport, and a handler
+  // still running is abandoned with its message handed back.
   void hand_back() {
     handing_back = true;
-    if (job) {
-      auto word = job->progress.load(std::memory_order_acquire);
-      if ((word & 3) != lane_job::running || !take_over(word, std::nullopt)) {
-        arm_watchdog(std::chrono::milliseconds{5});
-      }
-    }
-    pump();
+    inbox->set_handing_back();
+    inbox->wake_all();
   }
 };
 
@@ -151,23 +109,14 @@ caf::behavior worker_actor(caf::event_based_actor* self, std::shared_ptr<engine_
   st->self = self;
   st->ctx = std::move(ctx);
   st->inbox = std::move(inbox);
-  // A restarted worker adopts its predecessor's lane and whatever job runs on it.
+  // A restarted worker adopts its predecessor's lane, and whatever it runs.
   st->lane = st->inbox->attach(caf::actor_cast<caf::actor>(self));
   if (!st->lane || st->lane->exited()) {
     st->new_lane();
-  } else if (st->lane->busy()) {
-    st->job = st->lane->current();
-    st->arm_watchdog(std::chrono::milliseconds{1});
   }
-  st->pump();
+  st->handing_back = st->inbox->handing_back();
+  st->arm(st->period());
   return {
-    [st](wake_atom) { st->pump(); },
-    [st](lane_done_atom, std::uint64_t id) {
-      if (st->job && st->job->id == id) {
-        st->job.reset();
-      }
-      st->pump();
-    },
     [st](watchdog_atom) { st->on_watchdog(); },
     [st](handback_atom) { st->hand_back(); },
   };

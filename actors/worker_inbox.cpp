@@ -3,73 +3,70 @@
 namespace mailroom {
 
 void worker_inbox::push(work_batch&& items) {
-  caf::actor to_wake;
+  if (items.empty()) {
+    return;
+  }
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    for (auto& item : items) {
-      queue_.push_back(std::move(item));
-    }
-    if (!wake_pending_) {
-      wake_pending_ = true;
-      to_wake = worker_;
-    }
+    items_ += items.size();
+    chunks_.push_back(std::move(items));
   }
-  // Waking outside the lock: a send may enqueue into a detached actor.
-  if (to_wake) {
-    caf::anon_send(to_wake, wake_atom::value);
-  }
-}
-
-std::size_t worker_inbox::take(std::size_t max, work_batch& out) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  if (queue_.empty()) {
-    wake_pending_ = false;
-    return 0;
-  }
-  auto n = std::min(max, queue_.size());
-  out.reserve(out.size() + n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(std::move(queue_.front()));
-    queue_.pop_front();
-  }
-  return n;
+  readable_.notify_all();
 }
 
 void worker_inbox::push_front(work_batch&& items) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  for (auto i = items.rbegin(); i != items.rend(); ++i) {
-    queue_.push_front(std::move(*i));
+  if (items.empty()) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    items_ += items.size();
+    chunks_.push_front(std::move(items));
+  }
+  readable_.notify_all();
+}
+
+void worker_inbox::take_locked(std::size_t max, work_batch& out) {
+  while (!chunks_.empty() && out.size() < max) {
+    auto& front = chunks_.front();
+    if (out.empty() && (front.size() <= max)) {
+      out = std::move(front); // the common case: one chunk, no per-item move
+      items_ -= out.size();
+      chunks_.pop_front();
+      continue;
+    }
+    auto room = max - out.size();
+    if (front.size() <= room) {
+      items_ -= front.size();
+      for (auto& item : front) {
+        out.push_back(std::move(item));
+      }
+      chunks_.pop_front();
+    } else {
+      // Split a chunk larger than the room left, keeping order.
+      for (std::size_t i = 0; i < room; ++i) {
+        out.push_back(std::move(front[i]));
+      }
+      front.erase(front.begin(), front.begin() + static_cast<std::ptrdiff_t>(room));
+      items_ -= room;
+    }
   }
 }
 
-work_batch worker_inbox::take_all() {
-  std::lock_guard<std::mutex> guard{mutex_};
-  work_batch out;
-  out.reserve(queue_.size());
-  for (auto& item : queue_) {
-    out.push_back(std::move(item));
-  }
-  queue_.clear();
-  return out;
+void worker_inbox::wake_all() {
+  { std::lock_guard<std::mutex> guard{mutex_}; }
+  readable_.notify_all();
 }
 
 std::size_t worker_inbox::size() const {
   std::lock_guard<std::mutex> guard{mutex_};
-  return queue_.size();
+  return items_;
 }
 
 std::shared_ptr<handler_lane> worker_inbox::attach(caf::actor a) {
   std::lock_guard<std::mutex> guard{mutex_};
   worker_ = std::move(a);
-  // The new worker drains the queue itself on start; pushes until then need
-  // no wake.
-  wake_pending_ = true;
   return lane_;
-}
-
-caf::actor worker_inbox::worker() const {
-  std::lock_guard<std::mutex> guard{mutex_};
-  return worker_;
 }
 
 void worker_inbox::set_lane(std::shared_ptr<handler_lane> lane) {

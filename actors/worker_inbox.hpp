@@ -1,9 +1,10 @@
 #pragma once
 
 // A worker's queue of dispatched work, kept outside the worker actor so that
-// nothing dispatched is lost when the worker crashes: the restarted worker
-// adopts the same inbox, and the same lane.
+// nothing dispatched is lost when the worker crashes. Its lane takes work
+// straight from here: the hot path never waits for an actor to be scheduled.
 
+#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -26,27 +27,40 @@ public:
   /// Returns the worker's index.
   std::uint32_t index() const { return index_; }
 
-  /// Appends `items` (moved from) and wakes the worker if it was idle.
+  /// Appends `items` as one chunk (no per-item copy) and wakes the lane.
   void push(work_batch&& items);
-
-  /// Moves up to `max` items into `out`; when none is left, the next push
-  /// wakes the worker again. Returns the number taken.
-  std::size_t take(std::size_t max, work_batch& out);
 
   /// Puts `items` back at the front, ahead of everything queued.
   void push_front(work_batch&& items);
 
-  /// Removes and returns everything queued.
-  work_batch take_all();
+  /// Waits until work is queued or `stop()` returns true, then moves up to
+  /// about `max` items into `out` (whole chunks when they fit). Returns false
+  /// when it returned because of `stop`.
+  template <class Stop>
+  bool wait_take(std::size_t max, work_batch& out, Stop stop) {
+    std::unique_lock<std::mutex> guard{mutex_};
+    readable_.wait(guard, [&] { return !chunks_.empty() || stop(); });
+    if (chunks_.empty()) {
+      return false;
+    }
+    take_locked(max, out);
+    return true;
+  }
+
+  /// Wakes a lane blocked in `wait_take` so it re-checks its stop condition.
+  void wake_all();
 
   /// Returns the number of queued items.
   std::size_t size() const;
 
-  /// Makes `a` the worker to wake; returns the lane it should adopt.
-  std::shared_ptr<handler_lane> attach(caf::actor a);
+  /// Makes everything queued now and later be handed back instead of run.
+  void set_handing_back() { handing_back_.store(true, std::memory_order_release); }
 
-  /// Returns the current worker handle.
-  caf::actor worker() const;
+  /// Returns true once the drain deadline asked for hand-back.
+  bool handing_back() const { return handing_back_.load(std::memory_order_acquire); }
+
+  /// Makes `a` the worker in charge; returns the lane it should adopt.
+  std::shared_ptr<handler_lane> attach(caf::actor a);
 
   /// Replaces the lane (after a timeout abandoned the old one).
   void set_lane(std::shared_ptr<handler_lane> lane);
@@ -55,12 +69,16 @@ public:
   std::shared_ptr<handler_lane> lane() const;
 
 private:
+  void take_locked(std::size_t max, work_batch& out);
+
   std::uint32_t index_;
   mutable std::mutex mutex_;
-  std::deque<work_item> queue_;
+  std::condition_variable readable_;
+  std::deque<work_batch> chunks_;
+  std::size_t items_ = 0;
   caf::actor worker_;
   std::shared_ptr<handler_lane> lane_;
-  bool wake_pending_ = false;
+  std::atomic<bool> handing_back_{false};
 };
 
 } // namespace mailroom
