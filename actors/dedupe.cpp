@@ -94,7 +94,7 @@ struct dedupe_state {
     for (auto& item : fresh) {
       records.push_back({item.msg, item.token, now, expires});
     }
-    if (auto r = ctx->claims->record_dispatch(records); r) {
+    if (auto r = ctx->claims->record_dispatch(std::move(records)); r) {
       for (auto& item : fresh) {
         item.recorded = true;
       }

@@ -130,6 +130,7 @@ void settlement::settle(work_batch& items) {
   // delivery is claimed at once; records of everything settled here turn
   // terminal (parked items wait until their dead-letter write succeeded).
   auto now = clock::now();
+  marks_.clear();
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     if (parked[i]) {
@@ -139,9 +140,12 @@ void settlement::settle(work_batch& items) {
     if (item.token != 0 && !keep_claim[i] && ctx_->idempotency) {
       ctx_->idempotency->release(item.msg.key, item.token);
     }
-    if (item.recorded && ctx_->claims) {
-      ctx_->claims->mark_terminal(item.msg.key, item.token);
+    if (item.recorded) {
+      marks_.push_back({item.msg.key, item.token});
     }
+  }
+  if (ctx_->claims && !marks_.empty()) {
+    ctx_->claims->mark_terminal_all(marks_);
   }
 
   m.acked.fetch_add(acked, std::memory_order_relaxed);
@@ -166,13 +170,17 @@ void settlement::settle(work_batch& items) {
 }
 
 void settlement::forget(const work_batch& items) {
+  marks_.clear();
   for (auto& item : items) {
     if (item.token != 0 && ctx_->idempotency) {
       ctx_->idempotency->release(item.msg.key, item.token);
     }
-    if (item.recorded && ctx_->claims) {
-      ctx_->claims->mark_terminal(item.msg.key, item.token);
+    if (item.recorded) {
+      marks_.push_back({item.msg.key, item.token});
     }
+  }
+  if (ctx_->claims && !marks_.empty()) {
+    ctx_->claims->mark_terminal_all(marks_);
   }
 }
 

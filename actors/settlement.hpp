@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "core/claim_store.hpp"
 #include "core/latency_histogram.hpp"
 #include "core/retry_policy.hpp"
 
@@ -74,6 +75,7 @@ private:
   std::vector<const envelope*> acks_;
   std::vector<completion> completions_;
   std::vector<std::size_t> completion_items_;
+  std::vector<terminal_mark> marks_;
   work_batch parked_;
   latency_histogram latencies_;
 };

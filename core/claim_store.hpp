@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/envelope.hpp"
@@ -19,6 +20,12 @@ struct dispatch_record {
   clock::time_point claim_expires{}; ///< When the claim stops fencing others out.
 };
 
+/// One terminal mark of a batch.
+struct terminal_mark {
+  std::string_view key;  ///< Idempotency key of the record.
+  fencing_token token;   ///< Token the record must still carry.
+};
+
 /// Recovery seam: remembers dispatched work until it is settled.
 ///
 /// Dedupe writes a pending-dispatch marker (with the claim's expiry) for every
@@ -30,7 +37,8 @@ public:
 
   /// Records pending-dispatch markers for a whole batch, replacing earlier
   /// records of the same keys.
-  virtual io_result record_dispatch(const std::vector<dispatch_record>& batch) = 0;
+  /// The batch is taken by value so a caller can move it in.
+  virtual io_result record_dispatch(std::vector<dispatch_record> batch) = 0;
 
   /// Appends to `out` up to `limit` non-terminal records dispatched before
   /// `cutoff`, oldest first. Fails (transient) when the store is down.
@@ -44,6 +52,14 @@ public:
 
   /// Marks the record of `key` terminal if `token` still owns it.
   virtual fence_result mark_terminal(const std::string& key, fencing_token token) = 0;
+
+  /// Marks every record of `batch` terminal whose token still matches, in one
+  /// store call where the adapter can. The default makes one call each.
+  virtual void mark_terminal_all(const std::vector<terminal_mark>& batch) {
+    for (auto& mark : batch) {
+      mark_terminal(std::string{mark.key}, mark.token);
+    }
+  }
 
   /// Returns the number of non-terminal records.
   virtual std::size_t pending() const = 0;

@@ -4,13 +4,14 @@
 
 namespace mailroom {
 
-io_result memory_claim_store::record_dispatch(const std::vector<dispatch_record>& batch) {
+io_result memory_claim_store::record_dispatch(std::vector<dispatch_record> batch) {
   if (!available()) {
     return io_result::transient("memory claim store: unavailable");
   }
   std::lock_guard<std::mutex> lock{mutex_};
-  for (const dispatch_record& r : batch) {
-    records_.insert_or_assign(r.message.key, r);
+  for (dispatch_record& r : batch) {
+    auto key = r.message.key;
+    records_.insert_or_assign(std::move(key), std::move(r));
   }
   return io_result::success();
 }
@@ -72,6 +73,21 @@ fence_result memory_claim_store::mark_terminal(const std::string& key,
   }
   records_.erase(it);
   return fence_result::applied;
+}
+
+void memory_claim_store::mark_terminal_all(const std::vector<terminal_mark>& batch) {
+  if (!available()) {
+    return;
+  }
+  std::lock_guard<std::mutex> lock{mutex_};
+  std::string key;
+  for (auto& mark : batch) {
+    key.assign(mark.key);
+    auto it = records_.find(key);
+    if (it != records_.end() && it->second.token == mark.token) {
+      records_.erase(it);
+    }
+  }
 }
 
 std::size_t memory_claim_store::pending() const {

@@ -31,7 +31,7 @@ public:
 
   /// Stores each record under its message's key, replacing an older one.
   /// Returns a transient failure, storing nothing, while switched off.
-  io_result record_dispatch(const std::vector<dispatch_record>& batch) override;
+  io_result record_dispatch(std::vector<dispatch_record> batch) override;
 
   /// Appends to `out` up to `limit` records dispatched before `cutoff`,
   /// oldest dispatch first. Returns a transient failure, appending nothing,
@@ -49,6 +49,9 @@ public:
   /// `fenced` (no record, or a newer token), or `unavailable` while switched
   /// off.
   fence_result mark_terminal(const std::string& key, fencing_token token) override;
+
+  /// Marks a whole batch terminal under one lock.
+  void mark_terminal_all(const std::vector<terminal_mark>& batch) override;
 
   /// Returns the number of records held (also while switched off).
   std::size_t pending() const override;
