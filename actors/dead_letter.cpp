@@ -33,13 +33,12 @@ struct dead_letter_state {
   bool retry_armed = false;
 
   dead_letter_state(caf::event_based_actor* s, std::shared_ptr<engine_context> c)
-    : self(s), ctx(c), settle(std::move(c), 0xd1eULL) {
-  }
+      : self(s), ctx(c), settle(std::move(c), 0xd1eULL) {}
 
   void park(work_batch& items) {
     auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     work_batch written;
     auto& m = ctx->metrics;
     for (auto& item : items) {
@@ -50,9 +49,9 @@ struct dead_letter_state {
       rec.origin = origin_of(item.msg);
       rec.dead_lettered_at_ms = now_ms;
       rec.payload = ctx->mask.apply(item.msg.payload);
-      auto r = settle.with_retries("dead-letter write", [&] {
-        return ctx->source->dead_letter(item.msg, rec);
-      }, 3);
+      auto r = settle.with_retries(
+          "dead-letter write", [&] { return ctx->source->dead_letter(item.msg, rec); },
+          3);
       if (r) {
         spdlog::info("dead-lettered {} (topic {}, {} attempts): {}", item.msg.id,
                      item.msg.topic, rec.attempts, rec.reason);
@@ -100,9 +99,9 @@ caf::behavior dead_letter_actor(caf::event_based_actor* self,
                                 std::shared_ptr<engine_context> ctx) {
   auto st = std::make_shared<dead_letter_state>(self, std::move(ctx));
   return {
-    [st](park_atom, park_batch& batch) { st->park(batch.items); },
-    [st](tick_atom) { st->retry_waiting(); },
-    [st](handback_atom) { st->hand_back(); },
+      [st](park_atom, park_batch& batch) { st->park(batch.items); },
+      [st](tick_atom) { st->retry_waiting(); },
+      [st](handback_atom) { st->hand_back(); },
   };
 }
 

@@ -24,8 +24,7 @@ struct dedupe_state {
   std::vector<work_batch> per_worker;
 
   explicit dedupe_state(std::shared_ptr<engine_context> c)
-    : ctx(c), settle(std::move(c), 0xdedeULL) {
-  }
+      : ctx(c), settle(std::move(c), 0xdedeULL) {}
 
   void classify(polled_batch& batch, work_batch& fresh, work_batch& direct) {
     auto& cfg = ctx->config.dedupe;
@@ -42,29 +41,29 @@ struct dedupe_state {
     for (std::size_t i = 0; i < n; ++i) {
       work_item item;
       item.msg = std::move(batch.items[i]);
-      auto status = claims.empty() ? claim_result::state::fresh
+      auto status = claims.empty()      ? claim_result::state::fresh
                     : i < claims.size() ? claims[i].status
                                         : claim_result::state::unavailable;
       switch (status) {
-        case claim_result::state::fresh:
-          item.token = claims.empty() ? 0 : claims[i].token;
+      case claim_result::state::fresh:
+        item.token = claims.empty() ? 0 : claims[i].token;
+        fresh.push_back(std::move(item));
+        continue;
+      case claim_result::state::done:
+        item.preset = outcome::ok();
+        item.duplicate = true;
+        break;
+      case claim_result::state::in_flight:
+        item.requeue = cfg.in_flight_delay;
+        break;
+      case claim_result::state::unavailable:
+        ++unavailable;
+        if (cfg.on_store_error == store_failure_policy::fail_open) {
           fresh.push_back(std::move(item));
           continue;
-        case claim_result::state::done:
-          item.preset = outcome::ok();
-          item.duplicate = true;
-          break;
-        case claim_result::state::in_flight:
-          item.requeue = cfg.in_flight_delay;
-          break;
-        case claim_result::state::unavailable:
-          ++unavailable;
-          if (cfg.on_store_error == store_failure_policy::fail_open) {
-            fresh.push_back(std::move(item));
-            continue;
-          }
-          item.requeue = cfg.store_error_delay;
-          break;
+        }
+        item.requeue = cfg.store_error_delay;
+        break;
       }
       // A re-dispatched record that turned out done or taken is finished
       // with: its old marker must not be swept again.
@@ -76,10 +75,11 @@ struct dedupe_state {
     }
     if (unavailable > 0) {
       ctx->metrics.store_errors.fetch_add(unavailable, std::memory_order_relaxed);
-      spdlog::warn("dedupe: idempotency store unavailable for {} messages; {}", unavailable,
+      spdlog::warn("dedupe: idempotency store unavailable for {} messages; {}",
+                   unavailable,
                    cfg.on_store_error == store_failure_policy::fail_open
-                     ? "processing them unclaimed (fail_open)"
-                     : "handing them back (fail_closed)");
+                       ? "processing them unclaimed (fail_open)"
+                       : "handing them back (fail_closed)");
     }
   }
 
@@ -154,15 +154,15 @@ struct dedupe_state {
 caf::behavior dedupe_actor(caf::event_based_actor*, std::shared_ptr<engine_context> ctx) {
   auto st = std::make_shared<dedupe_state>(std::move(ctx));
   return {
-    [st](batch_atom, polled_batch& batch) {
-      try {
-        st->on_batch(batch);
-      } catch (const std::exception& e) {
-        // Nothing may unwind the actor: the batch stays unacked and the
-        // transport redelivers it.
-        spdlog::error("dedupe: batch of {} failed: {}", batch.items.size(), e.what());
-      }
-    },
+      [st](batch_atom, polled_batch& batch) {
+        try {
+          st->on_batch(batch);
+        } catch (const std::exception& e) {
+          // Nothing may unwind the actor: the batch stays unacked and the
+          // transport redelivers it.
+          spdlog::error("dedupe: batch of {} failed: {}", batch.items.size(), e.what());
+        }
+      },
   };
 }
 

@@ -12,6 +12,7 @@ namespace mailroom {
 struct engine_context;
 
 /// Returns the behaviour of the dedupe actor (spawn it detached: store calls block).
-caf::behavior dedupe_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx);
+caf::behavior dedupe_actor(caf::event_based_actor* self,
+                           std::shared_ptr<engine_context> ctx);
 
 } // namespace mailroom

@@ -44,7 +44,7 @@ struct engine::impl {
     torn_down = true;
     supervisor = nullptr;
     ctx->clear_handles(); // exited actors referenced from here could not be destroyed
-    system.reset(); // waits for every actor; all were told to exit
+    system.reset();       // waits for every actor; all were told to exit
     for (auto& lane : ctx->lanes()) {
       lane->shutdown();
     }
@@ -54,7 +54,8 @@ struct engine::impl {
   }
 };
 
-engine::engine(engine_config config, engine_parts parts) : impl_(std::make_unique<impl>()) {
+engine::engine(engine_config config, engine_parts parts)
+    : impl_(std::make_unique<impl>()) {
   if (!parts.transport) {
     throw std::invalid_argument("engine: a transport is required");
   }
@@ -63,7 +64,8 @@ engine::engine(engine_config config, engine_parts parts) : impl_(std::make_uniqu
   }
   if (config.engine.workers == 0 || config.engine.max_in_flight == 0 ||
       config.engine.batch_size == 0) {
-    throw std::invalid_argument("engine: workers, max_in_flight and batch_size must be > 0");
+    throw std::invalid_argument(
+        "engine: workers, max_in_flight and batch_size must be > 0");
   }
   impl_->ctx = std::make_shared<engine_context>(std::move(config), std::move(parts));
   for (std::uint32_t i = 0; i < impl_->ctx->config.engine.workers; ++i) {

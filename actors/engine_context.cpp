@@ -8,14 +8,12 @@
 namespace mailroom {
 
 engine_context::engine_context(engine_config cfg, engine_parts parts)
-  : config(std::move(cfg)),
-    source(std::move(parts.transport)),
-    idempotency(config.dedupe.enabled ? std::move(parts.idempotency) : nullptr),
-    claims(config.sweeper.enabled ? std::move(parts.claims) : nullptr),
-    handlers(std::move(parts.handlers)),
-    mask(config.dead_letter.mask_fields, config.dead_letter.mask_regex,
-         config.dead_letter.mask_with) {
-}
+    : config(std::move(cfg)), source(std::move(parts.transport)),
+      idempotency(config.dedupe.enabled ? std::move(parts.idempotency) : nullptr),
+      claims(config.sweeper.enabled ? std::move(parts.claims) : nullptr),
+      handlers(std::move(parts.handlers)),
+      mask(config.dead_letter.mask_fields, config.dead_letter.mask_regex,
+           config.dead_letter.mask_with) {}
 
 caf::actor engine_context::handle(role r) const {
   std::lock_guard<std::mutex> guard{mutex_};

@@ -30,13 +30,13 @@ enum class role { supervisor, poller, dead_letter, count };
 /// Shared state of one engine; owned by `engine::impl`, referenced by every
 /// actor and lane through a shared_ptr so an abandoned lane can outlive it.
 struct engine_context {
-  engine_config config;                         ///< Effective configuration.
-  std::shared_ptr<transport> source;            ///< The transport.
-  std::shared_ptr<idempotency_store> idempotency; ///< Null when dedupe is off.
-  std::shared_ptr<claim_store> claims;          ///< Null when the sweeper is off.
-  handler_registry handlers;                    ///< Read-only after start.
-  engine_metrics metrics;                       ///< Counters and latencies.
-  payload_mask mask;                            ///< Dead-letter masking.
+  engine_config config;                               ///< Effective configuration.
+  std::shared_ptr<transport> source;                  ///< The transport.
+  std::shared_ptr<idempotency_store> idempotency;     ///< Null when dedupe is off.
+  std::shared_ptr<claim_store> claims;                ///< Null when the sweeper is off.
+  handler_registry handlers;                          ///< Read-only after start.
+  engine_metrics metrics;                             ///< Counters and latencies.
+  payload_mask mask;                                  ///< Dead-letter masking.
   std::vector<std::shared_ptr<worker_inbox>> inboxes; ///< One per worker.
 
   /// Builds the context; `mask` is built from `config.dead_letter`.

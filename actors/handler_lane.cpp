@@ -11,8 +11,8 @@ namespace {
 
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           clock::now().time_since_epoch())
-    .count();
+             clock::now().time_since_epoch())
+      .count();
 }
 
 // Exceptions and unknown topics become outcomes here, so nothing a handler
@@ -41,8 +41,7 @@ outcome invoke(engine_context& ctx, const envelope& msg, handler_context& hctx) 
 
 handler_lane::handler_lane(std::shared_ptr<engine_context> ctx,
                            std::shared_ptr<worker_inbox> inbox, std::uint64_t seed)
-  : ctx_(ctx), inbox_(std::move(inbox)), settle_(std::move(ctx), seed) {
-}
+    : ctx_(ctx), inbox_(std::move(inbox)), settle_(std::move(ctx), seed) {}
 
 handler_lane::~handler_lane() {
   if (thread_.joinable()) {
@@ -121,9 +120,8 @@ bool handler_lane::run_job(lane_job& job) {
     handler_context hctx{started + timeout, item.msg.attempt, &job.cancelled};
     auto out = invoke(*ctx_, item.msg, hctx);
     auto expected = lane_job::word(i, lane_job::running);
-    if (!job.progress.compare_exchange_strong(expected,
-                                              lane_job::word(i, lane_job::finished),
-                                              std::memory_order_acq_rel)) {
+    if (!job.progress.compare_exchange_strong(
+            expected, lane_job::word(i, lane_job::finished), std::memory_order_acq_rel)) {
       // The worker timed this item out and owns the job now.
       return false;
     }

@@ -30,13 +30,13 @@ struct lane_job {
   /// Phases of the item at `progress >> 2`.
   enum phase : std::uint64_t { running = 0, finished = 1, taken_over = 2, settling = 3 };
 
-  std::uint64_t id = 0;                   ///< Unique per job.
-  work_batch items;                       ///< Items; `preset` holds decided outcomes.
+  std::uint64_t id = 0; ///< Unique per job.
+  work_batch items;     ///< Items; `preset` holds decided outcomes.
   /// (item index << 2) | phase. Starts as "nothing running" so a watchdog
   /// looking before the first handler starts sees nothing to time out.
   std::atomic<std::uint64_t> progress{finished};
   std::atomic<std::int64_t> started_ns{0}; ///< When the running item started (steady ns).
-  std::atomic<bool> cancelled{false};     ///< Seen by handlers through their context.
+  std::atomic<bool> cancelled{false};      ///< Seen by handlers through their context.
 
   /// Returns the packed progress word for item `index` in phase `p`.
   static std::uint64_t word(std::size_t index, phase p) {

@@ -9,8 +9,8 @@
 
 #include <caf/all.hpp>
 
-#include "core/envelope.hpp"
 #include "core/claim_store.hpp"
+#include "core/envelope.hpp"
 #include "core/idempotency_store.hpp"
 #include "core/outcome.hpp"
 
@@ -43,14 +43,14 @@ using crash_atom = caf::atom_constant<caf::atom("crash")>;
 
 /// One message on its way through dedupe, worker and settlement.
 struct work_item {
-  envelope msg;                 ///< The message.
-  fencing_token token = 0;      ///< Claim token; 0 when unclaimed (dedupe off, fail-open).
-  bool recorded = false;        ///< A pending-dispatch marker was written for it.
+  envelope msg;            ///< The message.
+  fencing_token token = 0; ///< Claim token; 0 when unclaimed (dedupe off, fail-open).
+  bool recorded = false;   ///< A pending-dispatch marker was written for it.
   std::optional<outcome> preset; ///< Outcome decided by the handler or for it.
   /// Hand the message back after this delay without counting a failure
   /// (key in flight elsewhere, store outage under fail-closed, drain).
   std::optional<std::chrono::milliseconds> requeue;
-  bool duplicate = false;       ///< Acked as a duplicate of a done key.
+  bool duplicate = false; ///< Acked as a duplicate of a done key.
 };
 
 /// A batch of work items, the payload of dispatch and settle messages.

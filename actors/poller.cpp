@@ -20,8 +20,8 @@ struct poller_state {
   bool looping = false;
   bool stopped = false;
   std::uint32_t failures = 0;
-  retry_policy backoff{retry_settings{std::chrono::milliseconds{50},
-                                      std::chrono::milliseconds{5000}, 0}};
+  retry_policy backoff{
+      retry_settings{std::chrono::milliseconds{50}, std::chrono::milliseconds{5000}, 0}};
   std::deque<dispatch_record> recovered;
   std::unordered_set<std::string> recovered_keys;
 
@@ -49,7 +49,8 @@ struct poller_state {
       recovered.pop_front();
     }
     auto first_fresh = batch.items.size();
-    auto wait = first_fresh > 0 ? std::chrono::milliseconds{0} : ctx->config.engine.poll_wait;
+    auto wait =
+        first_fresh > 0 ? std::chrono::milliseconds{0} : ctx->config.engine.poll_wait;
     auto r = ctx->source->poll(want - first_fresh, wait, batch.items);
     if (!r) {
       ctx->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
@@ -96,23 +97,25 @@ struct poller_state {
 
 } // namespace
 
-caf::behavior poller_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx,
-                           caf::actor dedupe) {
+caf::behavior poller_actor(caf::event_based_actor* self,
+                           std::shared_ptr<engine_context> ctx, caf::actor dedupe) {
   auto st = std::make_shared<poller_state>();
   st->self = self;
   st->ctx = std::move(ctx);
   st->dedupe = std::move(dedupe);
   return {
-    [st](poll_atom) { st->poll_once(); },
-    [st](credit_atom, std::uint64_t n) {
-      st->credits += n;
-      st->loop();
-    },
-    [st](recover_atom, std::vector<dispatch_record>& records) { st->add_recovered(records); },
-    [st](drain_atom) {
-      st->stopped = true;
-      st->self->quit();
-    },
+      [st](poll_atom) { st->poll_once(); },
+      [st](credit_atom, std::uint64_t n) {
+        st->credits += n;
+        st->loop();
+      },
+      [st](recover_atom, std::vector<dispatch_record>& records) {
+        st->add_recovered(records);
+      },
+      [st](drain_atom) {
+        st->stopped = true;
+        st->self->quit();
+      },
   };
 }
 

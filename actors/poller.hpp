@@ -13,7 +13,7 @@ namespace mailroom {
 struct engine_context;
 
 /// Returns the behaviour of the poller feeding `dedupe`.
-caf::behavior poller_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx,
-                           caf::actor dedupe);
+caf::behavior poller_actor(caf::event_based_actor* self,
+                           std::shared_ptr<engine_context> ctx, caf::actor dedupe);
 
 } // namespace mailroom

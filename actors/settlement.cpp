@@ -20,10 +20,8 @@ std::int64_t micros_since(clock::time_point t, clock::time_point now) {
 } // namespace
 
 settlement::settlement(std::shared_ptr<engine_context> ctx, std::uint64_t seed)
-  : ctx_(std::move(ctx)),
-    retry_(ctx_->config.retry, seed),
-    io_retry_(io_retry_settings, seed ^ 0x9e3779b97f4a7c15ULL) {
-}
+    : ctx_(std::move(ctx)), retry_(ctx_->config.retry, seed),
+      io_retry_(io_retry_settings, seed ^ 0x9e3779b97f4a7c15ULL) {}
 
 void settlement::note_io_failure(const char* what, const io_result& r) {
   ctx_->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
@@ -69,40 +67,41 @@ void settlement::settle(work_batch& items) {
     }
     auto& out = *item.preset;
     switch (out.what) {
-      case outcome::kind::ok:
-        if (item.token != 0) {
-          completions_.push_back({item.msg.key, item.token, {}});
-          completion_items_.push_back(i);
-        } else {
-          acks_.push_back(&item.msg);
-          deduped += item.duplicate ? 1 : 0;
-        }
-        break;
-      case outcome::kind::retry: {
-        item.msg.attempt_errors.push_back(out.reason);
-        auto failures = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
-        if (retry_.may_retry(failures)) {
-          release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
-          keep_claim[i] = true;
-          ++retried;
-        } else {
-          out = outcome::dead_letter("max attempts (" +
-                                     std::to_string(retry_.settings().max_attempts) +
-                                     ") exhausted; last error: " + out.reason);
-          parked[i] = true;
-        }
-        break;
+    case outcome::kind::ok:
+      if (item.token != 0) {
+        completions_.push_back({item.msg.key, item.token, {}});
+        completion_items_.push_back(i);
+      } else {
+        acks_.push_back(&item.msg);
+        deduped += item.duplicate ? 1 : 0;
       }
-      case outcome::kind::dead_letter:
+      break;
+    case outcome::kind::retry: {
+      item.msg.attempt_errors.push_back(out.reason);
+      auto failures = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
+      if (retry_.may_retry(failures)) {
+        release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
+        keep_claim[i] = true;
+        ++retried;
+      } else {
+        out = outcome::dead_letter("max attempts (" +
+                                   std::to_string(retry_.settings().max_attempts) +
+                                   ") exhausted; last error: " + out.reason);
         parked[i] = true;
-        break;
+      }
+      break;
+    }
+    case outcome::kind::dead_letter:
+      parked[i] = true;
+      break;
     }
   }
 
   // One batched complete for every claimed ok: only an applied complete may
   // be acked; a fenced one belongs to the newer claim, which settles it.
   if (!completions_.empty()) {
-    auto results = ctx_->idempotency->complete(completions_, ctx_->config.dedupe.result_ttl);
+    auto results =
+        ctx_->idempotency->complete(completions_, ctx_->config.dedupe.result_ttl);
     for (std::size_t j = 0; j < completion_items_.size(); ++j) {
       auto& item = items[completion_items_[j]];
       auto r = j < results.size() ? results[j] : fence_result::unavailable;

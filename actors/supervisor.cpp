@@ -25,16 +25,16 @@ enum class child_kind : std::uint8_t { poller, dedupe, dead_letter, sweeper, wor
 
 const char* name_of(child_kind k) {
   switch (k) {
-    case child_kind::poller:
-      return "poller";
-    case child_kind::dedupe:
-      return "dedupe";
-    case child_kind::dead_letter:
-      return "dead-letter";
-    case child_kind::sweeper:
-      return "sweeper";
-    default:
-      return "worker";
+  case child_kind::poller:
+    return "poller";
+  case child_kind::dedupe:
+    return "dedupe";
+  case child_kind::dead_letter:
+    return "dead-letter";
+  case child_kind::sweeper:
+    return "sweeper";
+  default:
+    return "worker";
   }
 }
 
@@ -77,29 +77,29 @@ struct supervisor_state {
 
   caf::actor spawn(child_kind k, std::uint32_t index) {
     switch (k) {
-      case child_kind::poller: {
-        auto dedupe = find(child_kind::dedupe)->handle;
-        auto a = self->spawn<caf::detached + caf::monitored>(poller_actor, ctx, dedupe);
-        ctx->set_handle(role::poller, a);
-        // A new poller starts with what the budget has room for.
-        auto room = static_cast<std::int64_t>(ctx->config.engine.max_in_flight) -
-                    ctx->metrics.in_flight();
-        if (room > 0) {
-          self->send(a, credit_atom::value, static_cast<std::uint64_t>(room));
-        }
-        return a;
+    case child_kind::poller: {
+      auto dedupe = find(child_kind::dedupe)->handle;
+      auto a = self->spawn<caf::detached + caf::monitored>(poller_actor, ctx, dedupe);
+      ctx->set_handle(role::poller, a);
+      // A new poller starts with what the budget has room for.
+      auto room = static_cast<std::int64_t>(ctx->config.engine.max_in_flight) -
+                  ctx->metrics.in_flight();
+      if (room > 0) {
+        self->send(a, credit_atom::value, static_cast<std::uint64_t>(room));
       }
-      case child_kind::dedupe:
-        return self->spawn<caf::detached + caf::monitored>(dedupe_actor, ctx);
-      case child_kind::dead_letter: {
-        auto a = self->spawn<caf::detached + caf::monitored>(dead_letter_actor, ctx);
-        ctx->set_handle(role::dead_letter, a);
-        return a;
-      }
-      case child_kind::sweeper:
-        return self->spawn<caf::detached + caf::monitored>(sweeper_actor, ctx);
-      default:
-        return self->spawn<caf::monitored>(worker_actor, ctx, ctx->inboxes[index]);
+      return a;
+    }
+    case child_kind::dedupe:
+      return self->spawn<caf::detached + caf::monitored>(dedupe_actor, ctx);
+    case child_kind::dead_letter: {
+      auto a = self->spawn<caf::detached + caf::monitored>(dead_letter_actor, ctx);
+      ctx->set_handle(role::dead_letter, a);
+      return a;
+    }
+    case child_kind::sweeper:
+      return self->spawn<caf::detached + caf::monitored>(sweeper_actor, ctx);
+    default:
+      return self->spawn<caf::monitored>(worker_actor, ctx, ctx->inboxes[index]);
     }
   }
 
@@ -144,11 +144,11 @@ struct supervisor_state {
     }
     auto shift = std::min<std::uint32_t>(c->crashes++, 20);
     auto backoff = std::min<std::chrono::milliseconds>(
-      cfg.restart_backoff_cap, cfg.restart_backoff_base * (std::int64_t{1} << shift));
+        cfg.restart_backoff_cap, cfg.restart_backoff_base * (std::int64_t{1} << shift));
     spdlog::error("supervisor: {} {} stopped ({}); restarting in {} ms", name_of(c->kind),
                   c->index, caf::to_string(msg.reason), backoff.count());
-    self->delayed_send(self, backoff, restart_atom::value, static_cast<std::uint8_t>(c->kind),
-                       c->index);
+    self->delayed_send(self, backoff, restart_atom::value,
+                       static_cast<std::uint8_t>(c->kind), c->index);
   }
 
   void restart(child_kind k, std::uint32_t index) {
@@ -199,9 +199,11 @@ struct supervisor_state {
     } else if (!handed_back && now >= deadline) {
       handed_back = true;
       handed_back_count = static_cast<std::uint64_t>(in_flight);
-      spdlog::warn("supervisor: drain deadline passed; handing back {} messages", in_flight);
+      spdlog::warn("supervisor: drain deadline passed; handing back {} messages",
+                   in_flight);
       for (auto& c : children) {
-        if (c.handle && (c.kind == child_kind::worker || c.kind == child_kind::dead_letter)) {
+        if (c.handle &&
+            (c.kind == child_kind::worker || c.kind == child_kind::dead_letter)) {
           self->send(c.handle, handback_atom::value);
         }
       }
@@ -242,23 +244,23 @@ caf::behavior supervisor_actor(caf::event_based_actor* self,
   st->start_all();
   // The whole budget goes to the poller up front; settled messages return it.
   return {
-    [st](settled_atom, std::uint64_t n) {
-      if (!st->draining) {
-        if (auto* p = st->find(child_kind::poller); p && p->handle) {
-          st->self->send(p->handle, credit_atom::value, n);
+      [st](settled_atom, std::uint64_t n) {
+        if (!st->draining) {
+          if (auto* p = st->find(child_kind::poller); p && p->handle) {
+            st->self->send(p->handle, credit_atom::value, n);
+          }
         }
-      }
-    },
-    [st](tick_atom) { st->check(); },
-    [st](drain_atom) { st->begin_drain(); },
-    [st](restart_atom, std::uint8_t kind, std::uint32_t index) {
-      st->restart(static_cast<child_kind>(kind), index);
-    },
-    [st](crash_atom, std::uint32_t index) {
-      if (auto* c = st->find(child_kind::worker, index); c && c->handle) {
-        st->self->send_exit(c->handle, caf::exit_reason::kill);
-      }
-    },
+      },
+      [st](tick_atom) { st->check(); },
+      [st](drain_atom) { st->begin_drain(); },
+      [st](restart_atom, std::uint8_t kind, std::uint32_t index) {
+        st->restart(static_cast<child_kind>(kind), index);
+      },
+      [st](crash_atom, std::uint32_t index) {
+        if (auto* c = st->find(child_kind::worker, index); c && c->handle) {
+          st->self->send_exit(c->handle, caf::exit_reason::kill);
+        }
+      },
   };
 }
 

@@ -41,36 +41,38 @@ sweep_summary sweep(engine_context& ctx, std::vector<dispatch_record>& out) {
 
 } // namespace
 
-caf::behavior sweeper_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx) {
+caf::behavior sweeper_actor(caf::event_based_actor* self,
+                            std::shared_ptr<engine_context> ctx) {
   self->send(self, tick_atom::value);
   return {
-    [self, ctx](tick_atom) {
-      std::vector<dispatch_record> found;
-      sweep_summary s;
-      try {
-        s = sweep(*ctx, found);
-      } catch (const std::exception& e) {
-        ++s.transient_errors;
-        s.errors.push_back(e.what());
-      }
-      if (!found.empty()) {
-        if (auto poller = ctx->handle(role::poller)) {
-          s.recovered = found.size();
-          self->send(poller, recover_atom::value, std::move(found));
+      [self, ctx](tick_atom) {
+        std::vector<dispatch_record> found;
+        sweep_summary s;
+        try {
+          s = sweep(*ctx, found);
+        } catch (const std::exception& e) {
+          ++s.transient_errors;
+          s.errors.push_back(e.what());
         }
-      }
-      ctx->metrics.sweeps.fetch_add(1, std::memory_order_relaxed);
-      ctx->metrics.recovered.fetch_add(s.recovered, std::memory_order_relaxed);
-      if (s.found > 0 || s.transient_errors > 0) {
-        spdlog::info("sweeper: found {}, recovered {}, transient errors {}{}{}", s.found,
-                     s.recovered, s.transient_errors, s.errors.empty() ? "" : ": ",
-                     s.errors.empty() ? "" : s.errors.front());
-      } else {
-        spdlog::debug("sweeper: nothing to recover");
-      }
-      ctx->set_last_sweep(std::move(s));
-      self->delayed_send(self, ctx->config.sweeper.interval, tick_atom::value);
-    },
+        if (!found.empty()) {
+          if (auto poller = ctx->handle(role::poller)) {
+            s.recovered = found.size();
+            self->send(poller, recover_atom::value, std::move(found));
+          }
+        }
+        ctx->metrics.sweeps.fetch_add(1, std::memory_order_relaxed);
+        ctx->metrics.recovered.fetch_add(s.recovered, std::memory_order_relaxed);
+        if (s.found > 0 || s.transient_errors > 0) {
+          spdlog::info("sweeper: found {}, recovered {}, transient errors {}{}{}",
+                       s.found, s.recovered, s.transient_errors,
+                       s.errors.empty() ? "" : ": ",
+                       s.errors.empty() ? "" : s.errors.front());
+        } else {
+          spdlog::debug("sweeper: nothing to recover");
+        }
+        ctx->set_last_sweep(std::move(s));
+        self->delayed_send(self, ctx->config.sweeper.interval, tick_atom::value);
+      },
   };
 }
 

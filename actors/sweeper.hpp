@@ -13,6 +13,7 @@ namespace mailroom {
 struct engine_context;
 
 /// Returns the behaviour of the sweeper.
-caf::behavior sweeper_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx);
+caf::behavior sweeper_actor(caf::event_based_actor* self,
+                            std::shared_ptr<engine_context> ctx);
 
 } // namespace mailroom

@@ -25,7 +25,7 @@ struct worker_state {
   std::chrono::milliseconds period() const {
     auto quarter = ctx->config.engine.handler_timeout / 4;
     return std::clamp<std::chrono::milliseconds>(quarter, std::chrono::milliseconds{5},
-                                                  std::chrono::milliseconds{500});
+                                                 std::chrono::milliseconds{500});
   }
 
   // Starts a lane on the inbox; `first` is queued ahead of everything before
@@ -46,9 +46,11 @@ struct worker_state {
   // outcome, the running item gets `running_outcome` (or is handed back),
   // and a fresh lane settles them and runs the rest. Returns false when the
   // lane moved on first.
-  bool take_over(lane_job& job, std::uint64_t word, std::optional<outcome> running_outcome) {
+  bool take_over(lane_job& job, std::uint64_t word,
+                 std::optional<outcome> running_outcome) {
     auto index = static_cast<std::size_t>(word >> 2);
-    if (!job.progress.compare_exchange_strong(word, lane_job::word(index, lane_job::taken_over),
+    if (!job.progress.compare_exchange_strong(word,
+                                              lane_job::word(index, lane_job::taken_over),
                                               std::memory_order_acq_rel)) {
       return false;
     }
@@ -79,7 +81,7 @@ struct worker_state {
     if (running) {
       auto timeout = ctx->config.engine.handler_timeout;
       auto started = clock::time_point{
-        std::chrono::nanoseconds{job->started_ns.load(std::memory_order_relaxed)}};
+          std::chrono::nanoseconds{job->started_ns.load(std::memory_order_relaxed)}};
       if (clock::now() - started >= timeout) {
         auto reason = "handler timeout after " + std::to_string(timeout.count()) + " ms";
         if (take_over(*job, word, outcome::retry(reason))) {
@@ -103,7 +105,8 @@ struct worker_state {
 
 } // namespace
 
-caf::behavior worker_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx,
+caf::behavior worker_actor(caf::event_based_actor* self,
+                           std::shared_ptr<engine_context> ctx,
                            std::shared_ptr<worker_inbox> inbox) {
   auto st = std::make_shared<worker_state>();
   st->self = self;
@@ -117,8 +120,8 @@ caf::behavior worker_actor(caf::event_based_actor* self, std::shared_ptr<engine_
   st->handing_back = st->inbox->handing_back();
   st->arm(st->period());
   return {
-    [st](watchdog_atom) { st->on_watchdog(); },
-    [st](handback_atom) { st->hand_back(); },
+      [st](watchdog_atom) { st->on_watchdog(); },
+      [st](handback_atom) { st->hand_back(); },
   };
 }
 

@@ -13,7 +13,8 @@ struct engine_context;
 class worker_inbox;
 
 /// Returns the behaviour of a worker serving `inbox`.
-caf::behavior worker_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx,
+caf::behavior worker_actor(caf::event_based_actor* self,
+                           std::shared_ptr<engine_context> ctx,
                            std::shared_ptr<worker_inbox> inbox);
 
 } // namespace mailroom

@@ -36,8 +36,7 @@ public:
   /// Waits until work is queued or `stop()` returns true, then moves up to
   /// about `max` items into `out` (whole chunks when they fit). Returns false
   /// when it returned because of `stop`.
-  template <class Stop>
-  bool wait_take(std::size_t max, work_batch& out, Stop stop) {
+  template <class Stop> bool wait_take(std::size_t max, work_batch& out, Stop stop) {
     std::unique_lock<std::mutex> guard{mutex_};
     readable_.wait(guard, [&] { return !chunks_.empty() || stop(); });
     if (chunks_.empty()) {

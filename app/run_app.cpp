@@ -120,12 +120,11 @@ int run_app(const app_config& cfg) {
     transport->close_input();
   }
 
-  spdlog::info("mailroom: {} transport, {} workers, max_in_flight {}, dedupe {}, ordering {}",
-               transport->name(), cfg.engine_cfg.engine.workers,
-               cfg.engine_cfg.engine.max_in_flight,
-               cfg.engine_cfg.dedupe.enabled ? "on" : "off",
-               cfg.engine_cfg.engine.ordering == ordering_mode::per_key ? "per_key"
-                                                                         : "unordered");
+  spdlog::info(
+      "mailroom: {} transport, {} workers, max_in_flight {}, dedupe {}, ordering {}",
+      transport->name(), cfg.engine_cfg.engine.workers,
+      cfg.engine_cfg.engine.max_in_flight, cfg.engine_cfg.dedupe.enabled ? "on" : "off",
+      cfg.engine_cfg.engine.ordering == ordering_mode::per_key ? "per_key" : "unordered");
   engine e{cfg.engine_cfg, std::move(parts)};
   run_report report{cfg.progress.interval};
   e.start();

@@ -14,8 +14,8 @@ double seconds_between(clock::time_point a, clock::time_point b) {
 
 } // namespace
 
-run_report::run_report(std::chrono::milliseconds) : started_(clock::now()), last_(started_) {
-}
+run_report::run_report(std::chrono::milliseconds)
+    : started_(clock::now()), last_(started_) {}
 
 std::string run_report::grouped(std::uint64_t n) {
   auto digits = std::to_string(n);

@@ -23,7 +23,8 @@ public:
 
   /// Writes the summary table: counts, msgs/s, p50/p99 latency, peak RSS.
   /// `dlq_size` is what the dead-letter destination holds.
-  void summary(const metrics_snapshot& m, std::uint64_t dlq_size, const engine_exit& exit);
+  void summary(const metrics_snapshot& m, std::uint64_t dlq_size,
+               const engine_exit& exit);
 
   /// Returns `n` with thousands separators ("1,234,567").
   static std::string grouped(std::uint64_t n);

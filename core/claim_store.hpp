@@ -14,16 +14,16 @@ namespace mailroom {
 
 /// A message that was dispatched and not yet settled, as the sweeper sees it.
 struct dispatch_record {
-  envelope message;              ///< The message, to re-dispatch it.
-  fencing_token token = 0;       ///< Token of the claim it was dispatched under.
-  clock::time_point dispatched{}; ///< When the pending-dispatch marker was written.
+  envelope message;                  ///< The message, to re-dispatch it.
+  fencing_token token = 0;           ///< Token of the claim it was dispatched under.
+  clock::time_point dispatched{};    ///< When the pending-dispatch marker was written.
   clock::time_point claim_expires{}; ///< When the claim stops fencing others out.
 };
 
 /// One terminal mark of a batch.
 struct terminal_mark {
-  std::string_view key;  ///< Idempotency key of the record.
-  fencing_token token;   ///< Token the record must still carry.
+  std::string_view key; ///< Idempotency key of the record.
+  fencing_token token;  ///< Token the record must still carry.
 };
 
 /// Recovery seam: remembers dispatched work until it is settled.

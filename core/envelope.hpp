@@ -30,15 +30,15 @@ struct receipt {
 /// poller, dedupe, worker and dead-letter actor all pass it along by value
 /// (moved, never converted).
 struct envelope {
-  std::string id;              ///< Transport message id, unique per message.
-  std::string key;             ///< Idempotency key (header, or derived per transport).
-  std::string topic;           ///< Topic, queue or stream the message came from.
-  std::string ordering_key;    ///< Key for `per_key` ordering; empty means `key`.
-  std::string payload;         ///< Payload bytes, opaque to the engine.
+  std::string id;           ///< Transport message id, unique per message.
+  std::string key;          ///< Idempotency key (header, or derived per transport).
+  std::string topic;        ///< Topic, queue or stream the message came from.
+  std::string ordering_key; ///< Key for `per_key` ordering; empty means `key`.
+  std::string payload;      ///< Payload bytes, opaque to the engine.
   std::vector<std::pair<std::string, std::string>> headers; ///< Transport headers.
-  std::uint32_t attempt = 1;   ///< Delivery count, 1 on the first delivery.
+  std::uint32_t attempt = 1;    ///< Delivery count, 1 on the first delivery.
   clock::time_point received{}; ///< When the poller received this delivery.
-  receipt handle;              ///< Transport receipt for ack / nack / dead-letter.
+  receipt handle;               ///< Transport receipt for ack / nack / dead-letter.
   /// Errors of the earlier attempts, oldest first, carried across redeliveries
   /// so a dead-lettered message records its whole history.
   std::vector<std::string> attempt_errors;

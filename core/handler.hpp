@@ -13,8 +13,8 @@ namespace mailroom {
 
 /// What a handler may know about the call it is in.
 struct handler_context {
-  clock::time_point deadline;    ///< When the engine stops waiting for this call.
-  std::uint32_t attempt = 1;     ///< Delivery count of the message.
+  clock::time_point deadline; ///< When the engine stops waiting for this call.
+  std::uint32_t attempt = 1;  ///< Delivery count of the message.
   /// Set by the engine when the call timed out or the engine is stopping.
   /// Long handlers should check it and return early; a handler that ignores
   /// it is abandoned at the deadline and its result discarded.

@@ -36,8 +36,8 @@ enum class fence_result {
 
 /// One `complete` in a batch.
 struct completion {
-  std::string_view key;  ///< Idempotency key.
-  fencing_token token;   ///< Token from the claim.
+  std::string_view key;    ///< Idempotency key.
+  fencing_token token;     ///< Token from the claim.
   std::string_view result; ///< Result to store for later duplicates.
 };
 

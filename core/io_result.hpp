@@ -32,7 +32,9 @@ struct io_result {
   }
 
   /// Returns a fatal failure with the cause `why`.
-  static io_result fatal(std::string why) { return {failure_class::fatal, std::move(why)}; }
+  static io_result fatal(std::string why) {
+    return {failure_class::fatal, std::move(why)};
+  }
 };
 
 } // namespace mailroom

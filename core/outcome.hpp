@@ -38,12 +38,12 @@ struct outcome {
 /// Returns "ok", "retry" or "dead_letter".
 inline const char* to_string(outcome::kind k) {
   switch (k) {
-    case outcome::kind::ok:
-      return "ok";
-    case outcome::kind::retry:
-      return "retry";
-    default:
-      return "dead_letter";
+  case outcome::kind::ok:
+    return "ok";
+  case outcome::kind::retry:
+    return "retry";
+  default:
+    return "dead_letter";
   }
 }
 

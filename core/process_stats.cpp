@@ -20,7 +20,8 @@ std::uint64_t current_rss_bytes() {
     }
     std::fclose(f);
   }
-  return static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  return static_cast<std::uint64_t>(resident) *
+         static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
 } // namespace mailroom

@@ -5,8 +5,7 @@
 namespace mailroom {
 
 retry_policy::retry_policy(retry_settings s, std::uint64_t seed)
-  : settings_(s), rng_(seed) {
-}
+    : settings_(s), rng_(seed) {}
 
 std::chrono::milliseconds retry_policy::ceiling(std::uint32_t attempt) const {
   // Shift at most 40 times: beyond that the cap wins anyway and the shift

@@ -8,9 +8,9 @@ namespace mailroom {
 
 /// Settings of a retry policy. Every field has its default and unit beside it.
 struct retry_settings {
-  std::chrono::milliseconds base{100};   ///< First step of the backoff, ms.
-  std::chrono::milliseconds cap{30000};  ///< Upper bound of any delay, ms.
-  std::uint32_t max_attempts = 5;        ///< Deliveries before dead-lettering.
+  std::chrono::milliseconds base{100};  ///< First step of the backoff, ms.
+  std::chrono::milliseconds cap{30000}; ///< Upper bound of any delay, ms.
+  std::uint32_t max_attempts = 5;       ///< Deliveries before dead-lettering.
 };
 
 /// Exponential backoff with full jitter, with an attempt budget.
@@ -21,7 +21,8 @@ struct retry_settings {
 class retry_policy {
 public:
   /// Creates a policy from `s`, seeding its jitter from `seed`.
-  explicit retry_policy(retry_settings s = {}, std::uint64_t seed = std::random_device{}());
+  explicit retry_policy(retry_settings s = {},
+                        std::uint64_t seed = std::random_device{}());
 
   /// Returns the upper bound of the delay after attempt `attempt` (1-based).
   std::chrono::milliseconds ceiling(std::uint32_t attempt) const;

@@ -47,7 +47,8 @@ public:
   /// Writes the message and `record` to the dead-letter destination, then
   /// acknowledges the original. The original is not acknowledged if the
   /// write failed.
-  virtual io_result dead_letter(const envelope& msg, const dead_letter_record& record) = 0;
+  virtual io_result dead_letter(const envelope& msg,
+                                const dead_letter_record& record) = 0;
 
   /// Returns true when a finite source has delivered and settled everything.
   /// Endless transports (brokers) always return false.

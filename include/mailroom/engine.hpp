@@ -34,10 +34,10 @@ namespace mailroom {
 
 /// The adapters and handlers an engine runs with.
 struct engine_parts {
-  std::shared_ptr<mailroom::transport> transport;          ///< Required.
-  std::shared_ptr<idempotency_store> idempotency;          ///< Null disables dedupe.
-  std::shared_ptr<mailroom::claim_store> claims;           ///< Null disables the sweeper.
-  handler_registry handlers;                               ///< At least one handler.
+  std::shared_ptr<mailroom::transport> transport; ///< Required.
+  std::shared_ptr<idempotency_store> idempotency; ///< Null disables dedupe.
+  std::shared_ptr<mailroom::claim_store> claims;  ///< Null disables the sweeper.
+  handler_registry handlers;                      ///< At least one handler.
 };
 
 /// Summary of one sweeper tick.
@@ -50,7 +50,7 @@ struct sweep_summary {
 
 /// How an engine ended.
 struct engine_exit {
-  bool drained = true;        ///< False when the drain deadline forced a nack.
+  bool drained = true;           ///< False when the drain deadline forced a nack.
   std::uint64_t handed_back = 0; ///< Messages nacked at the drain deadline.
 };
 

@@ -30,9 +30,10 @@ struct engine_harness {
   /// Creates the adapters; `visibility` is the transport's visibility timeout.
   explicit engine_harness(std::chrono::milliseconds visibility = 5000ms,
                           memory_idempotency_store::clock_fn now = {})
-    : transport(std::make_shared<memory_transport>(memory_transport_settings{visibility, 65536})),
-      store(std::make_shared<memory_idempotency_store>(std::move(now))),
-      claims(std::make_shared<memory_claim_store>()) {
+      : transport(std::make_shared<memory_transport>(
+            memory_transport_settings{visibility, 65536})),
+        store(std::make_shared<memory_idempotency_store>(std::move(now))),
+        claims(std::make_shared<memory_claim_store>()) {
     cfg.engine.workers = 4;
     cfg.engine.max_in_flight = 256;
     cfg.engine.batch_size = 64;

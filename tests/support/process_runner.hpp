@@ -26,13 +26,16 @@ public:
   /// Starts `argv`; stdout and stderr go to files under /tmp.
   explicit process_runner(std::vector<std::string> argv) {
     static int counter = 0;
-    auto base = "/tmp/mailroom-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+    auto base = "/tmp/mailroom-test-" + std::to_string(getpid()) + "-" +
+                std::to_string(++counter);
     out_path_ = base + ".out";
     err_path_ = base + ".err";
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     std::vector<char*> args;
     for (auto& a : argv) {

@@ -11,7 +11,8 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string binary = MAILROOM_BINARY;
-const std::string default_config = std::string{MAILROOM_SOURCE_DIR} + "/config/default.toml";
+const std::string default_config =
+    std::string{MAILROOM_SOURCE_DIR} + "/config/default.toml";
 
 std::vector<std::string> run_args(std::vector<std::string> sets) {
   std::vector<std::string> args{binary, "run", "--config", default_config};
@@ -48,9 +49,9 @@ BOOST_AUTO_TEST_CASE(demo_run_settles_every_message_and_prints_progress_and_summ
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_zero) {
-  process_runner p{run_args({"source.messages=1000000", "handler.latency_us=2000",
-                             "engine.workers=8", "engine.drain_timeout_ms=1000",
-                             "log.level=info"})};
+  process_runner p{
+      run_args({"source.messages=1000000", "handler.latency_us=2000", "engine.workers=8",
+                "engine.drain_timeout_ms=1000", "log.level=info"})};
   std::this_thread::sleep_for(1500ms);
   auto t0 = std::chrono::steady_clock::now();
   p.signal(SIGTERM);
@@ -63,10 +64,10 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_zero) {
 }
 
 BOOST_AUTO_TEST_CASE(a_second_signal_exits_at_once) {
-  process_runner p{run_args({"source.messages=100000", "handler.latency_us=20000000",
-                             "engine.handler_timeout_ms=60000", "dedupe.claim_ttl_ms=120000",
-                             "sweeper.stale_cutoff_ms=120000",
-                             "engine.drain_timeout_ms=60000"})};
+  process_runner p{
+      run_args({"source.messages=100000", "handler.latency_us=20000000",
+                "engine.handler_timeout_ms=60000", "dedupe.claim_ttl_ms=120000",
+                "sweeper.stale_cutoff_ms=120000", "engine.drain_timeout_ms=60000"})};
   std::this_thread::sleep_for(1000ms);
   auto t0 = std::chrono::steady_clock::now();
   p.signal(SIGINT);
@@ -83,15 +84,16 @@ BOOST_AUTO_TEST_CASE(exec_handler_three_exit_paths_end_to_end) {
   // Ids ending in 0 exit 3 (dead-letter), ids ending in 1 exit 75 on their
   // first attempt (retry), everything else exits 0.
   std::string script =
-    "cat > /dev/null; case \"$MAILROOM_MESSAGE_ID\" in *0) echo bad >&2; exit 3;; "
-    "*1) [ \"$MAILROOM_ATTEMPT\" = 1 ] && exit 75; exit 0;; *) exit 0;; esac";
+      "cat > /dev/null; case \"$MAILROOM_MESSAGE_ID\" in *0) echo bad >&2; exit 3;; "
+      "*1) [ \"$MAILROOM_ATTEMPT\" = 1 ] && exit 75; exit 0;; *) exit 0;; esac";
   auto path = "/tmp/mailroom-exec-" + std::to_string(getpid()) + ".toml";
   {
     std::ofstream f{path};
     f << "[source]\nmessages = 30\nduplicate_ratio = 0.0\npoison_ratio = 0.0\n"
          "flaky_ratio = 0.0\n[handler]\ntype = \"exec\"\ncommand = [\"/bin/sh\", \"-c\", "
       << "\"" << std::regex_replace(script, std::regex{"\""}, "\\\"") << "\"]\n"
-      << "[retry]\nbase_ms = 1\ncap_ms = 5\nmax_attempts = 3\n[progress]\nenabled = false\n";
+      << "[retry]\nbase_ms = 1\ncap_ms = 5\nmax_attempts = 3\n[progress]\nenabled = "
+         "false\n";
   }
   process_runner p{{binary, "run", "--config", path}};
   int rc = p.wait(60s);

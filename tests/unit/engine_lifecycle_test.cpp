@@ -127,7 +127,8 @@ BOOST_AUTO_TEST_CASE(sweeper_recovers_a_claimed_then_abandoned_message) {
 BOOST_AUTO_TEST_CASE(sweep_summary_reports_found_recovered_and_errors) {
   engine_harness h;
   h.cfg.sweeper.interval = 20ms;
-  h.handlers.add("orders", [](const envelope&, handler_context&) { return outcome::ok(); });
+  h.handlers.add("orders",
+                 [](const envelope&, handler_context&) { return outcome::ok(); });
   h.claims->set_available(false);
   h.start();
   BOOST_REQUIRE(eventually([&] { return h.eng->last_sweep().transient_errors >= 2; }));

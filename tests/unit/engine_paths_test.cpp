@@ -148,7 +148,8 @@ BOOST_AUTO_TEST_CASE(done_keys_are_acked_without_running_the_handler) {
   engine_harness h;
   std::vector<std::string_view> keys{"k-1", "k-2"};
   auto claims = h.store->claim(keys, 10000ms);
-  h.store->complete({{"k-1", claims[0].token, "r1"}, {"k-2", claims[1].token, "r2"}}, 60000ms);
+  h.store->complete({{"k-1", claims[0].token, "r1"}, {"k-2", claims[1].token, "r2"}},
+                    60000ms);
   std::atomic<int> calls{0};
   h.handlers.add("orders", [&](const envelope&, handler_context&) {
     calls++;
@@ -302,7 +303,8 @@ BOOST_AUTO_TEST_CASE(unknown_topics_follow_the_configured_policy) {
   for (auto policy : {unknown_topic_policy::ack, unknown_topic_policy::dead_letter}) {
     engine_harness h;
     h.cfg.engine.unknown_topic = policy;
-    h.handlers.add("orders", [](const envelope&, handler_context&) { return outcome::ok(); });
+    h.handlers.add("orders",
+                   [](const envelope&, handler_context&) { return outcome::ok(); });
     h.publish_many(3, "elsewhere");
     h.start();
     BOOST_REQUIRE(h.run_to_end());
