@@ -75,6 +75,19 @@ struct engine_harness {
     }
   }
 
+  /// Registers an "orders" handler that acks and counts its calls; returns
+  /// the counter.
+  std::atomic<int>& ack_and_count() {
+    handlers.add("orders", [this](const envelope&, handler_context&) {
+      calls++;
+      return outcome::ok();
+    });
+    return calls;
+  }
+
+  /// Calls of the handler registered by `ack_and_count`.
+  std::atomic<int> calls{0};
+
   /// Starts the engine with the configured handlers.
   void start(bool with_claims = true) {
     engine_parts parts;

@@ -12,11 +12,7 @@ using namespace mailroom::testing;
 
 BOOST_AUTO_TEST_CASE(ok_path_acks_every_message_once) {
   engine_harness h;
-  std::atomic<int> calls{0};
-  h.handlers.add("orders", [&](const envelope&, handler_context&) {
-    calls++;
-    return outcome::ok();
-  });
+  auto& calls = h.ack_and_count();
   h.publish_many(1000);
   h.start();
   BOOST_REQUIRE(h.run_to_end());
@@ -150,11 +146,7 @@ BOOST_AUTO_TEST_CASE(done_keys_are_acked_without_running_the_handler) {
   auto claims = h.store->claim(keys, 10000ms);
   h.store->complete({{"k-1", claims[0].token, "r1"}, {"k-2", claims[1].token, "r2"}},
                     60000ms);
-  std::atomic<int> calls{0};
-  h.handlers.add("orders", [&](const envelope&, handler_context&) {
-    calls++;
-    return outcome::ok();
-  });
+  auto& calls = h.ack_and_count();
   h.publish_many(5);
   h.start();
   BOOST_REQUIRE(h.run_to_end());
@@ -168,11 +160,7 @@ BOOST_AUTO_TEST_CASE(in_flight_keys_are_deferred_until_the_claim_is_released) {
   engine_harness h;
   std::vector<std::string_view> keys{"k-0"};
   auto token = h.store->claim(keys, 60000ms)[0].token;
-  std::atomic<int> calls{0};
-  h.handlers.add("orders", [&](const envelope&, handler_context&) {
-    calls++;
-    return outcome::ok();
-  });
+  auto& calls = h.ack_and_count();
   h.publish_many(1);
   h.start();
   BOOST_REQUIRE(eventually([&] { return h.eng->metrics().deferred >= 3; }));
@@ -187,11 +175,7 @@ BOOST_AUTO_TEST_CASE(in_flight_keys_are_deferred_until_the_claim_is_released) {
 
 BOOST_AUTO_TEST_CASE(duplicates_in_one_batch_run_the_handler_once) {
   engine_harness h;
-  std::atomic<int> calls{0};
-  h.handlers.add("orders", [&](const envelope&, handler_context&) {
-    calls++;
-    return outcome::ok();
-  });
+  auto& calls = h.ack_and_count();
   for (int i = 0; i < 10; ++i) {
     h.publish("m-" + std::to_string(i), "same-key", "{}");
   }
@@ -207,11 +191,7 @@ BOOST_AUTO_TEST_CASE(store_outage_fail_open_processes_unclaimed) {
   engine_harness h;
   h.cfg.dedupe.on_store_error = store_failure_policy::fail_open;
   h.store->set_available(false);
-  std::atomic<int> calls{0};
-  h.handlers.add("orders", [&](const envelope&, handler_context&) {
-    calls++;
-    return outcome::ok();
-  });
+  auto& calls = h.ack_and_count();
   h.publish_many(100);
   h.start();
   BOOST_REQUIRE(h.run_to_end());
@@ -225,11 +205,7 @@ BOOST_AUTO_TEST_CASE(store_outage_fail_closed_hands_back_until_the_store_returns
   engine_harness h;
   h.cfg.dedupe.on_store_error = store_failure_policy::fail_closed;
   h.store->set_available(false);
-  std::atomic<int> calls{0};
-  h.handlers.add("orders", [&](const envelope&, handler_context&) {
-    calls++;
-    return outcome::ok();
-  });
+  auto& calls = h.ack_and_count();
   h.publish_many(100);
   h.start();
   BOOST_REQUIRE(eventually([&] { return h.eng->metrics().deferred >= 200; }));
