@@ -1,0 +1,329 @@
+#include "clients/redis/redis_connection.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <sys/time.h>
+
+#include "clients/redis/sigpipe_guard.hpp"
+
+namespace mailroom {
+
+namespace {
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+  // hiredis treats a zero timeout as "none": never let a setting mean "block forever".
+  auto v = std::max<long long>(ms.count(), 1);
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(v / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((v % 1000) * 1000);
+  return tv;
+}
+
+// A server that echoes its input must not be able to leak the password
+// through one of our error texts.
+std::string scrub(std::string text, const std::string& secret) {
+  if (secret.empty()) {
+    return text;
+  }
+  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    text.replace(at, secret.size(), "***");
+  }
+  return text;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// Sets `status` from the first server error reply, if any.
+void classify(redis_replies& out, const std::string& where) {
+  out.status = io_result::success();
+  for (const auto& reply : out.replies) {
+    if (is_error_reply(reply.get())) {
+      out.status = io_result::fatal("redis " + where + ": " + std::string{reply_text(reply.get())});
+      return;
+    }
+  }
+}
+
+} // namespace
+
+void redis_context_deleter::operator()(redisContext* context) const noexcept {
+  redisFree(context);
+}
+
+redis_connection::redis_connection(redis_settings settings)
+    : settings_(std::move(settings)), backoff_(settings_.reconnect) {}
+
+redis_connection::~redis_connection() = default;
+
+std::string redis_connection::where() const {
+  return settings_.host + ":" + std::to_string(settings_.port);
+}
+
+std::string redis_connection::key(std::string_view name) const {
+  std::string out;
+  out.reserve(settings_.key_prefix.size() + name.size());
+  out.append(settings_.key_prefix).append(name);
+  return out;
+}
+
+bool redis_connection::connected() const {
+  std::lock_guard<std::mutex> lock{mutex_};
+  return context_ != nullptr;
+}
+
+io_result redis_connection::connect() {
+  std::lock_guard<std::mutex> lock{mutex_};
+  return ensure_connected(false);
+}
+
+io_result redis_connection::ensure_connected(bool gated) {
+  if (context_) {
+    return io_result::success();
+  }
+  auto now = clock::now();
+  if (gated && failures_ > 0 && now < retry_at_) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now);
+    return {last_failure_.failure, last_failure_.what + "; next reconnect attempt in " +
+                                       std::to_string(wait.count()) + " ms"};
+  }
+  auto r = open();
+  if (r) {
+    if (failures_ > 0) {
+      spdlog::info("redis {}: connected again after {} failed attempts", where(), failures_);
+    }
+    failures_ = 0;
+    return r;
+  }
+  ++failures_;
+  retry_at_ = clock::now() + backoff_.delay(failures_);
+  // One line per outage, not one per call.
+  if (failures_ == 1) {
+    spdlog::warn("{}", r.what);
+  }
+  last_failure_ = r;
+  return r;
+}
+
+io_result redis_connection::open() {
+  context_ptr ctx{redisConnectWithTimeout(settings_.host.c_str(), settings_.port,
+                                          to_timeval(settings_.connect_timeout))};
+  if (!ctx) {
+    return io_result::transient("redis " + where() + ": cannot allocate a connection");
+  }
+  if (ctx->err != 0) {
+    return io_result::transient("redis " + where() + ": connect failed: " + ctx->errstr);
+  }
+  if (redisSetTimeout(ctx.get(), to_timeval(settings_.command_timeout)) != REDIS_OK) {
+    return io_result::transient("redis " + where() + ": setting the timeout failed: " +
+                                ctx->errstr);
+  }
+  if (settings_.keep_alive && redisEnableKeepAlive(ctx.get()) != REDIS_OK) {
+    return io_result::transient("redis " + where() + ": enabling keep-alive failed: " +
+                                ctx->errstr);
+  }
+  std::string password;
+  bool authenticate = !settings_.password_env.empty();
+  if (authenticate) {
+    const char* value = std::getenv(settings_.password_env.c_str());
+    if (value == nullptr) {
+      return io_result::fatal("redis " + where() + ": environment variable " +
+                              settings_.password_env + " (the password) is not set");
+    }
+    password = value;
+  }
+  auto db = std::to_string(settings_.db);
+  std::vector<argv> handshake;
+  if (authenticate && settings_.username.empty()) {
+    handshake.push_back({"AUTH", password});
+  } else if (authenticate) {
+    handshake.push_back({"AUTH", settings_.username, password});
+  }
+  if (settings_.db != 0) {
+    handshake.push_back({"SELECT", db});
+  }
+  handshake.push_back({"PING"});
+
+  context_ = std::move(ctx);
+  std::vector<reply_ptr> replies;
+  bool timed_out = false;
+  auto r = exchange(handshake, replies, &timed_out);
+  std::string secret = std::move(password);
+  auto wipe = [&] { explicit_bzero(secret.data(), secret.size()); };
+  if (!r) {
+    context_.reset();
+    wipe();
+    return io_result::transient("redis " + where() + ": handshake failed: " + r.what);
+  }
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    if (!is_error_reply(replies[i].get())) {
+      continue;
+    }
+    auto text = scrub(std::string{reply_text(replies[i].get())}, secret);
+    auto first = handshake[i][0];
+    std::string why;
+    if (first == "AUTH") {
+      why = settings_.username.empty() ? "AUTH refused: "
+                                       : "AUTH as user " + settings_.username + " refused: ";
+    } else if (first == "SELECT") {
+      why = "SELECT " + db + " refused: ";
+    } else if (starts_with(text, "NOAUTH")) {
+      why = "the server requires authentication (set password_env, and username for an ACL "
+            "user): ";
+    } else {
+      why = "PING refused: ";
+    }
+    context_.reset();
+    wipe();
+    return io_result::fatal("redis " + where() + ": " + why + text);
+  }
+  wipe();
+  return io_result::success();
+}
+
+io_result redis_connection::exchange(const std::vector<argv>& commands,
+                                     std::vector<reply_ptr>& out, bool* timed_out) {
+  *timed_out = false;
+  out.clear();
+  std::vector<const char*> ptrs;
+  std::vector<std::size_t> lens;
+  for (const auto& cmd : commands) {
+    ptrs.clear();
+    lens.clear();
+    for (auto arg : cmd) {
+      // An empty view may carry a null pointer; hiredis memcpys from it.
+      ptrs.push_back(arg.empty() ? "" : arg.data());
+      lens.push_back(arg.size());
+    }
+    if (redisAppendCommandArgv(context_.get(), static_cast<int>(cmd.size()), ptrs.data(),
+                               lens.data()) != REDIS_OK) {
+      return io_result::transient(std::string{"formatting a command failed: "} +
+                                  context_->errstr);
+    }
+  }
+  round_trips_.fetch_add(1, std::memory_order_relaxed);
+  sigpipe_guard guard;
+  out.reserve(commands.size());
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    errno = 0;
+    if (redisGetReply(context_.get(), &raw) != REDIS_OK) {
+      int err = errno;
+      *timed_out = context_->err == REDIS_ERR_IO && (err == EAGAIN || err == EWOULDBLOCK);
+      if (*timed_out) {
+        return io_result::transient("timed out after " +
+                                    std::to_string(settings_.command_timeout.count()) + " ms");
+      }
+      return io_result::transient(std::string{"I/O error: "} + context_->errstr);
+    }
+    out.emplace_back(static_cast<redisReply*>(raw));
+  }
+  return io_result::success();
+}
+
+void redis_connection::drop(const std::string& why) {
+  if (context_) {
+    context_.reset();
+    spdlog::warn("redis {}: connection lost ({}); reconnecting", where(), why);
+  }
+}
+
+redis_replies redis_connection::run(const std::vector<argv>& commands) {
+  redis_replies out;
+  bool was_connected = context_ != nullptr;
+  if (auto r = ensure_connected(true); !r) {
+    out.status = r;
+    return out;
+  }
+  bool timed_out = false;
+  auto r = exchange(commands, out.replies, &timed_out);
+  // A socket that was idle since the last call may have died with a
+  // restarted server: that alone deserves one fresh attempt. A timeout does
+  // not, or a hung server would cost the caller twice the timeout.
+  if (!r && was_connected && !timed_out) {
+    drop(r.what);
+    if (auto c = ensure_connected(true); !c) {
+      out.replies.clear();
+      out.status = c;
+      return out;
+    }
+    r = exchange(commands, out.replies, &timed_out);
+  }
+  if (!r) {
+    drop(r.what);
+    out.replies.clear();
+    out.status = io_result::transient("redis " + where() + ": " + r.what);
+    return out;
+  }
+  classify(out, where());
+  return out;
+}
+
+redis_replies redis_connection::pipeline(const std::vector<redis_command>& commands) {
+  std::vector<argv> views;
+  views.reserve(commands.size());
+  for (const auto& cmd : commands) {
+    views.emplace_back(cmd.begin(), cmd.end());
+  }
+  std::lock_guard<std::mutex> lock{mutex_};
+  return run(views);
+}
+
+redis_replies redis_connection::command(const redis_command& command) {
+  std::vector<argv> views{argv(command.begin(), command.end())};
+  std::lock_guard<std::mutex> lock{mutex_};
+  return run(views);
+}
+
+redis_script_id redis_connection::add_script(std::string source) {
+  std::lock_guard<std::mutex> lock{mutex_};
+  scripts_.push_back({std::move(source), {}});
+  return scripts_.size() - 1;
+}
+
+redis_replies redis_connection::evalsha(redis_script_id id,
+                                        const std::vector<std::string>& keys,
+                                        const std::vector<std::string>& args) {
+  std::lock_guard<std::mutex> lock{mutex_};
+  redis_replies out;
+  if (id >= scripts_.size()) {
+    out.status = io_result::fatal("redis: unknown script id " + std::to_string(id));
+    return out;
+  }
+  script& s = scripts_[id];
+  argv load{"SCRIPT", "LOAD", s.source};
+  if (s.sha.empty()) {
+    out = run({load});
+    if (!out) {
+      return out;
+    }
+    s.sha = std::string{reply_text(out.replies[0].get())};
+  }
+  auto numkeys = std::to_string(keys.size());
+  argv call;
+  call.reserve(3 + keys.size() + args.size());
+  call.insert(call.end(), {"EVALSHA", s.sha, numkeys});
+  call.insert(call.end(), keys.begin(), keys.end());
+  call.insert(call.end(), args.begin(), args.end());
+  out = run({call});
+  bool unknown = out.replies.size() == 1 && is_error_reply(out.replies[0].get()) &&
+                 starts_with(reply_text(out.replies[0].get()), "NOSCRIPT");
+  if (unknown) {
+    // The server lost its script cache (restart, SCRIPT FLUSH): load and run
+    // in one round trip; the SHA of the same source does not change.
+    out = run({load, call});
+    if (out.replies.size() == 2 && !is_error_reply(out.replies[0].get())) {
+      out.replies.erase(out.replies.begin());
+      classify(out, where());
+    }
+  }
+  return out;
+}
+
+} // namespace mailroom

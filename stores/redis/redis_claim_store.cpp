@@ -1,0 +1,189 @@
+#include "stores/redis/redis_claim_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "stores/redis/dispatch_record_codec.hpp"
+#include "stores/redis/unix_time.hpp"
+
+namespace mailroom {
+
+namespace {
+
+// KEYS[1], KEYS[2]: the two indexes; KEYS[2 + i]: record hash i.
+// ARGV[2i - 1], ARGV[2i]: its token and its index member. 1 = deleted, 0 = fenced.
+constexpr const char* terminal_lua = R"lua(
+local out = {}
+for i = 3, #KEYS do
+  local j = 2 * (i - 2)
+  if redis.call('HGET', KEYS[i], 'token') == ARGV[j - 1] then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], ARGV[j])
+    redis.call('ZREM', KEYS[2], ARGV[j])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+)lua";
+
+} // namespace
+
+redis_claim_store::redis_claim_store(redis_settings settings)
+    : connection_(std::move(settings)),
+      by_dispatch_(connection_.key("claims:by_dispatch")),
+      by_expiry_(connection_.key("claims:by_expiry")),
+      terminal_script_(connection_.add_script(terminal_lua)) {}
+
+std::string redis_claim_store::record_key(std::string_view key) const {
+  std::string name{"claim:"};
+  name.append(key);
+  return connection_.key(name);
+}
+
+io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch) {
+  if (batch.empty()) {
+    return io_result::success();
+  }
+  unix_time time;
+  std::vector<redis_command> commands;
+  commands.reserve(4 * batch.size() + 2);
+  commands.push_back({"MULTI"});
+  for (const auto& r : batch) {
+    auto hash = record_key(r.message.key);
+    commands.push_back({"DEL", hash});
+    redis_command hset{"HSET", hash};
+    auto fields = encode_dispatch_record(r, time);
+    hset.insert(hset.end(), std::make_move_iterator(fields.begin()),
+                std::make_move_iterator(fields.end()));
+    commands.push_back(std::move(hset));
+    commands.push_back({"ZADD", by_dispatch_, std::to_string(time.to_unix_ms(r.dispatched)),
+                        r.message.key});
+    commands.push_back({"ZADD", by_expiry_, std::to_string(time.to_unix_ms(r.claim_expires)),
+                        r.message.key});
+  }
+  commands.push_back({"EXEC"});
+  auto r = connection_.pipeline(commands);
+  if (!r) {
+    return r.status;
+  }
+  const redisReply* exec = r.replies.back().get();
+  if (!is_array_of(exec, 4 * batch.size())) {
+    return io_result::fatal("redis claim store: the dispatch transaction was aborted");
+  }
+  for (std::size_t i = 0; i < exec->elements; ++i) {
+    if (is_error_reply(exec->element[i])) {
+      return io_result::fatal("redis claim store: " +
+                              std::string{reply_text(exec->element[i])});
+    }
+  }
+  return io_result::success();
+}
+
+io_result redis_claim_store::list(const std::string& index, const std::string& max_score,
+                                  std::size_t limit, std::vector<dispatch_record>& out) {
+  if (limit == 0) {
+    return io_result::success();
+  }
+  unix_time time;
+  auto range = connection_.command(
+      {"ZRANGEBYSCORE", index, "-inf", max_score, "LIMIT", "0", std::to_string(limit)});
+  if (!range) {
+    return range.status;
+  }
+  const redisReply* members = range.replies[0].get();
+  if (members->type != REDIS_REPLY_ARRAY) {
+    return io_result::fatal("redis claim store: unexpected ZRANGEBYSCORE reply");
+  }
+  if (members->elements == 0) {
+    return io_result::success();
+  }
+  std::vector<redis_command> reads;
+  reads.reserve(members->elements);
+  for (std::size_t i = 0; i < members->elements; ++i) {
+    reads.push_back({"HGETALL", record_key(reply_text(members->element[i]))});
+  }
+  auto hashes = connection_.pipeline(reads);
+  if (!hashes) {
+    return hashes.status;
+  }
+  out.reserve(out.size() + hashes.replies.size());
+  for (std::size_t i = 0; i < hashes.replies.size(); ++i) {
+    const redisReply* fields = hashes.replies[i].get();
+    if (is_array_of(fields, 0)) {
+      continue; // settled between the two round trips
+    }
+    dispatch_record record;
+    if (!decode_dispatch_record(fields, time, record)) {
+      spdlog::warn("redis claim store: skipping a malformed record");
+      continue;
+    }
+    out.push_back(std::move(record));
+  }
+  return io_result::success();
+}
+
+io_result redis_claim_store::list_stale(clock::time_point cutoff, std::size_t limit,
+                                        std::vector<dispatch_record>& out) {
+  // Exclusive bound: "dispatched before cutoff" in whole milliseconds.
+  return list(by_dispatch_, "(" + std::to_string(unix_time{}.to_unix_ms(cutoff)), limit,
+              out);
+}
+
+io_result redis_claim_store::list_reclaimable(clock::time_point now, std::size_t limit,
+                                              std::vector<dispatch_record>& out) {
+  // Exclusive too: stored expiries are rounded down, and a claim must not be
+  // reclaimed in the millisecond before it really expires.
+  return list(by_expiry_, "(" + std::to_string(unix_time{}.to_unix_ms(now)), limit, out);
+}
+
+std::vector<fence_result> redis_claim_store::terminate(const std::vector<terminal_mark>& batch) {
+  std::vector<fence_result> out(batch.size(), fence_result::unavailable);
+  if (batch.empty()) {
+    return out;
+  }
+  std::vector<std::string> keys{by_dispatch_, by_expiry_};
+  std::vector<std::string> args;
+  keys.reserve(batch.size() + 2);
+  args.reserve(2 * batch.size());
+  for (const auto& mark : batch) {
+    keys.push_back(record_key(mark.key));
+    args.push_back(std::to_string(mark.token));
+    args.emplace_back(mark.key);
+  }
+  auto r = connection_.evalsha(terminal_script_, keys, args);
+  const redisReply* reply = r ? r.replies[0].get() : nullptr;
+  if (!is_array_of(reply, batch.size())) {
+    // An outage is logged once by the connection; a useless answer is not.
+    if (!r.replies.empty()) {
+      spdlog::error("redis claim store: marking {} records terminal failed: {}", batch.size(),
+                    r ? std::string{"unexpected reply"} : r.status.what);
+    }
+    return out;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const redisReply* e = reply->element[i];
+    if (e->type == REDIS_REPLY_INTEGER) {
+      out[i] = e->integer == 1 ? fence_result::applied : fence_result::fenced;
+    }
+  }
+  return out;
+}
+
+fence_result redis_claim_store::mark_terminal(const std::string& key, fencing_token token) {
+  return terminate({terminal_mark{key, token}})[0];
+}
+
+void redis_claim_store::mark_terminal_all(const std::vector<terminal_mark>& batch) {
+  terminate(batch);
+}
+
+std::size_t redis_claim_store::pending() const {
+  auto r = connection_.command({"ZCARD", by_dispatch_});
+  if (r && r.replies[0]->type == REDIS_REPLY_INTEGER) {
+    last_pending_.store(static_cast<std::size_t>(r.replies[0]->integer));
+  }
+  return last_pending_.load();
+}
+
+} // namespace mailroom

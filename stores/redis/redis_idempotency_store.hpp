@@ -1,0 +1,79 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string_view>
+#include <vector>
+
+#include "clients/redis/redis_connection.hpp"
+#include "clients/redis/redis_settings.hpp"
+#include "core/idempotency_store.hpp"
+
+namespace mailroom {
+
+/// An idempotency store on Redis: one string key per idempotency key.
+///
+/// The key `<prefix>idem:<key>` holds the decimal fencing token of a live
+/// claim (`SET NX PX ttl`), or `done:<token>:<result>` once completed; Redis
+/// expiry ends both. Each call is one round trip running a Lua script by
+/// SHA, so a whole polled batch is claimed or completed atomically at once:
+///
+/// - `claim`: per key, `SET NX PX` with a fresh token, else `done` with the
+///   stored result, else `in_flight`. A key repeated in one batch is fresh
+///   once and in_flight after. A key that already holds the token offered
+///   for it is fresh: the same call repeated after a lost reply.
+/// - `complete`: stores the result only while the key still holds the
+///   caller's token; repeating an applied complete answers `applied` and
+///   changes nothing (the token stays in the done value for that).
+/// - `release`: compare-and-delete of a live claim.
+///
+/// Tokens are random 64-bit numbers, never 0, from a per-store
+/// `std::mt19937_64` seeded by `std::random_device`. While Redis cannot be
+/// reached every call answers `unavailable` (and returns quickly: see
+/// `redis_connection`); a server error reply does too, after a log line.
+/// TTLs below 1 ms are raised to 1 ms. Thread-safe through its one
+/// connection.
+class redis_idempotency_store final : public idempotency_store {
+public:
+  /// Creates a store on its own connection built from `settings`; it
+  /// connects on first use.
+  explicit redis_idempotency_store(redis_settings settings);
+
+  redis_idempotency_store(const redis_idempotency_store&) = delete;
+  redis_idempotency_store& operator=(const redis_idempotency_store&) = delete;
+
+  /// Claims every key for `ttl` in one EVALSHA. Returns one result per key,
+  /// in order; all `unavailable` when Redis cannot be asked.
+  std::vector<claim_result> claim(const std::vector<std::string_view>& keys,
+                                  std::chrono::milliseconds ttl) override;
+
+  /// Marks each claimed key done with its result, kept for `ttl`, in one
+  /// EVALSHA. Returns `applied`, `fenced` or `unavailable`, one per item.
+  std::vector<fence_result> complete(const std::vector<completion>& batch,
+                                     std::chrono::milliseconds ttl) override;
+
+  /// Deletes the live claim on `key` if `token` owns it. Returns `applied`,
+  /// `fenced` (no claim, another token, or done) or `unavailable`.
+  fence_result release(std::string_view key, fencing_token token) override;
+
+  /// Returns the Redis key that holds the state of idempotency key `key`.
+  std::string redis_key(std::string_view key) const;
+
+  /// Returns the connection, to check or force its state.
+  redis_connection& connection() { return connection_; }
+
+private:
+  /// Returns a fresh token, never 0.
+  fencing_token next_token();
+
+  redis_connection connection_;
+  redis_script_id claim_script_;
+  redis_script_id complete_script_;
+  redis_script_id release_script_;
+  std::mutex rng_mutex_;
+  std::mt19937_64 rng_;
+};
+
+} // namespace mailroom

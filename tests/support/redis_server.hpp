@@ -1,0 +1,247 @@
+#pragma once
+
+// Test support: runs a real redis-server on a free loopback port, and can
+// kill, pause and restart it on the same port for outage tests.
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace mailroom::testing {
+
+/// One redis-server child process, without persistence, on 127.0.0.1.
+///
+/// The binary is `$MAILROOM_REDIS_SERVER` or `redis-server` on PATH; when
+/// neither exists the constructor throws, so a test fails loudly instead of
+/// skipping (CI installs redis-server through scripts/install-deps.sh).
+class redis_server {
+public:
+  /// Options of the server.
+  struct options {
+    std::string requirepass; ///< Password of the default user; empty: none.
+  };
+
+  /// Starts a server on a free port and waits until it answers PING.
+  explicit redis_server(options opts = {}) : options_(std::move(opts)) {
+    binary_ = find_binary();
+    std::string why;
+    // Another process may take the free port between probe and bind: retry.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      port_ = free_port();
+      if (try_start(why)) {
+        return;
+      }
+    }
+    throw std::runtime_error("redis-server did not start: " + why);
+  }
+
+  /// Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its log.
+  ~redis_server() {
+    stop();
+    ::unlink(log_path().c_str());
+  }
+
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
+
+  /// Returns the TCP port the server listens on.
+  int port() const { return port_; }
+
+  /// Kills the server with SIGKILL and reaps it.
+  void kill() { signal_and_reap(SIGKILL, std::chrono::seconds{5}); }
+
+  /// Stops the server with SIGTERM and reaps it (SIGKILL after 5 s).
+  void stop() {
+    if (!signal_and_reap(SIGTERM, std::chrono::seconds{5})) {
+      signal_and_reap(SIGKILL, std::chrono::seconds{5});
+    }
+  }
+
+  /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+  void pause() { ::kill(pid_, SIGSTOP); }
+
+  /// Thaws a paused server (SIGCONT).
+  void resume() { ::kill(pid_, SIGCONT); }
+
+  /// Starts the server again on the same port, empty; throws when it does
+  /// not come up.
+  void restart() {
+    stop();
+    std::string why;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      if (try_start(why)) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    }
+    throw std::runtime_error("redis-server did not restart on port " + std::to_string(port_) +
+                             ": " + why);
+  }
+
+  /// Returns what the server logged so far.
+  std::string log() const {
+    std::ifstream in{log_path()};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+private:
+  static std::string find_binary() {
+    if (const char* forced = std::getenv("MAILROOM_REDIS_SERVER"); forced != nullptr) {
+      if (::access(forced, X_OK) == 0) {
+        return forced;
+      }
+      throw std::runtime_error(std::string{"MAILROOM_REDIS_SERVER="} + forced +
+                               " is not an executable");
+    }
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs{path != nullptr ? path : "/usr/bin:/bin"};
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+      auto candidate = (dir.empty() ? std::string{"."} : dir) + "/redis-server";
+      if (::access(candidate.c_str(), X_OK) == 0) {
+        return candidate;
+      }
+    }
+    throw std::runtime_error(
+        "redis-server is not installed (not on PATH, MAILROOM_REDIS_SERVER unset): the Redis "
+        "tests need a real server; install it with scripts/install-deps.sh (apt-get install "
+        "redis-server)");
+  }
+
+  static int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      throw std::runtime_error("cannot find a free loopback port");
+    }
+    ::close(fd);
+    return ntohs(addr.sin_port);
+  }
+
+  std::string log_path() const {
+    return "/tmp/mailroom-redis-" + std::to_string(::getpid()) + "-" +
+           std::to_string(reinterpret_cast<std::uintptr_t>(this)) + ".log";
+  }
+
+  bool try_start(std::string& why) {
+    std::vector<std::string> argv{binary_,      "--port",       std::to_string(port_),
+                                  "--bind",     "127.0.0.1",    "--save",
+                                  "",           "--appendonly", "no",
+                                  "--daemonize", "no",          "--dir",
+                                  "/tmp"};
+    if (!options_.requirepass.empty()) {
+      argv.insert(argv.end(), {"--requirepass", options_.requirepass});
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) {
+      args.push_back(a.data());
+    }
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    auto log_file = log_path();
+    posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    int rc = posix_spawn(&pid_, binary_.c_str(), &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      pid_ = -1;
+      why = "cannot spawn " + binary_;
+      return false;
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        why = "it exited at once; its log:\n" + log();
+        return false;
+      }
+      if (answers_ping()) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    why = "no answer to PING within 10 s; its log:\n" + log();
+    stop();
+    return false;
+  }
+
+  // PONG, or NOAUTH from a server with a password, both mean it is up.
+  bool answers_ping() const {
+    timeval tv{0, 200000};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    bool up = false;
+    if (c != nullptr && c->err == 0) {
+      redisSetTimeout(c, tv);
+      const char* ping = "PING";
+      std::size_t len = 4;
+      auto* reply = static_cast<redisReply*>(redisCommandArgv(c, 1, &ping, &len));
+      if (reply != nullptr) {
+        std::string text{reply->str != nullptr ? reply->str : "", reply->len};
+        up = text == "PONG" || text.rfind("NOAUTH", 0) == 0;
+        freeReplyObject(reply);
+      }
+    }
+    if (c != nullptr) {
+      redisFree(c);
+    }
+    return up;
+  }
+
+  // Returns true when the child is gone (reaped) within `limit`.
+  bool signal_and_reap(int sig, std::chrono::milliseconds limit) {
+    if (pid_ <= 0) {
+      return true;
+    }
+    ::kill(pid_, sig);
+    if (sig != SIGKILL) {
+      ::kill(pid_, SIGCONT); // a paused server must wake up to die of SIGTERM
+    }
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
+    return false;
+  }
+
+  options options_;
+  std::string binary_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+} // namespace mailroom::testing

@@ -1,0 +1,695 @@
+#define BOOST_TEST_MODULE redis_stores
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "clients/redis/redis_connection.hpp"
+#include "stores/redis/redis_checkpoint_store.hpp"
+#include "stores/redis/redis_claim_store.hpp"
+#include "stores/redis/redis_idempotency_store.hpp"
+#include "tests/support/redis_server.hpp"
+
+using namespace std::chrono_literals;
+using mailroom::checkpoint;
+using mailroom::claim_result;
+using mailroom::completion;
+using mailroom::dispatch_record;
+using mailroom::failure_class;
+using mailroom::fence_result;
+using mailroom::fencing_token;
+using mailroom::redis_checkpoint_store;
+using mailroom::redis_claim_store;
+using mailroom::redis_connection;
+using mailroom::redis_idempotency_store;
+using mailroom::redis_settings;
+using mailroom::terminal_mark;
+using mailroom::testing::redis_server;
+using steady = mailroom::clock;
+
+namespace {
+
+using state = claim_result::state;
+
+// Short timeouts and a quick reconnect backoff keep outage tests fast.
+redis_settings settings_for(const redis_server& server, std::string prefix = "mailroom:") {
+  redis_settings s;
+  s.port = server.port();
+  s.key_prefix = std::move(prefix);
+  s.connect_timeout = 500ms;
+  s.command_timeout = 1000ms;
+  s.reconnect.base = 20ms;
+  s.reconnect.cap = 200ms;
+  return s;
+}
+
+// Runs one command on `admin` and requires it to succeed.
+mailroom::reply_ptr run(redis_connection& admin, mailroom::redis_command cmd) {
+  auto r = admin.command(cmd);
+  BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), "admin command failed: " + r.status.what);
+  return std::move(r.replies[0]);
+}
+
+long long integer_of(redis_connection& admin, mailroom::redis_command cmd) {
+  auto reply = run(admin, std::move(cmd));
+  BOOST_REQUIRE(reply->type == REDIS_REPLY_INTEGER);
+  return reply->integer;
+}
+
+std::vector<std::string> all_keys(redis_connection& admin) {
+  auto reply = run(admin, {"KEYS", "*"});
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < reply->elements; ++i) {
+    out.emplace_back(mailroom::reply_text(reply->element[i]));
+  }
+  return out;
+}
+
+// Returns how often the server ran `command`, from INFO commandstats.
+long long calls_of(redis_connection& admin, const std::string& command) {
+  auto info = std::string{mailroom::reply_text(run(admin, {"INFO", "commandstats"}).get())};
+  auto at = info.find("cmdstat_" + command + ":calls=");
+  if (at == std::string::npos) {
+    return 0;
+  }
+  return std::stoll(info.substr(at + command.size() + 15));
+}
+
+claim_result claim_one(redis_idempotency_store& s, std::string_view key,
+                       std::chrono::milliseconds ttl = 10s) {
+  auto r = s.claim({key}, ttl);
+  BOOST_REQUIRE(r.size() == 1u);
+  return r[0];
+}
+
+fence_result complete_one(redis_idempotency_store& s, std::string_view key,
+                          fencing_token token, std::string_view result = "ok",
+                          std::chrono::milliseconds ttl = 10s) {
+  auto r = s.complete({completion{key, token, result}}, ttl);
+  BOOST_REQUIRE(r.size() == 1u);
+  return r[0];
+}
+
+// Every byte value, repeated to 1 MiB.
+std::string blob_1mib() {
+  std::string out(1 << 20, '\0');
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<char>(i * 7 % 256);
+  }
+  return out;
+}
+
+std::vector<std::string> odd_strings() {
+  return {"with space",          "crlf\r\nkey",        "%s%n%d%%",
+          std::string{"nul\0key\0", 9}, "\xff\xfe non-utf8", "a\r\nFLUSHALL\r\n",
+          "*1\r\n$4\r\nPING\r\n",  ""};
+}
+
+dispatch_record record(const std::string& key, fencing_token token,
+                       steady::time_point dispatched, steady::time_point expires) {
+  dispatch_record r;
+  r.message.key = key;
+  r.message.id = "id-" + key;
+  r.token = token;
+  r.dispatched = dispatched;
+  r.claim_expires = expires;
+  return r;
+}
+
+std::vector<std::string> keys_of(const std::vector<dispatch_record>& rs) {
+  std::vector<std::string> out;
+  for (const auto& r : rs) {
+    out.push_back(r.message.key);
+  }
+  return out;
+}
+
+bool near(steady::time_point a, steady::time_point b) {
+  return a - b < 3ms && b - a < 3ms;
+}
+
+// Collects everything logged through spdlog's default logger while alive.
+class log_capture {
+public:
+  log_capture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(text_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~log_capture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string text() const { return text_.str(); }
+
+private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+// Sets an environment variable for one test.
+class scoped_env {
+public:
+  scoped_env(std::string name, const std::string& value) : name_(std::move(name)) {
+    ::setenv(name_.c_str(), value.c_str(), 1);
+  }
+  ~scoped_env() { ::unsetenv(name_.c_str()); }
+
+private:
+  std::string name_;
+};
+
+template <class F>
+std::chrono::milliseconds timed(F f) {
+  auto start = steady::now();
+  f();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
+}
+
+} // namespace
+
+BOOST_TEST_DONT_PRINT_LOG_VALUE(claim_result::state)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(fence_result)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(failure_class)
+
+// ---- idempotency store ----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(key_goes_fresh_then_in_flight_then_done) {
+  redis_server server;
+  redis_idempotency_store s{settings_for(server)};
+  auto first = claim_one(s, "a");
+  BOOST_TEST(first.status == state::fresh);
+  BOOST_TEST(first.token != 0u);
+  BOOST_TEST(claim_one(s, "a").status == state::in_flight);
+  BOOST_TEST(complete_one(s, "a", first.token, "result-a") == fence_result::applied);
+  auto again = claim_one(s, "a");
+  BOOST_TEST(again.status == state::done);
+  BOOST_TEST(again.result == "result-a");
+  // Repeating an applied complete is harmless and changes nothing.
+  BOOST_TEST(complete_one(s, "a", first.token, "other") == fence_result::applied);
+  BOOST_TEST(claim_one(s, "a").result == "result-a");
+}
+
+BOOST_AUTO_TEST_CASE(a_mixed_batch_is_claimed_in_one_round_trip) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_idempotency_store s{settings_for(server)};
+  redis_idempotency_store other{settings_for(server)};
+  auto done = claim_one(s, "done");
+  BOOST_REQUIRE(complete_one(s, "done", done.token, "earlier") == fence_result::applied);
+  BOOST_REQUIRE(claim_one(other, "busy").status == state::fresh);
+
+  auto evalsha_before = calls_of(admin, "evalsha");
+  auto trips_before = s.connection().round_trips();
+  auto r = s.claim({"new-1", "done", "busy", "new-2", "new-1"}, 10s);
+  BOOST_TEST(calls_of(admin, "evalsha") - evalsha_before == 1);
+  BOOST_TEST(s.connection().round_trips() - trips_before == 1u);
+  BOOST_REQUIRE(r.size() == 5u);
+  BOOST_TEST(r[0].status == state::fresh);
+  BOOST_TEST(r[1].status == state::done);
+  BOOST_TEST(r[1].result == "earlier");
+  BOOST_TEST(r[2].status == state::in_flight);
+  BOOST_TEST(r[3].status == state::fresh);
+  BOOST_TEST(r[4].status == state::in_flight); // repeated in the batch
+  BOOST_TEST(r[0].token != r[3].token);
+
+  // 256 keys: still one EVALSHA, one round trip, 256 distinct non-zero tokens.
+  std::vector<std::string> names;
+  for (int i = 0; i < 256; ++i) {
+    names.push_back("bulk-" + std::to_string(i));
+  }
+  std::vector<std::string_view> keys(names.begin(), names.end());
+  evalsha_before = calls_of(admin, "evalsha");
+  trips_before = s.connection().round_trips();
+  auto bulk = s.claim(keys, 10s);
+  BOOST_TEST(calls_of(admin, "evalsha") - evalsha_before == 1);
+  BOOST_TEST(s.connection().round_trips() - trips_before == 1u);
+  std::set<fencing_token> tokens;
+  for (const auto& c : bulk) {
+    BOOST_TEST(c.status == state::fresh);
+    BOOST_TEST(c.token != 0u);
+    tokens.insert(c.token);
+  }
+  BOOST_TEST(tokens.size() == 256u);
+}
+
+BOOST_AUTO_TEST_CASE(complete_and_release_are_fenced_by_the_live_token) {
+  redis_server server;
+  redis_idempotency_store s{settings_for(server)};
+  auto old_claim = claim_one(s, "k", 100ms);
+  BOOST_REQUIRE(old_claim.status == state::fresh);
+  std::this_thread::sleep_for(200ms);
+  auto new_claim = claim_one(s, "k", 10s); // the old claim expired: taken over
+  BOOST_REQUIRE(new_claim.status == state::fresh);
+  BOOST_TEST(complete_one(s, "k", old_claim.token, "stale") == fence_result::fenced);
+  BOOST_TEST(s.release("k", old_claim.token) == fence_result::fenced);
+  BOOST_TEST(claim_one(s, "k").status == state::in_flight); // the new claim survived
+  BOOST_TEST(complete_one(s, "k", new_claim.token, "fresh") == fence_result::applied);
+  BOOST_TEST(claim_one(s, "k").result == "fresh");
+  BOOST_TEST(s.release("k", new_claim.token) == fence_result::fenced); // done stays done
+
+  auto r = claim_one(s, "r");
+  BOOST_TEST(s.release("r", r.token + 1) == fence_result::fenced);
+  BOOST_TEST(s.release("r", r.token) == fence_result::applied);
+  BOOST_TEST(s.release("r", r.token) == fence_result::fenced);
+  BOOST_TEST(claim_one(s, "r").status == state::fresh); // claimable again at once
+  BOOST_TEST(complete_one(s, "never-claimed", 42) == fence_result::fenced);
+  BOOST_TEST(complete_one(s, "never-claimed", 0) == fence_result::fenced);
+}
+
+BOOST_AUTO_TEST_CASE(claims_and_results_expire_with_their_ttl) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_idempotency_store s{settings_for(server)};
+  BOOST_TEST(claim_one(s, "short", 80ms).status == state::fresh);
+  auto pttl = integer_of(admin, {"PTTL", s.redis_key("short")});
+  BOOST_TEST((pttl > 0 && pttl <= 80));
+  BOOST_TEST(claim_one(s, "short").status == state::in_flight);
+  std::this_thread::sleep_for(150ms);
+  auto c = claim_one(s, "short", 10s);
+  BOOST_TEST(c.status == state::fresh);
+
+  BOOST_TEST(complete_one(s, "short", c.token, "r", 80ms) == fence_result::applied);
+  pttl = integer_of(admin, {"PTTL", s.redis_key("short")});
+  BOOST_TEST((pttl > 0 && pttl <= 80));
+  BOOST_TEST(claim_one(s, "short").status == state::done);
+  std::this_thread::sleep_for(150ms);
+  BOOST_TEST(claim_one(s, "short").status == state::fresh);
+}
+
+BOOST_AUTO_TEST_CASE(odd_keys_and_values_round_trip_byte_exact) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_idempotency_store s{settings_for(server)};
+  auto odd = odd_strings();
+  odd.push_back(blob_1mib()); // a 1 MiB key, too
+  std::vector<std::string_view> keys(odd.begin(), odd.end());
+  auto claims = s.claim(keys, 10s);
+  BOOST_REQUIRE(claims.size() == odd.size());
+  std::vector<completion> done;
+  for (std::size_t i = 0; i < odd.size(); ++i) {
+    BOOST_TEST(claims[i].status == state::fresh);
+    // Each key's result is the next odd string: the 1 MiB blob is a value too.
+    done.push_back({keys[i], claims[i].token, keys[(i + 1) % keys.size()]});
+  }
+  for (auto r : s.complete(done, 10s)) {
+    BOOST_TEST(r == fence_result::applied);
+  }
+  auto again = s.claim(keys, 10s);
+  for (std::size_t i = 0; i < odd.size(); ++i) {
+    BOOST_TEST(again[i].status == state::done);
+    BOOST_TEST((again[i].result == odd[(i + 1) % odd.size()]), "result " << i << " differs");
+  }
+  // The keys are stored under exactly the bytes given.
+  for (const auto& k : odd) {
+    BOOST_TEST(integer_of(admin, {"EXISTS", s.redis_key(k)}) == 1);
+  }
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == static_cast<long long>(odd.size()));
+}
+
+BOOST_AUTO_TEST_CASE(an_injection_attempt_leaves_other_keys_intact) {
+  redis_server server;
+  redis_connection admin{settings_for(server, "")};
+  for (int i = 0; i < 3; ++i) {
+    run(admin, {"SET", "bystander-" + std::to_string(i), "v"});
+  }
+  redis_idempotency_store s{settings_for(server)};
+  redis_checkpoint_store ckpt{settings_for(server)};
+  const std::string evil = "a\r\nFLUSHALL\r\n";
+  const std::string evil_value = "x\r\n*1\r\n$8\r\nFLUSHALL\r\n";
+  auto c = claim_one(s, evil);
+  BOOST_TEST(c.status == state::fresh);
+  BOOST_TEST(complete_one(s, evil, c.token, evil_value) == fence_result::applied);
+  BOOST_TEST(s.release(evil, c.token) == fence_result::fenced);
+  BOOST_TEST(static_cast<bool>(ckpt.write({{evil, evil, evil_value}})));
+  BOOST_TEST((ckpt.read(evil, evil) == std::optional<std::string>{evil_value}));
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 5); // 3 bystanders + 2 written
+  BOOST_TEST(calls_of(admin, "flushall") == 0);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(mailroom::reply_text(run(admin, {"GET", "bystander-" + std::to_string(i)}).get()) ==
+               "v");
+  }
+  auto stored = run(admin, {"GET", s.redis_key(evil)});
+  BOOST_TEST(mailroom::reply_text(stored.get()) ==
+             "done:" + std::to_string(c.token) + ":" + evil_value);
+}
+
+BOOST_AUTO_TEST_CASE(every_key_lives_under_the_configured_prefix) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  auto settings = settings_for(server, "tenant-a:");
+  redis_idempotency_store ids{settings};
+  redis_claim_store claims{settings};
+  redis_checkpoint_store ckpt{settings};
+  auto c = claim_one(ids, "k1");
+  claim_one(ids, "k2");
+  complete_one(ids, "k1", c.token);
+  auto now = steady::now();
+  BOOST_REQUIRE(static_cast<bool>(claims.record_dispatch({record("k2", 7, now, now + 1s)})));
+  BOOST_REQUIRE(static_cast<bool>(ckpt.write({{"k2", "step", "r"}})));
+  auto keys = all_keys(admin);
+  BOOST_TEST(keys.size() == 6u); // 2 claims, 1 record, 2 indexes, 1 checkpoint hash
+  for (const auto& k : keys) {
+    BOOST_TEST(k.rfind("tenant-a:", 0) == 0u, "key outside the prefix: " << k);
+  }
+  // Another prefix on the same server sees none of it.
+  redis_idempotency_store b{settings_for(server, "tenant-b:")};
+  BOOST_TEST(claim_one(b, "k1").status == state::fresh);
+}
+
+// ---- connection: authentication, database, outage -------------------------------
+
+BOOST_AUTO_TEST_CASE(password_comes_from_the_environment_and_is_never_shown) {
+  const std::string password = "s3cr3t pass %s word";
+  const std::string wrong = "wr0ng-Pa55-Zq";
+  redis_server server{{password}};
+  log_capture logs;
+  std::vector<std::string> texts;
+
+  {
+    scoped_env env{"MAILROOM_TEST_REDIS_PASSWORD", password};
+    auto settings = settings_for(server);
+    settings.password_env = "MAILROOM_TEST_REDIS_PASSWORD";
+    redis_idempotency_store s{settings};
+    BOOST_TEST(claim_one(s, "k").status == state::fresh);
+  }
+  {
+    scoped_env env{"MAILROOM_TEST_REDIS_PASSWORD", wrong};
+    auto settings = settings_for(server);
+    settings.password_env = "MAILROOM_TEST_REDIS_PASSWORD";
+    redis_idempotency_store s{settings};
+    auto r = s.connection().connect();
+    BOOST_TEST(r.failure == failure_class::fatal);
+    BOOST_TEST(r.what.find("AUTH refused") != std::string::npos, r.what);
+    texts.push_back(r.what);
+    BOOST_TEST(claim_one(s, "k").status == state::unavailable);
+  }
+  {
+    auto settings = settings_for(server);
+    settings.password_env = "MAILROOM_TEST_REDIS_UNSET_VARIABLE";
+    redis_connection c{settings};
+    auto r = c.connect();
+    BOOST_TEST(r.failure == failure_class::fatal);
+    BOOST_TEST(r.what.find("MAILROOM_TEST_REDIS_UNSET_VARIABLE") != std::string::npos, r.what);
+    texts.push_back(r.what);
+  }
+  {
+    redis_connection c{settings_for(server)};
+    auto r = c.connect();
+    BOOST_TEST(r.failure == failure_class::fatal);
+    BOOST_TEST(r.what.find("requires authentication") != std::string::npos, r.what);
+    texts.push_back(r.what);
+  }
+  texts.push_back(logs.text());
+  for (const auto& t : texts) {
+    BOOST_TEST(t.find(password) == std::string::npos);
+    BOOST_TEST(t.find(wrong) == std::string::npos);
+    BOOST_TEST(t.find("s3cr3t") == std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_acl_user_authenticates_with_its_name) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  run(admin, {"ACL", "SETUSER", "mailroom-app", "on", ">acl-pass-1", "~*", "&*", "+@all"});
+  auto settings = settings_for(server);
+  settings.username = "mailroom-app";
+  settings.password_env = "MAILROOM_TEST_REDIS_ACL_PASSWORD";
+  {
+    scoped_env env{settings.password_env, "acl-pass-1"};
+    redis_idempotency_store s{settings};
+    BOOST_TEST(claim_one(s, "k").status == state::fresh);
+    auto who = run(s.connection(), {"ACL", "WHOAMI"});
+    BOOST_TEST(mailroom::reply_text(who.get()) == "mailroom-app");
+  }
+  {
+    scoped_env env{settings.password_env, "acl-pass-2"};
+    redis_connection c{settings};
+    auto r = c.connect();
+    BOOST_TEST(r.failure == failure_class::fatal);
+    BOOST_TEST(r.what.find("AUTH as user mailroom-app refused") != std::string::npos, r.what);
+    BOOST_TEST(r.what.find("acl-pass") == std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_configured_database_is_selected) {
+  redis_server server;
+  auto settings = settings_for(server);
+  settings.db = 5;
+  redis_idempotency_store s{settings};
+  BOOST_TEST(claim_one(s, "k").status == state::fresh);
+  redis_connection db0{settings_for(server)};
+  redis_connection db5{settings};
+  BOOST_TEST(integer_of(db0, {"DBSIZE"}) == 0);
+  BOOST_TEST(integer_of(db5, {"DBSIZE"}) == 1);
+
+  settings.db = 999;
+  redis_connection bad{settings};
+  auto r = bad.connect();
+  BOOST_TEST(r.failure == failure_class::fatal);
+  BOOST_TEST(r.what.find("SELECT 999 refused") != std::string::npos, r.what);
+}
+
+BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
+  redis_server server;
+  auto settings = settings_for(server);
+  redis_idempotency_store ids{settings};
+  redis_claim_store claims{settings};
+  redis_checkpoint_store ckpt{settings};
+  auto held = claim_one(ids, "held");
+  BOOST_REQUIRE(held.status == state::fresh);
+  auto now = steady::now();
+  BOOST_REQUIRE(static_cast<bool>(claims.record_dispatch({record("held", 1, now, now + 1s)})));
+  BOOST_REQUIRE(static_cast<bool>(ckpt.write({{"held", "s", "r"}})));
+  BOOST_REQUIRE(claims.pending() == 1u);
+
+  server.kill();
+  const auto big = blob_1mib();
+  // The first calls find their sockets dead (a 1 MiB write to a dead peer
+  // must not raise SIGPIPE); later ones fail without touching the network.
+  for (int round = 0; round < 3; ++round) {
+    auto spent = timed([&] {
+      BOOST_TEST(claim_one(ids, "k").status == state::unavailable);
+      BOOST_TEST(complete_one(ids, "held", held.token, big) == fence_result::unavailable);
+      BOOST_TEST(ids.release("held", held.token) == fence_result::unavailable);
+      auto w = claims.record_dispatch({record("k", 2, now, now)});
+      BOOST_TEST(w.failure == failure_class::transient);
+      std::vector<dispatch_record> out;
+      BOOST_TEST(claims.list_stale(now + 1h, 10, out).failure == failure_class::transient);
+      BOOST_TEST(claims.list_reclaimable(now + 1h, 10, out).failure == failure_class::transient);
+      BOOST_TEST(out.empty());
+      BOOST_TEST(claims.mark_terminal("held", 1) == fence_result::unavailable);
+      BOOST_TEST(claims.pending() == 1u); // the last count seen
+      BOOST_TEST(ckpt.write({{"k", "s", big}}).failure == failure_class::transient);
+      std::optional<std::string> value;
+      BOOST_TEST(ckpt.lookup("held", "s", value).failure == failure_class::transient);
+    });
+    BOOST_TEST(spent.count() < 2000, "round " << round << " took " << spent.count() << " ms");
+  }
+
+  server.restart(); // same port, empty: its script cache is gone too
+  auto healed = steady::time_point::max();
+  auto deadline = steady::now() + 5s;
+  while (steady::now() < deadline) {
+    if (claim_one(ids, "after").status == state::fresh) {
+      healed = steady::now();
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_REQUIRE_MESSAGE(healed != steady::time_point::max(), "no reconnect within 5 s");
+  auto c = claim_one(ids, "again");
+  BOOST_TEST(c.status == state::fresh);
+  BOOST_TEST(complete_one(ids, "again", c.token) == fence_result::applied);
+  auto later = steady::now();
+  auto deadline2 = steady::now() + 5s;
+  while (!claims.record_dispatch({record("k", 3, later, later)}) && steady::now() < deadline2) {
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(claims.pending() == 1u);
+  BOOST_TEST(claims.mark_terminal("k", 3) == fence_result::applied);
+  while (!ckpt.write({{"k", "s", "v"}}) && steady::now() < deadline2) {
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST((ckpt.read("k", "s") == std::optional<std::string>{"v"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_restart_between_calls_costs_no_failure) {
+  redis_server server;
+  redis_idempotency_store s{settings_for(server)};
+  BOOST_REQUIRE(claim_one(s, "a").status == state::fresh);
+  server.restart();
+  // The idle socket died with the old server: the call reconnects, reloads
+  // its script (NOSCRIPT) and succeeds, all within the one call.
+  BOOST_TEST(claim_one(s, "a").status == state::fresh);
+}
+
+BOOST_AUTO_TEST_CASE(a_hung_server_times_out_within_the_command_timeout) {
+  redis_server server;
+  auto settings = settings_for(server);
+  settings.command_timeout = 300ms;
+  redis_idempotency_store s{settings};
+  BOOST_REQUIRE(claim_one(s, "a").status == state::fresh);
+  server.pause();
+  auto spent = timed([&] { BOOST_TEST(claim_one(s, "b").status == state::unavailable); });
+  server.resume();
+  BOOST_TEST(spent.count() >= 250);
+  BOOST_TEST(spent.count() < 1000, "took " << spent.count() << " ms");
+  auto deadline = steady::now() + 5s;
+  auto status = state::unavailable;
+  while (status == state::unavailable && steady::now() < deadline) {
+    status = claim_one(s, "c").status;
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(status == state::fresh);
+}
+
+// ---- claim store ----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(records_round_trip_every_envelope_field) {
+  redis_server server;
+  redis_claim_store s{settings_for(server)};
+  auto now = steady::now();
+  dispatch_record r = record(std::string{"odd\r\nkey\0 %s", 12}, 0xfedcba9876543210ULL,
+                             now - 5s, now - 1s);
+  r.message.topic = "orders";
+  r.message.ordering_key = "customer 7";
+  r.message.payload = blob_1mib();
+  r.message.headers = {{"h\r\n1", std::string{"v\0x", 3}}, {"", ""}, {"trace", "%s%n"}};
+  r.message.attempt = 3;
+  r.message.received = now - 6s;
+  r.message.attempt_errors = {"first: timeout", "", "third:\r\n12:x"};
+  r.message.handle.seq = 17;
+  r.message.handle.generation = 4;
+  r.message.handle.partition = -1;
+  r.message.handle.offset = 123456789012345;
+  r.message.handle.handle = "1700000000000-0";
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({r})));
+  std::vector<dispatch_record> out;
+  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 10, out)));
+  BOOST_REQUIRE(out.size() == 1u);
+  const auto& m = out[0].message;
+  BOOST_TEST(out[0].token == r.token);
+  BOOST_TEST(near(out[0].dispatched, r.dispatched));
+  BOOST_TEST(near(out[0].claim_expires, r.claim_expires));
+  BOOST_TEST(m.key == r.message.key);
+  BOOST_TEST(m.id == r.message.id);
+  BOOST_TEST(m.topic == r.message.topic);
+  BOOST_TEST(m.ordering_key == r.message.ordering_key);
+  BOOST_TEST((m.payload == r.message.payload));
+  BOOST_TEST((m.headers == r.message.headers));
+  BOOST_TEST(m.attempt == r.message.attempt);
+  BOOST_TEST(near(m.received, r.message.received));
+  BOOST_TEST((m.attempt_errors == r.message.attempt_errors));
+  BOOST_TEST(m.handle.seq == r.message.handle.seq);
+  BOOST_TEST(m.handle.generation == r.message.handle.generation);
+  BOOST_TEST(m.handle.partition == r.message.handle.partition);
+  BOOST_TEST(m.handle.offset == r.message.handle.offset);
+  BOOST_TEST(m.handle.handle == r.message.handle.handle);
+}
+
+BOOST_AUTO_TEST_CASE(stale_and_reclaimable_records_are_range_queries) {
+  redis_server server;
+  redis_claim_store s{settings_for(server)};
+  auto now = steady::now();
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({
+      record("d", 4, now - 1s, now + 60s),  // fresh, claim alive
+      record("a", 1, now - 10s, now - 3s),  // stale, claim expired
+      record("c", 3, now - 5s, now - 8s),   // stale, expired earliest
+      record("b", 2, now - 7s, now + 60s),  // stale, claim alive
+  })));
+  BOOST_TEST(s.pending() == 4u);
+  std::vector<dispatch_record> stale;
+  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now - 2s, 10, stale)));
+  BOOST_TEST((keys_of(stale) == std::vector<std::string>{"a", "b", "c"}));
+  stale.clear();
+  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now - 2s, 2, stale)));
+  BOOST_TEST((keys_of(stale) == std::vector<std::string>{"a", "b"}));
+  std::vector<dispatch_record> expired;
+  BOOST_REQUIRE(static_cast<bool>(s.list_reclaimable(now, 10, expired)));
+  BOOST_TEST((keys_of(expired) == std::vector<std::string>{"c", "a"}));
+  expired.clear();
+  BOOST_REQUIRE(static_cast<bool>(s.list_reclaimable(now, 0, expired)));
+  BOOST_TEST(expired.empty());
+  BOOST_TEST(s.pending() == 4u); // listing removes nothing
+
+  // A record written again replaces the old one and its index entries.
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("a", 9, now, now + 60s)})));
+  stale.clear();
+  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now - 2s, 10, stale)));
+  BOOST_TEST((keys_of(stale) == std::vector<std::string>{"b", "c"}));
+  BOOST_TEST(s.pending() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(mark_terminal_is_atomic_and_fenced) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_claim_store s{settings_for(server)};
+  auto now = steady::now();
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch(
+      {record("a", 1, now - 9s, now - 9s), record("b", 2, now - 8s, now - 8s),
+       record("c", 3, now - 7s, now - 7s), record("d", 4, now - 6s, now - 6s)})));
+  BOOST_TEST(s.mark_terminal("a", 99) == fence_result::fenced);
+  BOOST_TEST(s.mark_terminal("a", 1) == fence_result::applied);
+  BOOST_TEST(s.mark_terminal("a", 1) == fence_result::fenced);
+  BOOST_TEST(s.mark_terminal("never", 1) == fence_result::fenced);
+  BOOST_TEST(s.pending() == 3u);
+  BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("a")}) == 0);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 3);
+
+  // Re-dispatched under a new token: the old token no longer owns it.
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("b", 20, now, now)})));
+  auto evalsha_before = calls_of(admin, "evalsha");
+  s.mark_terminal_all({terminal_mark{"b", 2}, terminal_mark{"c", 3}, terminal_mark{"d", 5}});
+  BOOST_TEST(calls_of(admin, "evalsha") - evalsha_before == 1);
+  std::vector<dispatch_record> left;
+  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now + 1s, 10, left)));
+  BOOST_TEST((keys_of(left) == std::vector<std::string>{"d", "b"}));
+  BOOST_TEST(s.pending() == 2u);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 2);
+  s.mark_terminal_all({});
+  s.mark_terminal_all({terminal_mark{"b", 20}, terminal_mark{"d", 4}});
+  BOOST_TEST(s.pending() == 0u);
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0); // hashes and indexes all gone
+}
+
+// ---- checkpoint store -----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(checkpoints_are_written_in_one_batch_and_read_back) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_checkpoint_store s{settings_for(server), 60s};
+  const auto big = blob_1mib();
+  auto trips_before = s.connection().round_trips();
+  BOOST_REQUIRE(static_cast<bool>(s.write({
+      {"m1", "charge", "receipt-1"},
+      {"m2", "charge", "receipt-2"},
+      {"m1", "ship", big},
+      {"m1", "charge", "receipt-1b"}, // a later write of the same step wins
+      {std::string{"m\0\r\n3", 5}, "%s step", std::string{"v\0", 2}},
+  })));
+  BOOST_TEST(s.connection().round_trips() - trips_before <= 2u); // handshake + batch
+  BOOST_TEST((s.read("m1", "charge") == std::optional<std::string>{"receipt-1b"}));
+  BOOST_TEST((s.read("m1", "ship") == std::optional<std::string>{big}));
+  BOOST_TEST((s.read("m2", "charge") == std::optional<std::string>{"receipt-2"}));
+  BOOST_TEST((s.read(std::string{"m\0\r\n3", 5}, "%s step") ==
+              std::optional<std::string>{std::string{"v\0", 2}}));
+  BOOST_TEST(!s.read("m2", "ship").has_value());
+  BOOST_TEST(!s.read("m9", "charge").has_value());
+  std::optional<std::string> value{"stale"};
+  BOOST_TEST(static_cast<bool>(s.lookup("m9", "charge", value)));
+  BOOST_TEST(!value.has_value());
+  auto pttl = integer_of(admin, {"PTTL", s.redis_key("m1")});
+  BOOST_TEST((pttl > 50000 && pttl <= 60000));
+  BOOST_TEST(static_cast<bool>(s.write({})));
+}
