@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the benchmark harness: installs what is missing, builds, then runs
+# mailroom_bench, which prints the table, writes bench/out/results.json and
+# draws bench/out/throughput.png. See bench/README.md.
+#
+#   scripts/bench.sh                      # full run (2M messages per configuration, 10M flat-RSS run)
+#   scripts/bench.sh --quick              # a fast look: 200k messages, 1M flat-RSS run
+#   scripts/bench.sh --messages 500000    # any mailroom_bench option is passed through (later wins)
+#   scripts/bench.sh --help               # the options
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${MAILROOM_BUILD_DIR:-build}
+
+quick=0
+args=()
+for a in "$@"; do
+  if [ "$a" = "--quick" ]; then
+    quick=1
+  else
+    args+=("$a")
+  fi
+done
+
+bash scripts/install-deps.sh
+if ! bash scripts/build.sh; then
+  # The harness needs only the engine and itself: a broken unrelated target
+  # (a test being edited) should not stop a measurement.
+  echo "bench: the full build failed; building mailroom_bench alone" >&2
+  ninja -C "$build_dir" -j "${MAILROOM_JOBS:-2}" mailroom_bench
+fi
+
+defaults=()
+if [ "$quick" = 1 ]; then
+  defaults=(--messages 200000 --flat-messages 1000000)
+fi
+exec "$build_dir/bench/mailroom_bench" "${defaults[@]}" "${args[@]}"
