@@ -22,6 +22,11 @@ struct dedupe_state {
   std::size_t next_worker = 0;
   std::vector<std::string_view> keys;
   std::vector<work_batch> per_worker;
+  bool in_outage = false;
+  std::uint64_t outage_total = 0;
+  std::uint64_t outage_since_log = 0;
+  clock::time_point last_outage_log{};
+  static constexpr std::chrono::seconds outage_log_period{5};
 
   explicit dedupe_state(std::shared_ptr<engine_context> c)
       : ctx(c), settle(std::move(c), 0xdedeULL) {}
@@ -75,11 +80,37 @@ struct dedupe_state {
     }
     if (unavailable > 0) {
       ctx->metrics.store_errors.fetch_add(unavailable, std::memory_order_relaxed);
+    }
+    note_outage(unavailable);
+  }
+
+  // One line when an outage starts, one per `outage_log_period` while it
+  // lasts (with the count since the last line), one when it ends: an outage
+  // must be visible without flooding the log with a line per batch.
+  void note_outage(std::uint64_t unavailable) {
+    auto now = clock::now();
+    if (unavailable == 0) {
+      if (in_outage) {
+        spdlog::info("dedupe: idempotency store answers again ({} messages affected)",
+                     outage_total);
+        in_outage = false;
+      }
+      return;
+    }
+    outage_total += unavailable;
+    outage_since_log += unavailable;
+    if (!in_outage || now - last_outage_log >= outage_log_period) {
       spdlog::warn("dedupe: idempotency store unavailable for {} messages; {}",
-                   unavailable,
-                   cfg.on_store_error == store_failure_policy::fail_open
+                   outage_since_log,
+                   ctx->config.dedupe.on_store_error == store_failure_policy::fail_open
                        ? "processing them unclaimed (fail_open)"
                        : "handing them back (fail_closed)");
+      if (!in_outage) {
+        outage_total = unavailable;
+      }
+      in_outage = true;
+      last_outage_log = now;
+      outage_since_log = 0;
     }
   }
 

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "clients/redis/redis_settings.hpp"
 #include "core/engine_config.hpp"
 #include "transports/memory/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
@@ -83,9 +84,17 @@ struct app_config {
   /// Engine, retry, dedupe, sweeper and dead-letter settings: the sections
   /// `[engine]`, `[retry]`, `[dedupe]`, `[sweeper]` and `[dead_letter]`.
   engine_config engine_cfg;
-  /// Idempotency store behind dedupe: `[dedupe] store`. Only "memory" is
-  /// built in today. Default "memory".
+  /// Idempotency store behind dedupe: `[dedupe] store`, "memory" (in the
+  /// process) or "redis" (shared, on the server of `redis`). Default
+  /// "memory".
   std::string dedupe_store = "memory";
+  /// Claim store behind the sweeper's dispatch records: `[sweeper] store`,
+  /// "memory" or "redis". Default "memory".
+  std::string sweeper_store = "memory";
+  /// The Redis server of every store that is "redis": `[redis]`. Unused
+  /// while no store is. Defaults are those of `redis_settings`; the
+  /// reconnect backoff is not configurable and keeps its default.
+  redis_settings redis;
   /// Logging: `[log]`. Default level "info", format "text".
   log_settings log;
   /// Transport: `[transport]`. Default the memory transport.
@@ -102,6 +111,14 @@ struct app_config {
   /// Path of the file this configuration was loaded from; empty when it was
   /// built in code. Default empty.
   std::string source_file;
+
+  /// Returns true when an enabled feature keeps its store on Redis: dedupe
+  /// with `dedupe_store` "redis", or the sweeper with `sweeper_store`
+  /// "redis". Only then is `redis` used.
+  bool uses_redis() const {
+    return (engine_cfg.dedupe.enabled && dedupe_store == "redis") ||
+           (engine_cfg.sweeper.enabled && sweeper_store == "redis");
+  }
 };
 
 } // namespace mailroom

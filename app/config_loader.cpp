@@ -35,10 +35,22 @@ constexpr std::uint64_t max_duration = std::numeric_limits<std::uint32_t>::max()
 constexpr std::uint64_t max_payload_bytes = 64ull << 20;
 constexpr std::uint32_t max_workers = 1024;
 
-const key_list top_keys{"log",     "engine",      "retry",     "dedupe",
-                        "sweeper", "dead_letter", "transport", "source",
-                        "handler", "handlers",    "progress"};
+const key_list top_keys{"log",     "engine",  "retry",       "dedupe",
+                        "sweeper", "redis",   "dead_letter", "transport",
+                        "source",  "handler", "handlers",    "progress"};
 const key_list handler_keys{"type", "latency_us", "command", "env"};
+const key_list store_kinds{"memory", "redis"};
+
+// What the shell and `env` accept as a variable name; anything else in
+// `password_env` is more likely the password itself than a name.
+bool is_env_name(std::string_view s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
 
 bool is_bare_key(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -509,7 +521,7 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
                "on_store_error", "store_error_delay_ms"},
               raw);
     s.boolean("enabled", d.enabled);
-    s.one_of("store", cfg.dedupe_store, {"memory"});
+    s.one_of("store", cfg.dedupe_store, store_kinds);
     s.duration<milliseconds>("claim_ttl_ms", d.claim_ttl, 1, "milliseconds");
     s.duration<milliseconds>("result_ttl_ms", d.result_ttl, 1, "milliseconds");
     s.duration<milliseconds>("in_flight_delay_ms", d.in_flight_delay, 0, "milliseconds");
@@ -530,8 +542,9 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
   {
     auto& w = ec.sweeper;
     section s(top.table("sweeper"), "sweeper",
-              {"enabled", "interval_ms", "stale_cutoff_ms", "limit"}, raw);
+              {"enabled", "store", "interval_ms", "stale_cutoff_ms", "limit"}, raw);
     s.boolean("enabled", w.enabled);
+    s.one_of("store", cfg.sweeper_store, store_kinds);
     s.duration<milliseconds>("interval_ms", w.interval, 1, "milliseconds");
     s.duration<milliseconds>("stale_cutoff_ms", w.stale_cutoff, 1, "milliseconds");
     s.integer("limit", w.limit, 1);
@@ -542,6 +555,37 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
                  ") so a running handler is never swept",
              std::to_string(w.stale_cutoff.count()));
     }
+  }
+  {
+    auto& r = cfg.redis;
+    section s(top.table("redis"), "redis",
+              {"host", "port", "db", "username", "password_env", "connect_timeout_ms",
+               "command_timeout_ms", "keep_alive", "key_prefix"},
+              raw);
+    s.string("host", r.host);
+    if (r.host.empty() || r.host.find('\0') != std::string::npos) {
+      s.fail("host", "a non-empty host name or address without NUL",
+             truncated(quote(r.host)));
+    }
+    s.integer("port", r.port, 1, 65535);
+    s.integer("db", r.db, 0);
+    s.string("username", r.username);
+    if (r.username.find('\0') != std::string::npos) {
+      s.fail("username", "a user name without NUL", truncated(quote(r.username)));
+    }
+    s.string("password_env", r.password_env);
+    if (!r.password_env.empty() && !is_env_name(r.password_env)) {
+      // Not echoed: a value that is no variable name may be the password.
+      s.fail(
+          "password_env",
+          "the NAME of the environment variable holding the password (letters, digits "
+          "and _, not starting with a digit), or \"\" for none",
+          "a value that is not such a name (not shown: it may be the password itself)");
+    }
+    s.duration<milliseconds>("connect_timeout_ms", r.connect_timeout, 1, "milliseconds");
+    s.duration<milliseconds>("command_timeout_ms", r.command_timeout, 1, "milliseconds");
+    s.boolean("keep_alive", r.keep_alive);
+    s.string("key_prefix", r.key_prefix);
   }
   {
     auto& dl = ec.dead_letter;
@@ -799,6 +843,12 @@ public:
          << (is_secret_key(std::string(name)) ? quote("<redacted>") : val(value)) << "\n";
   }
 
+  // For schema keys whose name matches the secret rule but whose value is
+  // not a secret, such as `redis.password_env` (a variable's name).
+  template <class T> void kv_shown(std::string_view name, const T& value) {
+    out_ << key_text(name) << " = " << val(value) << "\n";
+  }
+
   void env(const std::vector<std::pair<std::string, std::string>>& vars) {
     out_ << "env = {";
     for (std::size_t i = 0; i < vars.size(); ++i) {
@@ -864,6 +914,16 @@ app_config load_config(const std::string& path,
     apply_override(root, o, raw);
   }
   app_config cfg = build(root, raw);
+  // The connection reads the variable at each connect; checking it here too
+  // turns a missing one into a config error that `validate` reports and that
+  // stops `run` before anything starts.
+  const auto& name = cfg.redis.password_env;
+  if (cfg.uses_redis() && !name.empty() && std::getenv(name.c_str()) == nullptr) {
+    throw config_error("redis.password_env",
+                       "expected the name of a set environment variable (it holds the "
+                       "Redis password), got " +
+                           quote(name) + ", which is not set in this environment");
+  }
   cfg.source_file = path;
   return cfg;
 }
@@ -919,9 +979,22 @@ std::string render_config(const app_config& cfg) {
   const auto& w = ec.sweeper;
   r.table("sweeper");
   r.kv("enabled", w.enabled);
+  r.kv("store", cfg.sweeper_store);
   r.kv("interval_ms", duration_cast<milliseconds>(w.interval));
   r.kv("stale_cutoff_ms", duration_cast<milliseconds>(w.stale_cutoff));
   r.kv("limit", w.limit);
+
+  const auto& rs = cfg.redis;
+  r.table("redis");
+  r.kv("host", rs.host);
+  r.kv("port", rs.port);
+  r.kv("db", rs.db);
+  r.kv("username", rs.username);
+  r.kv_shown("password_env", rs.password_env);
+  r.kv("connect_timeout_ms", rs.connect_timeout);
+  r.kv("command_timeout_ms", rs.command_timeout);
+  r.kv("keep_alive", rs.keep_alive);
+  r.kv("key_prefix", rs.key_prefix);
 
   r.table("dead_letter");
   r.kv("mask_fields", ec.dead_letter.mask_fields);

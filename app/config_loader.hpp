@@ -54,6 +54,11 @@ private:
 /// `source.flaky_ratio` above 1, or `sweeper.stale_cutoff_ms` or
 /// `dedupe.claim_ttl_ms` not above `engine.handler_timeout_ms` while that
 /// feature is enabled.
+///
+/// It also reads the environment once: when a store is "redis"
+/// (`app_config::uses_redis`) and `redis.password_env` names a variable
+/// that is not set, the error is about `redis.password_env` and names the
+/// variable (never a value). Whether Redis answers is not checked here.
 app_config load_config(const std::string& path,
                        const std::vector<std::string>& overrides);
 
@@ -63,6 +68,8 @@ app_config load_config(const std::string& path,
 /// Secrets are redacted: the value of any key whose name contains
 /// "password", "secret", "token", "credential" or "key_id" (case-insensitive),
 /// including the entries of handler `env` tables, is shown as "<redacted>".
+/// The one exception is `redis.password_env`, shown as it is: it holds the
+/// name of a variable, and the password never enters the configuration.
 std::string render_config(const app_config& cfg);
 
 /// Returns true when a key named `name` holds a secret by the rule of

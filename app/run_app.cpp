@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 #include <pthread.h>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <unistd.h>
 
@@ -12,10 +14,13 @@
 #include "app/builtin_handlers.hpp"
 #include "app/logging.hpp"
 #include "app/run_report.hpp"
+#include "clients/redis/redis_connection.hpp"
 #include "core/process_stats.hpp"
 #include "mailroom/engine.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
+#include "stores/redis/redis_claim_store.hpp"
+#include "stores/redis/redis_idempotency_store.hpp"
 #include "transports/memory/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
 
@@ -37,6 +42,33 @@ handler_fn make_handler(const handler_spec& spec) {
     return make_exec_handler(std::move(s));
   }
   return make_demo_handler(spec.latency);
+}
+
+// Outages during a run are the engine's business (dedupe.on_store_error,
+// the sweeper's next tick), but a server that does not answer at start is
+// far more often a wrong address or password than an outage: say so now
+// rather than run on with every message handed back.
+void check_redis(redis_connection& connection) {
+  auto r = connection.connect();
+  if (r) {
+    return;
+  }
+  const auto& s = connection.settings();
+  auto where = s.host + ":" + std::to_string(s.port);
+  // The connection's texts start with "redis host:port: "; drop the repeat.
+  auto why = r.what;
+  if (auto prefix = "redis " + where + ": "; why.rfind(prefix, 0) == 0) {
+    why.erase(0, prefix.size());
+  }
+  if (r.failure == failure_class::transient) {
+    throw std::runtime_error("cannot reach Redis at " + where + ": " + why);
+  }
+  throw std::runtime_error("Redis at " + where + " refused the connection: " + why);
+}
+
+std::string redis_description(const redis_settings& s) {
+  return s.host + ":" + std::to_string(s.port) + " db " + std::to_string(s.db) +
+         ", key prefix \"" + s.key_prefix + "\"";
 }
 
 // Signals are taken by one thread with sigtimedwait, so no handler runs in
@@ -102,11 +134,27 @@ int run_app(const app_config& cfg) {
   auto transport = std::make_shared<memory_transport>(cfg.transport.memory);
   engine_parts parts;
   parts.transport = transport;
-  if (cfg.engine_cfg.dedupe.enabled) {
+  bool dedupe_on_redis = cfg.engine_cfg.dedupe.enabled && cfg.dedupe_store == "redis";
+  bool claims_on_redis = cfg.engine_cfg.sweeper.enabled && cfg.sweeper_store == "redis";
+  if (dedupe_on_redis) {
+    auto store = std::make_shared<redis_idempotency_store>(cfg.redis);
+    check_redis(store->connection());
+    parts.idempotency = std::move(store);
+  } else if (cfg.engine_cfg.dedupe.enabled) {
     parts.idempotency = std::make_shared<memory_idempotency_store>();
   }
-  if (cfg.engine_cfg.sweeper.enabled) {
+  if (claims_on_redis) {
+    auto store = std::make_shared<redis_claim_store>(cfg.redis);
+    check_redis(store->connection());
+    parts.claims = std::move(store);
+  } else if (cfg.engine_cfg.sweeper.enabled) {
     parts.claims = std::make_shared<memory_claim_store>();
+  }
+  if (dedupe_on_redis || claims_on_redis) {
+    spdlog::info("mailroom: Redis at {} holds the {}", redis_description(cfg.redis),
+                 !claims_on_redis  ? "idempotency store"
+                 : dedupe_on_redis ? "idempotency and claim stores"
+                                   : "claim store");
   }
   parts.handlers.set_fallback(make_handler(cfg.default_handler));
   for (auto& [topic, spec] : cfg.topic_handlers) {

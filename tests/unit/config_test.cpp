@@ -86,6 +86,18 @@ void check_rejected(const std::string& text, const std::string& key,
   check_rejected(text, {}, key, fragments);
 }
 
+// Sets an environment variable for the scope, unset after.
+struct scoped_env {
+  scoped_env(std::string name, const std::string& value) : name(std::move(name)) {
+    ::setenv(this->name.c_str(), value.c_str(), 1);
+  }
+  ~scoped_env() { ::unsetenv(name.c_str()); }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+  std::string name;
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(default_toml_has_documented_values) {
@@ -113,6 +125,17 @@ BOOST_AUTO_TEST_CASE(default_toml_has_documented_values) {
   BOOST_TEST(e.sweeper.enabled);
   BOOST_TEST(e.sweeper.stale_cutoff.count() == 120000);
   BOOST_TEST(e.sweeper.limit == 100u);
+  BOOST_TEST(c.sweeper_store == "memory");
+  BOOST_TEST(c.redis.host == "127.0.0.1");
+  BOOST_TEST(c.redis.port == 6379);
+  BOOST_TEST(c.redis.db == 0);
+  BOOST_TEST(c.redis.username == "");
+  BOOST_TEST(c.redis.password_env == "");
+  BOOST_TEST(c.redis.connect_timeout.count() == 1000);
+  BOOST_TEST(c.redis.command_timeout.count() == 1000);
+  BOOST_TEST(c.redis.keep_alive);
+  BOOST_TEST(c.redis.key_prefix == "mailroom:");
+  BOOST_TEST(!c.uses_redis());
   BOOST_TEST(e.dead_letter.mask_fields.size() == 2u);
   BOOST_TEST(e.dead_letter.mask_with == "***");
   BOOST_TEST(c.transport.type == "memory");
@@ -151,6 +174,16 @@ BOOST_AUTO_TEST_CASE(every_example_loads) {
               std::vector<std::string>{"/bin/sh", "-c", "cat > /dev/null"}));
   BOOST_TEST(c.source.generator.messages == 10000u);
   BOOST_TEST(c.topic_handlers.count("audit") == 1u);
+
+  app_config r = load_config(source_dir + "/config/redis-dedupe.toml", {});
+  BOOST_TEST(r.dedupe_store == "redis");
+  BOOST_TEST(r.sweeper_store == "redis");
+  BOOST_TEST(r.uses_redis());
+  BOOST_TEST(r.redis.password_env == "");
+  BOOST_TEST(r.source.type == "generator");
+  BOOST_TEST(r.source.generator.messages == 200000u);
+  BOOST_TEST(r.transport.type == "memory");
+  BOOST_TEST((r.engine_cfg.dedupe.on_store_error == store_failure_policy::fail_closed));
 }
 
 BOOST_AUTO_TEST_CASE(empty_file_gives_struct_defaults) {
@@ -161,6 +194,140 @@ BOOST_AUTO_TEST_CASE(empty_file_gives_struct_defaults) {
   BOOST_TEST(c.source.generator.seed == d.source.generator.seed);
   BOOST_TEST(c.default_handler.type == "demo");
   BOOST_TEST(render_config(c).find("[engine]") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(redis_section_is_read) {
+  scoped_env pw{"MAILROOM_CONFIG_TEST_SET_PW", "x"};
+  app_config c = load_text(R"(
+[dedupe]
+store = "redis"
+[sweeper]
+store = "redis"
+[redis]
+host = "redis.internal"
+port = 6380
+db = 3
+username = "mailroom"
+password_env = "MAILROOM_CONFIG_TEST_SET_PW"
+connect_timeout_ms = 250
+command_timeout_ms = 1500
+keep_alive = false
+key_prefix = "orders:"
+)");
+  BOOST_TEST(c.dedupe_store == "redis");
+  BOOST_TEST(c.sweeper_store == "redis");
+  BOOST_TEST(c.uses_redis());
+  BOOST_TEST(c.redis.host == "redis.internal");
+  BOOST_TEST(c.redis.port == 6380);
+  BOOST_TEST(c.redis.db == 3);
+  BOOST_TEST(c.redis.username == "mailroom");
+  BOOST_TEST(c.redis.password_env == "MAILROOM_CONFIG_TEST_SET_PW");
+  BOOST_TEST(c.redis.connect_timeout.count() == 250);
+  BOOST_TEST(c.redis.command_timeout.count() == 1500);
+  BOOST_TEST(!c.redis.keep_alive);
+  BOOST_TEST(c.redis.key_prefix == "orders:");
+}
+
+BOOST_AUTO_TEST_CASE(redis_defaults_are_those_of_redis_settings) {
+  app_config c = load_text("");
+  redis_settings d;
+  BOOST_TEST(c.dedupe_store == "memory");
+  BOOST_TEST(c.sweeper_store == "memory");
+  BOOST_TEST(!c.uses_redis());
+  BOOST_TEST(c.redis.host == d.host);
+  BOOST_TEST(c.redis.port == d.port);
+  BOOST_TEST(c.redis.db == d.db);
+  BOOST_TEST(c.redis.username == d.username);
+  BOOST_TEST(c.redis.password_env == d.password_env);
+  BOOST_TEST(c.redis.connect_timeout.count() == d.connect_timeout.count());
+  BOOST_TEST(c.redis.command_timeout.count() == d.command_timeout.count());
+  BOOST_TEST(c.redis.keep_alive == d.keep_alive);
+  BOOST_TEST(c.redis.key_prefix == d.key_prefix);
+
+  // Only an enabled feature on a "redis" store uses the server.
+  BOOST_TEST(load_text("[sweeper]\nstore = \"redis\"\n").uses_redis());
+  BOOST_TEST(!load_text("[dedupe]\nenabled = false\nstore = \"redis\"\n").uses_redis());
+  BOOST_TEST(!load_text("[sweeper]\nenabled = false\nstore = \"redis\"\n").uses_redis());
+}
+
+BOOST_AUTO_TEST_CASE(redis_overrides_apply) {
+  scoped_env pw{"MAILROOM_CONFIG_TEST_SET_PW", "x"};
+  app_config c = load_text(
+      "", {"dedupe.store=redis", "redis.host=10.0.0.5", "redis.port=6390",
+           "redis.key_prefix=t1:", "redis.password_env=MAILROOM_CONFIG_TEST_SET_PW"});
+  BOOST_TEST(c.dedupe_store == "redis");
+  BOOST_TEST(c.redis.host == "10.0.0.5");
+  BOOST_TEST(c.redis.port == 6390);
+  BOOST_TEST(c.redis.key_prefix == "t1:");
+  BOOST_TEST(c.redis.password_env == "MAILROOM_CONFIG_TEST_SET_PW");
+}
+
+BOOST_AUTO_TEST_CASE(bad_redis_values_are_rejected) {
+  check_rejected("[redis]\nport = 0\n", "redis.port", {"1..65535", "got 0"});
+  check_rejected("[redis]\nport = 70000\n", "redis.port", {"1..65535", "got 70000"});
+  check_rejected("", {"redis.port=0"}, "redis.port", {"got 0"});
+  check_rejected("[redis]\nport = \"6379\"\n", "redis.port",
+                 {"expected integer", "got string"});
+  check_rejected("[redis]\ndb = -1\n", "redis.db", {"0..", "got -1"});
+  check_rejected("[redis]\nconnect_timeout_ms = 0\n", "redis.connect_timeout_ms",
+                 {"milliseconds", "got 0"});
+  check_rejected("[redis]\ncommand_timeout_ms = 0\n", "redis.command_timeout_ms",
+                 {"got 0"});
+  check_rejected("[redis]\nkeep_alive = \"yes\"\n", "redis.keep_alive",
+                 {"expected boolean"});
+  check_rejected("[redis]\nhost = \"\"\n", "redis.host", {"non-empty"});
+  check_rejected("[redis]\nusername = 5\n", "redis.username", {"expected string"});
+  check_rejected("[redis]\nhots = \"x\"\n", "redis.hots",
+                 {"unknown key", "did you mean \"host\""});
+  check_rejected("[redis]\npassword = \"x\"\n", "redis.password", {"unknown key"});
+  check_rejected("redis = 1\n", "redis", {"expected table"});
+  check_rejected("[dedupe]\nstore = \"mysql\"\n", "dedupe.store",
+                 {"one of \"memory\", \"redis\"", "got \"mysql\""});
+  check_rejected("[sweeper]\nstore = \"postgres\"\n", "sweeper.store",
+                 {"one of \"memory\", \"redis\"", "got \"postgres\""});
+  check_rejected("", {"sweeper.store=disk"}, "sweeper.store", {"got \"disk\""});
+}
+
+BOOST_AUTO_TEST_CASE(password_env_must_be_a_variable_name) {
+  // A value that is no variable name may be the password pasted in by
+  // mistake: the error must not repeat it.
+  const std::string pasted = "s3cr3t!pass word";
+  temp_file f("[redis]\npassword_env = \"" + pasted + "\"\n");
+  try {
+    load_config(f.path, {});
+    BOOST_ERROR("accepted a password_env that is no variable name");
+  } catch (const config_error& e) {
+    BOOST_TEST(e.key() == "redis.password_env");
+    BOOST_CHECK_MESSAGE(!contains(e.what(), pasted), e.what());
+    BOOST_CHECK_MESSAGE(contains(e.what(), "NAME"), e.what());
+  }
+  check_rejected("[redis]\npassword_env = \"9LIVES\"\n", "redis.password_env");
+  check_rejected("[redis]\npassword_env = \"A=B\"\n", "redis.password_env");
+  BOOST_CHECK_NO_THROW(load_text("[redis]\npassword_env = \"_redis_pw2\"\n"));
+  BOOST_CHECK_NO_THROW(load_text("[redis]\npassword_env = \"\"\n"));
+}
+
+BOOST_AUTO_TEST_CASE(unset_password_env_is_a_config_error_when_redis_is_used) {
+  const std::string var = "MAILROOM_CONFIG_TEST_PW_" + std::to_string(::getpid());
+  ::unsetenv(var.c_str());
+  std::string redis = "[redis]\npassword_env = \"" + var + "\"\n";
+  check_rejected(redis + "[dedupe]\nstore = \"redis\"\n", "redis.password_env",
+                 {var, "not set"});
+  check_rejected(redis + "[sweeper]\nstore = \"redis\"\n", "redis.password_env",
+                 {var, "not set"});
+  check_rejected(redis, {"dedupe.store=redis"}, "redis.password_env", {var});
+  // No store on Redis: the section is unused and the variable not needed.
+  BOOST_CHECK_NO_THROW(load_text(redis));
+  BOOST_CHECK_NO_THROW(
+      load_text(redis + "[dedupe]\nenabled = false\nstore = \"redis\"\n"));
+
+  const std::string password = "pw-value-never-shown";
+  scoped_env pw{var, password};
+  app_config c = load_text(redis + "[dedupe]\nstore = \"redis\"\n");
+  BOOST_TEST(c.redis.password_env == var);
+  std::string text = render_config(c);
+  BOOST_CHECK_MESSAGE(contains(text, "password_env = \"" + var + "\""), text);
+  BOOST_CHECK_MESSAGE(!contains(text, password), text);
 }
 
 BOOST_AUTO_TEST_CASE(full_file_is_read) {
@@ -384,6 +551,27 @@ BOOST_AUTO_TEST_CASE(render_redacts_secrets) {
   BOOST_TEST(!is_secret_key("PATH"));
 }
 
+BOOST_AUTO_TEST_CASE(render_shows_password_env_and_the_redis_section) {
+  // password_env holds a variable's name, not a secret: hiding it would hide
+  // the one thing an operator needs to check.
+  app_config c = load_text("[redis]\npassword_env = \"REDIS_PASSWORD\"\nport = 6390\n");
+  std::string text = render_config(c);
+  BOOST_CHECK_MESSAGE(contains(text, "password_env = \"REDIS_PASSWORD\""), text);
+  BOOST_CHECK_MESSAGE(contains(text, "[redis]\nhost = \"127.0.0.1\"\nport = 6390\n"),
+                      text);
+  BOOST_CHECK_MESSAGE(contains(text, "key_prefix = \"mailroom:\""), text);
+  BOOST_CHECK_MESSAGE(contains(text, "[sweeper]\nenabled = true\nstore = \"memory\"\n"),
+                      text);
+  BOOST_CHECK_MESSAGE(contains(text, "[dedupe]\nenabled = true\nstore = \"memory\"\n"),
+                      text);
+  BOOST_TEST(!contains(text, "<redacted>"));
+  // The rule itself is unchanged: only the schema key is exempt, so a
+  // handler env entry of that name is still hidden.
+  BOOST_TEST(is_secret_key("password_env"));
+  app_config h = load_text("[handler]\nenv = { password_env = \"hunter2\" }\n");
+  BOOST_TEST(contains(render_config(h), "env = { password_env = \"<redacted>\" }"));
+}
+
 BOOST_AUTO_TEST_CASE(render_round_trips) {
   app_config c = load_text(R"(
 [engine]
@@ -403,6 +591,19 @@ latency_us = 1500
 type = "exec"
 command = ["/bin/sh", "-c", "echo 'hi'"]
 env = { "WEIRD NAME" = "v", A = "b" }
+[dedupe]
+store = "redis"
+[sweeper]
+store = "redis"
+[redis]
+host = "::1"
+port = 7000
+db = 2
+username = "app"
+connect_timeout_ms = 20
+command_timeout_ms = 30
+keep_alive = false
+key_prefix = "p \" q:"
 )");
   std::string first = render_config(c);
   temp_file f(first);
@@ -414,6 +615,15 @@ env = { "WEIRD NAME" = "v", A = "b" }
              c.engine_cfg.dead_letter.mask_with);
   BOOST_TEST(again.source.generator.duplicate_ratio == 0.125);
   BOOST_TEST(again.topic_handlers.at("audit").env.size() == 2u);
+  BOOST_TEST(again.dedupe_store == "redis");
+  BOOST_TEST(again.sweeper_store == "redis");
+  BOOST_TEST(again.redis.host == "::1");
+  BOOST_TEST(again.redis.port == 7000);
+  BOOST_TEST(again.redis.db == 2);
+  BOOST_TEST(again.redis.username == "app");
+  BOOST_TEST(!again.redis.keep_alive);
+  BOOST_TEST(again.redis.key_prefix == "p \" q:");
+  BOOST_TEST(again.redis.command_timeout.count() == 30);
 }
 
 namespace {

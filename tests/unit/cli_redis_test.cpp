@@ -1,0 +1,230 @@
+#define BOOST_TEST_MODULE cli_redis
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "clients/redis/redis_connection.hpp"
+#include "tests/support/process_runner.hpp"
+#include "tests/support/redis_server.hpp"
+
+using namespace mailroom::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string binary = MAILROOM_BINARY;
+const std::string redis_config =
+    std::string{MAILROOM_SOURCE_DIR} + "/config/redis-dedupe.toml";
+
+// `mailroom run` on the Redis example, pointed at `port`, plus `sets`.
+std::vector<std::string> run_args(int port, std::vector<std::string> sets,
+                                  const char* command = "run") {
+  std::vector<std::string> args{binary,     command,
+                                "--config", redis_config,
+                                "--set",    "redis.port=" + std::to_string(port),
+                                "--set",    "progress.enabled=false"};
+  for (auto& s : sets) {
+    args.push_back("--set");
+    args.push_back(std::move(s));
+  }
+  return args;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Sets an environment variable for the scope (children spawned meanwhile
+// inherit it through `environ`), unset after.
+struct scoped_env {
+  scoped_env(std::string name, const std::string& value) : name(std::move(name)) {
+    ::setenv(this->name.c_str(), value.c_str(), 1);
+  }
+  ~scoped_env() { ::unsetenv(name.c_str()); }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+  std::string name;
+};
+
+// A connection of the test's own to look at what the run left in Redis.
+mailroom::redis_settings admin_settings(const redis_server& server) {
+  mailroom::redis_settings s;
+  s.port = server.port();
+  return s;
+}
+
+long long integer_reply(mailroom::redis_connection& admin, mailroom::redis_command cmd) {
+  auto r = admin.command(cmd);
+  BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), "admin command failed: " + r.status.what);
+  BOOST_REQUIRE(r.replies[0]->type == REDIS_REPLY_INTEGER);
+  return r.replies[0]->integer;
+}
+
+// Counts the keys matching `pattern` whose value starts with "done:".
+long long done_keys(mailroom::redis_connection& admin, const std::string& pattern) {
+  const std::string script =
+      "local n = 0 "
+      "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+      "  local v = redis.call('GET', k) "
+      "  if v and string.sub(v, 1, 5) == 'done:' then n = n + 1 end "
+      "end "
+      "return n";
+  return integer_reply(admin, {"EVAL", script, "0", pattern});
+}
+
+// Requires a clean exit and that every message was settled exactly one way.
+void check_all_settled(const process_runner& p, int rc, long long messages) {
+  auto out = p.out();
+  BOOST_REQUIRE_MESSAGE(rc == 0, "exit " << rc << "\nstdout:\n"
+                                         << out << "\nstderr:\n"
+                                         << p.err());
+  auto acked = summary_value(out, "acked");
+  auto dead = summary_value(out, "dead-lettered");
+  BOOST_CHECK_MESSAGE(acked + dead == messages, "acked " << acked << " + dead-lettered "
+                                                         << dead << " != " << messages);
+  BOOST_TEST(summary_value(out, "DLQ holds") == dead);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(run_keeps_dedupe_and_claims_on_redis) {
+  redis_server server;
+  process_runner p{run_args(server.port(), {"source.messages=20000"})};
+  int rc = p.wait(180s);
+  check_all_settled(p, rc, 20000);
+  auto out = p.out();
+  BOOST_TEST(summary_value(out, "of which duplicates") > 0);
+  BOOST_TEST(summary_value(out, "store errors") == 0);
+
+  mailroom::redis_connection admin{admin_settings(server)};
+  BOOST_TEST(integer_reply(admin, {"DBSIZE"}) > 0);
+  // Every handled key is done under the configured prefix, and every
+  // dispatch record was cleared once its message settled.
+  BOOST_TEST(done_keys(admin, "mailroom:idem:*") > 15000);
+  BOOST_TEST(integer_reply(admin, {"ZCARD", "mailroom:claims:by_dispatch"}) == 0);
+  BOOST_TEST(integer_reply(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 0);
+
+  // A second run of the same messages finds every handled key done on the
+  // server: each ack is a duplicate and nothing is retried. Dead-lettered
+  // keys were never done, so the poison messages are dead-lettered again.
+  process_runner again{run_args(server.port(), {"source.messages=20000"})};
+  rc = again.wait(180s);
+  check_all_settled(again, rc, 20000);
+  auto second = again.out();
+  BOOST_TEST(summary_value(second, "of which duplicates") ==
+             summary_value(second, "acked"));
+  BOOST_TEST(summary_value(second, "retried") == 0);
+  BOOST_TEST(summary_value(second, "dead-lettered") ==
+             summary_value(out, "dead-lettered"));
+}
+
+BOOST_AUTO_TEST_CASE(password_comes_from_the_named_variable) {
+  const std::string password = "pw-" + std::to_string(::getpid()) + "-not-in-any-output";
+  redis_server server{redis_server::options{password}};
+  const std::string var = "MAILROOM_CLI_REDIS_TEST_PW";
+
+  {
+    scoped_env env{var, password};
+    process_runner p{
+        run_args(server.port(), {"source.messages=5000", "redis.password_env=" + var})};
+    int rc = p.wait(120s);
+    check_all_settled(p, rc, 5000);
+    BOOST_TEST(!contains(p.out() + p.err(), password));
+
+    // validate shows the variable's name, never its value.
+    process_runner v{run_args(server.port(), {"redis.password_env=" + var}, "validate")};
+    BOOST_TEST(v.wait(10s) == 0);
+    BOOST_CHECK_MESSAGE(contains(v.out(), "password_env = \"" + var + "\""), v.out());
+    BOOST_TEST(!contains(v.out() + v.err(), password));
+  }
+  {
+    // A wrong password is refused at start, before anything is consumed.
+    scoped_env env{var, "wrong-" + password};
+    process_runner p{
+        run_args(server.port(), {"source.messages=5000", "redis.password_env=" + var})};
+    BOOST_TEST(p.wait(30s) == 1);
+    BOOST_CHECK_MESSAGE(contains(p.err(), "mailroom: Redis at 127.0.0.1:" +
+                                              std::to_string(server.port()) +
+                                              " refused the connection: AUTH refused"),
+                        p.err());
+    BOOST_TEST(!contains(p.out() + p.err(), password));
+    BOOST_TEST(!contains(p.out(), "mailroom run summary"));
+  }
+  {
+    // A variable that is not set is a config error naming the key, for run
+    // and validate alike.
+    ::unsetenv(var.c_str());
+    process_runner p{
+        run_args(server.port(), {"source.messages=5000", "redis.password_env=" + var})};
+    BOOST_TEST(p.wait(30s) == 2);
+    BOOST_CHECK_MESSAGE(contains(p.err(), "mailroom: config error: redis.password_env"),
+                        p.err());
+    BOOST_CHECK_MESSAGE(contains(p.err(), var), p.err());
+    BOOST_TEST(!contains(p.out(), "mailroom run summary"));
+
+    process_runner v{run_args(server.port(), {"redis.password_env=" + var}, "validate")};
+    BOOST_TEST(v.wait(10s) == 2);
+    BOOST_CHECK_MESSAGE(contains(v.err(), "redis.password_env"), v.err());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(unreachable_redis_fails_the_start_clearly) {
+  int port = 0;
+  {
+    // A port a server just left: nothing listens on it now.
+    redis_server server;
+    port = server.port();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  process_runner p{run_args(port, {"source.messages=20000"})};
+  int rc = p.wait(30s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST(rc == 1);
+  BOOST_CHECK_MESSAGE(contains(p.err(), "mailroom: cannot reach Redis at 127.0.0.1:" +
+                                            std::to_string(port) + ": "),
+                      p.err());
+  BOOST_TEST(!contains(p.out(), "mailroom run summary"));
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(took).count() < 10000);
+
+  // Only the stores on Redis need it: the same file with both stores in
+  // memory runs without a server.
+  process_runner memory{run_args(
+      port, {"source.messages=2000", "dedupe.store=memory", "sweeper.store=memory"})};
+  rc = memory.wait(60s);
+  check_all_settled(memory, rc, 2000);
+}
+
+BOOST_AUTO_TEST_CASE(redis_outage_mid_run_loses_nothing_under_fail_closed) {
+  redis_server server;
+  constexpr long long messages = 200000;
+  process_runner p{run_args(server.port(), {"source.messages=" + std::to_string(messages),
+                                            "dedupe.on_store_error=fail_closed",
+                                            "dedupe.store_error_delay_ms=200"})};
+  std::this_thread::sleep_for(500ms);
+  {
+    // On a loaded machine the run may not have reached Redis yet; killing the
+    // server before its start-up check would test that check instead.
+    mailroom::redis_connection admin{admin_settings(server)};
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (integer_reply(admin, {"DBSIZE"}) == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  server.kill();
+  std::this_thread::sleep_for(1000ms);
+  server.restart();
+  int rc = p.wait(280s);
+  check_all_settled(p, rc, messages);
+  BOOST_CHECK_MESSAGE(summary_value(p.out(), "store errors") > 0, p.out());
+  // The run carried on against the restarted server.
+  mailroom::redis_connection admin{admin_settings(server)};
+  BOOST_TEST(done_keys(admin, "mailroom:idem:*") > 0);
+}
