@@ -1,0 +1,179 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "clients/redis/redis_connection.hpp"
+#include "core/envelope.hpp"
+#include "core/io_result.hpp"
+#include "core/transport.hpp"
+#include "transports/redis/redis_streams_settings.hpp"
+#include "transports/redis/stream_entry_decoder.hpp"
+
+namespace mailroom {
+
+/// A point-in-time copy of a redis_streams_transport's counters.
+struct redis_streams_stats {
+  std::uint64_t read = 0;        ///< New entries read from the stream (`>`).
+  std::uint64_t taken_over = 0;  ///< Idle entries taken over by XAUTOCLAIM and delivered.
+  std::uint64_t redelivered = 0; ///< Due retries claimed and delivered.
+  std::uint64_t acked = 0;       ///< Entries XACK removed from the pending list.
+  std::uint64_t nacked = 0;      ///< Retries scheduled.
+  std::uint64_t dead_lettered = 0; ///< Entries written to the dead-letter stream.
+  /// Entries the transport dead-lettered itself for exceeding
+  /// `max_deliveries` (also counted in `dead_lettered`).
+  std::uint64_t over_delivered = 0;
+  /// Nacks and dead-letters ignored because the entry was settled or taken
+  /// over by another consumer meanwhile.
+  std::uint64_t stale_settles = 0;
+};
+
+/// A transport on a Redis stream read through a consumer group.
+///
+/// Mapping onto the transport calls:
+///
+/// - The group is created with `XGROUP CREATE ... MKSTREAM` before the first
+///   poll (an existing group is used as is) and again whenever Redis answers
+///   `NOGROUP`.
+/// - `poll` takes at most `max` entries in two round trips: a script first
+///   takes over entries idle longer than `min_idle` (XAUTOCLAIM, a pass
+///   every `recovery_interval`), then claims due retries (XCLAIM); then
+///   XREADGROUP `>` reads new entries for the room left, blocking for
+///   `min(wait, block)` only when the script found nothing. Envelopes: id and receipt
+///   handle are the entry id, `attempt` is the entry's delivery count (1 for a new entry;
+///   read with XPENDING after a claim), `attempt_errors` come back from the errors hash;
+///   see stream_entry_decoder for the fields.
+/// - Taken-over entries whose delivery count exceeds `max_deliveries` are not
+///   delivered: the transport dead-letters them itself, payload masked with
+///   `dlq_mask`, reason "delivery count N exceeds M".
+/// - `ack` is one pipelined round trip: XACK of every id, plus ZREM / HDEL of
+///   the retry and error records of redelivered entries.
+/// - `nack` keeps the entry in the pending list and schedules it in the
+///   retry set (scored by due time, Unix ms) with its attempt errors in the
+///   errors hash; any consumer's poll claims it once due, which bumps the
+///   delivery count, so `attempt` counts it.
+/// - `dead_letter` XADDs to the dead-letter stream the fields
+///   `<payload_field>` (the record's payload), `reason`, `attempts`,
+///   `errors` (a JSON array of strings), `origin` (`<stream>/<entry id>`),
+///   `entry_id`, `key` and `dead_lettered_at_ms`, and only after that write
+///   succeeded XACKs the original, all in one script: a failed write leaves
+///   the original pending.
+/// - nack and dead-letter of an entry that another consumer took over, or
+///   that is no longer pending, do nothing and succeed: the newer delivery
+///   settles it (`stale_settles` counts them).
+///
+/// Failures are values: an unreachable server is `transient` (the poller
+/// backs off), server errors are `fatal` except the self-healing ones listed
+/// at streams_failure(). The transport is endless: exhausted() stays false.
+///
+/// Thread-safe. Polls use a connection of their own, so a blocking read
+/// never delays the settle calls (ack, nack, dead-letter), which share a
+/// second connection. Polls are serialised.
+class redis_streams_transport final : public transport {
+public:
+  /// Creates a transport with `settings` (defaults derived by
+  /// resolve_defaults(), which may throw std::invalid_argument). Nothing is
+  /// sent before the first call.
+  explicit redis_streams_transport(redis_streams_settings settings);
+
+  /// Releases the connections (without close()'s consumer clean-up).
+  ~redis_streams_transport() override;
+
+  redis_streams_transport(const redis_streams_transport&) = delete;
+  redis_streams_transport& operator=(const redis_streams_transport&) = delete;
+
+  /// Returns "redis-streams".
+  const char* name() const override { return "redis-streams"; }
+
+  /// Creates the consumer group (and the stream) unless it exists. Polls do
+  /// this by themselves; call it to fail early or to create the group before
+  /// producers write.
+  io_result ensure_group();
+
+  /// Appends up to `max` entries to `out` as described above, blocking at
+  /// most `min(wait, settings().block)` when none is ready. Returns at once,
+  /// empty, after close().
+  io_result poll(std::size_t max, std::chrono::milliseconds wait,
+                 envelope_batch& out) override;
+
+  /// Acknowledges every entry of `batch` in one round trip. Entries no longer
+  /// pending are skipped by Redis; that is not an error.
+  io_result ack(const std::vector<const envelope*>& batch) override;
+
+  /// Schedules `msg` for redelivery `delay` from now (at once for zero or
+  /// less), keeping `msg.attempt_errors` for its next delivery.
+  io_result nack(const envelope& msg, std::chrono::milliseconds delay) override;
+
+  /// Writes `msg` with `record` to the dead-letter stream, then acknowledges
+  /// it, atomically. Returns a failure (and leaves the entry pending) when
+  /// the write failed.
+  io_result dead_letter(const envelope& msg, const dead_letter_record& record) override;
+
+  /// Deletes this consumer from the group if it holds nothing pending (see
+  /// `delete_consumer_on_close`) and releases both connections; later polls
+  /// return empty and settle calls fail. Acks are synchronous, so nothing is
+  /// left to flush. Always succeeds.
+  io_result close() override;
+
+  /// Returns the settings in use, defaults derived.
+  const redis_streams_settings& settings() const { return settings_; }
+
+  /// Returns a copy of the counters.
+  redis_streams_stats stats() const;
+
+private:
+  /// Counters, updated without locks.
+  struct counters {
+    std::atomic<std::uint64_t> read{0};
+    std::atomic<std::uint64_t> taken_over{0};
+    std::atomic<std::uint64_t> redelivered{0};
+    std::atomic<std::uint64_t> acked{0};
+    std::atomic<std::uint64_t> nacked{0};
+    std::atomic<std::uint64_t> dead_lettered{0};
+    std::atomic<std::uint64_t> over_delivered{0};
+    std::atomic<std::uint64_t> stale_settles{0};
+  };
+
+  /// Runs XGROUP CREATE on the polling connection; needs `poll_mutex_`.
+  io_result create_group();
+  /// Runs the poll script (take-overs, due retries) for up to `room`
+  /// entries; needs `poll_mutex_`.
+  io_result claim(std::size_t room, bool recover, envelope_batch& out);
+  /// Reads up to `room` new entries, blocking up to `block` (not at all for
+  /// 0); needs `poll_mutex_`.
+  io_result read_new(std::size_t room, std::chrono::milliseconds block,
+                     envelope_batch& out);
+  /// Dead-letters an entry that exceeded `max_deliveries`.
+  void park_over_delivered(const envelope& msg);
+  /// Runs the dead-letter script for `msg` and `record`.
+  io_result write_dead_letter(const envelope& msg, const dead_letter_record& record);
+
+  const redis_streams_settings settings_;
+  const stream_entry_decoder decoder_;
+  std::unique_ptr<redis_connection> reader_;  // poll script and blocking reads
+  std::unique_ptr<redis_connection> settler_; // ack, nack, dead-letter, close
+  redis_script_id poll_script_ = 0;
+  redis_script_id nack_script_ = 0;
+  redis_script_id dead_letter_script_ = 0;
+  redis_script_id release_script_ = 0;
+
+  // Shared by every call, exclusive in close(): the connections outlive calls.
+  mutable std::shared_mutex lifecycle_;
+  bool closed_ = false;
+
+  std::mutex poll_mutex_; // guards the fields below
+  bool group_ready_ = false;
+  std::string cursor_ = "0-0";
+  clock::time_point next_recovery_{};
+
+  counters counters_;
+};
+
+} // namespace mailroom
