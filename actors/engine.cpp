@@ -48,6 +48,7 @@ struct engine::impl {
     for (auto& lane : ctx->lanes()) {
       lane->shutdown();
     }
+    ctx->release_lanes();
     if (auto r = ctx->source->close(); !r) {
       spdlog::warn("closing the {} transport: {}", ctx->source->name(), r.what);
     }

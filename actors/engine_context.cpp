@@ -47,6 +47,16 @@ void engine_context::register_lane(std::shared_ptr<handler_lane> lane) {
   lanes_.push_back(std::move(lane));
 }
 
+void engine_context::release_lanes() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    lanes_.clear();
+  }
+  for (auto& inbox : inboxes) {
+    inbox->set_lane(nullptr);
+  }
+}
+
 std::vector<std::shared_ptr<handler_lane>> engine_context::lanes() const {
   std::lock_guard<std::mutex> guard{mutex_};
   return lanes_;

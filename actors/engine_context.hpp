@@ -55,6 +55,10 @@ struct engine_context {
   /// Registers a lane so the engine can join or detach it at the end.
   void register_lane(std::shared_ptr<handler_lane> lane);
 
+  /// Forgets every lane (here and in the inboxes): lanes and the context
+  /// reference each other, so the engine breaks the cycle once it stopped.
+  void release_lanes();
+
   /// Returns every lane registered so far.
   std::vector<std::shared_ptr<handler_lane>> lanes() const;
 
