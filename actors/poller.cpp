@@ -25,8 +25,17 @@ struct poller_state {
   std::deque<dispatch_record> recovered;
   std::unordered_set<std::string> recovered_keys;
 
+  // Polling as soon as any credit returns would fetch one job's worth at a
+  // time: tiny batches and a store round trip per handful of messages. The
+  // poller waits until a real batch fits (or half the budget, if smaller).
+  std::uint64_t min_poll() const {
+    auto& cfg = ctx->config.engine;
+    return std::max<std::uint64_t>(
+      1, std::min<std::uint64_t>(cfg.batch_size, cfg.max_in_flight / 2));
+  }
+
   void loop() {
-    if (!looping && !stopped && credits > 0) {
+    if (!looping && !stopped && credits >= min_poll()) {
       looping = true;
       self->send(self, poll_atom::value);
     }
@@ -34,7 +43,7 @@ struct poller_state {
 
   void poll_once() {
     looping = false;
-    if (stopped || credits == 0) {
+    if (stopped || credits < min_poll()) {
       return;
     }
     auto want = std::min<std::uint64_t>(credits, ctx->config.engine.batch_size);
