@@ -5,12 +5,15 @@
 #include <memory>
 #include <string>
 
+#include <unistd.h>
+
 #include <mailroom/engine.hpp>
 
 #include "app/builtin_handlers.hpp"
 #include "core/process_stats.hpp"
 #include "cpu_time.hpp"
 #include "rss_sampler.hpp"
+#include "stores/redis/redis_idempotency_store.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
 #include "transports/memory/generator_source.hpp"
@@ -34,7 +37,16 @@ nlohmann::json run_engine(const engine_run_settings& s) {
 
   engine_parts parts;
   parts.transport = transport;
-  parts.idempotency = std::make_shared<memory_idempotency_store>();
+  std::shared_ptr<redis_idempotency_store> redis_store;
+  if (s.redis_port > 0) {
+    redis_settings rs;
+    rs.port = s.redis_port;
+    rs.key_prefix = "bench:" + std::to_string(::getpid()) + ":";
+    redis_store = std::make_shared<redis_idempotency_store>(rs);
+    parts.idempotency = redis_store;
+  } else {
+    parts.idempotency = std::make_shared<memory_idempotency_store>();
+  }
   parts.claims = std::make_shared<memory_claim_store>();
   parts.handlers.set_fallback(make_noop_handler());
 
@@ -111,6 +123,11 @@ nlohmann::json run_engine(const engine_run_settings& s) {
   r["kind"] = "engine";
   r["messages"] = s.messages;
   r["max_in_flight"] = s.max_in_flight;
+  r["idempotency_store"] = s.redis_port > 0 ? "redis" : "memory";
+  if (redis_store) {
+    // Round trips to Redis (claim and complete calls, each one EVALSHA).
+    r["redis_round_trips"] = redis_store->connection().round_trips();
+  }
   r["workers"] = workers;
   r["batch_size"] = batch_size;
   r["capacity"] = s.capacity;

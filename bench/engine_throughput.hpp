@@ -21,6 +21,9 @@ struct engine_run_settings {
   std::chrono::milliseconds sample_interval{100}; ///< RSS / progress sampling period.
   std::chrono::seconds timeout{600};   ///< Give up (report and exit) after this long.
   bool keep_samples = false;           ///< Put every sample into the report.
+  /// When > 0, dedupe goes through a redis_idempotency_store on
+  /// 127.0.0.1:redis_port instead of the memory_idempotency_store.
+  int redis_port = 0;
 };
 
 /// Runs the engine once in this process and returns the report: wall time,

@@ -28,6 +28,7 @@
 #include "engine_throughput.hpp"
 #include "machine_info.hpp"
 #include "options.hpp"
+#include "redis_bench.hpp"
 #include "report.hpp"
 
 namespace mailroom::bench {
@@ -59,7 +60,16 @@ const char* usage =
     "  --out DIR               output directory [<source>/bench/out]\n"
     "  --no-plot               do not run gnuplot\n"
     "single runs take --messages, --max-in-flight / --window, and the engine options above,\n"
-    "plus --sample-ms (RSS sampling period) and --samples (print every sample).\n";
+    "plus --sample-ms (RSS sampling period) and --samples (print every sample);\n"
+    "engine --redis-port P dedupes through a redis_idempotency_store on 127.0.0.1:P.\n"
+    "\n"
+    "       mailroom_bench redis [--claims 500k] [--depth 256] [--messages 200k]\n"
+    "                            [--max-in-flight 1024] [--engine-messages 200k] [--repeat 3]\n"
+    "                            [--timeout-s 180] [--out DIR]\n"
+    "           starts its own redis-server and compares the Redis adapters with Redis itself\n"
+    "           (redis-benchmark, a raw hiredis stream loop); writes <out>/redis.json\n"
+    "       mailroom_bench redis-claims|redis-raw-stream|redis-engine-stream --port P\n"
+    "           [--messages N] [--batch 256] [--max-in-flight 1024] [--name S]   one run\n";
 
 void quiet_logging() {
   auto logger = spdlog::stderr_color_mt("bench");
@@ -80,6 +90,7 @@ engine_run_settings engine_settings_from(options& o) {
   s.sample_interval = std::chrono::milliseconds{o.u64("sample-ms", 100)};
   s.timeout = std::chrono::seconds{o.u64("timeout-s", 600)};
   s.keep_samples = o.flag("samples");
+  s.redis_port = static_cast<int>(o.u64("redis-port", 0));
   return s;
 }
 
@@ -296,6 +307,10 @@ int main(int argc, char** argv) {
     if (cmd == "all") {
       return run_all(o);
     }
+    if (cmd == "redis") {
+      quiet_logging();
+      return run_redis_all(o);
+    }
     quiet_logging();
     nlohmann::json r;
     if (cmd == "engine") {
@@ -306,6 +321,22 @@ int main(int argc, char** argv) {
       auto s = ceiling_settings_from(o);
       o.check_unknown();
       r = cmd == "spawn" ? run_spawn_ceiling(s) : run_long_lived_ceiling(s);
+    } else if (cmd == "redis-claims" || cmd == "redis-raw-stream" ||
+               cmd == "redis-engine-stream") {
+      redis_run_settings s;
+      s.port = static_cast<int>(o.u64("port", 0));
+      s.messages = o.u64("messages", s.messages);
+      s.batch = static_cast<std::uint32_t>(o.u64("batch", s.batch));
+      s.max_in_flight = static_cast<std::uint32_t>(o.u64("max-in-flight", s.max_in_flight));
+      s.name = o.str("name", cmd);
+      s.timeout = std::chrono::seconds{o.u64("timeout-s", 120)};
+      o.check_unknown();
+      if (s.port <= 0 || s.batch == 0) {
+        throw std::invalid_argument("--port and --batch must be > 0");
+      }
+      r = cmd == "redis-claims"       ? run_redis_claims(s)
+          : cmd == "redis-raw-stream" ? run_redis_raw_stream(s)
+                                      : run_redis_engine_stream(s);
     } else {
       std::cerr << "mailroom_bench: unknown subcommand '" << cmd << "'\n" << usage;
       return 2;

@@ -6,16 +6,21 @@
 #   scripts/bench.sh                      # full run (2M messages per configuration, 10M flat-RSS run)
 #   scripts/bench.sh --quick              # a fast look: 200k messages, 1M flat-RSS run
 #   scripts/bench.sh --messages 500000    # any mailroom_bench option is passed through (later wins)
+#   scripts/bench.sh --redis              # the Redis benchmark (own redis-server; bench/out/redis.json)
+#   scripts/bench.sh --redis --claims 1M  # its options are passed through too
 #   scripts/bench.sh --help               # the options
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${MAILROOM_BUILD_DIR:-build}
 
 quick=0
+redis=0
 args=()
 for a in "$@"; do
   if [ "$a" = "--quick" ]; then
     quick=1
+  elif [ "$a" = "--redis" ] || [ "$a" = "redis" ]; then
+    redis=1
   else
     args+=("$a")
   fi
@@ -29,6 +34,9 @@ if ! bash scripts/build.sh; then
   ninja -C "$build_dir" -j "${MAILROOM_JOBS:-2}" mailroom_bench
 fi
 
+if [ "$redis" = 1 ]; then
+  exec "$build_dir/bench/mailroom_bench" redis "${args[@]}"
+fi
 defaults=()
 if [ "$quick" = 1 ]; then
   defaults=(--messages 200000 --flat-messages 1000000)
