@@ -115,15 +115,21 @@ BOOST_AUTO_TEST_CASE(a_handler_past_its_timeout_is_abandoned_and_retried) {
   engine_harness h;
   h.cfg.engine.handler_timeout = 150ms;
   h.cfg.engine.workers = 1;
-  std::atomic<int> calls{0};
-  std::atomic<bool> release{false};
-  h.handlers.add("orders", [&](const envelope& m, handler_context& ctx) {
-    calls++;
+  // Shared, not on this stack: the abandoned handler outlives the engine.
+  struct stuck_state {
+    std::atomic<int> calls{0};
+    std::atomic<bool> release{false};
+    std::atomic<bool> returned{false};
+  };
+  auto st = std::make_shared<stuck_state>();
+  h.handlers.add("orders", [st](const envelope& m, handler_context& ctx) {
+    st->calls++;
     if (m.id == "m-0" && ctx.attempt == 1) {
       // Ignores cancellation on purpose: the engine must not wait for it.
-      while (!release.load()) {
+      while (!st->release.load()) {
         std::this_thread::sleep_for(5ms);
       }
+      st->returned = true;
       return outcome::ok(); // late: must be discarded
     }
     return outcome::ok();
@@ -131,12 +137,13 @@ BOOST_AUTO_TEST_CASE(a_handler_past_its_timeout_is_abandoned_and_retried) {
   h.publish_many(20);
   h.start();
   BOOST_REQUIRE(h.run_to_end(10000ms));
-  release = true;
   auto m = h.finish();
+  st->release = true;
+  BOOST_REQUIRE(eventually([&] { return st->returned.load(); }));
   BOOST_TEST(m.timeouts == 1u);
   BOOST_TEST(m.retried == 1u);
   BOOST_TEST(m.acked == 20u);
-  BOOST_TEST(calls.load() == 21);
+  BOOST_TEST(st->calls.load() == 21);
   BOOST_TEST(h.transport->stats().acked == 20u);
 }
 
