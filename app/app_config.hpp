@@ -15,6 +15,7 @@
 #include "core/engine_config.hpp"
 #include "transports/memory/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
+#include "transports/redis/redis_streams_settings.hpp"
 
 namespace mailroom {
 
@@ -30,19 +31,26 @@ struct log_settings {
 
 /// Transport settings: the `[transport]` section and its sub-tables.
 struct transport_settings {
-  /// Which transport the engine consumes from. Only "memory" is built in
-  /// today; "kafka", "sqs" and "redis" are reserved. Default "memory".
+  /// Which transport the engine consumes from: "memory" (in-process queue)
+  /// or "redis" (a Redis stream read through a consumer group); "kafka" and
+  /// "sqs" are reserved. Default "memory".
   std::string type = "memory";
   /// Settings of the in-memory transport: `[transport.memory]`. Defaults are
   /// those of `memory_transport_settings`.
   memory_transport_settings memory;
+  /// Settings of the Redis Streams transport: `[transport.redis]`, used only
+  /// when `type` is "redis". Defaults are those of `redis_streams_settings`;
+  /// its connection settings (`redis`) and `dlq_mask` are not read from the
+  /// file: `run_app` fills them from `[redis]` and `[dead_letter]`.
+  redis_streams_settings redis;
 };
 
 /// Message-source settings: the `[source]` section.
 struct source_settings {
   /// Where messages come from: "generator" (synthetic messages pushed into the
   /// memory transport) or "none" (only what the transport already holds).
-  /// Default "generator".
+  /// Default "generator", or "none" when the transport is "redis" (which
+  /// the generator cannot feed).
   std::string type = "generator";
   /// Settings of the synthetic generator, read from the flat keys of
   /// `[source]`. Defaults are those of `generator_settings`.
@@ -91,9 +99,9 @@ struct app_config {
   /// Claim store behind the sweeper's dispatch records: `[sweeper] store`,
   /// "memory" or "redis". Default "memory".
   std::string sweeper_store = "memory";
-  /// The Redis server of every store that is "redis": `[redis]`. Unused
-  /// while no store is. Defaults are those of `redis_settings`; the
-  /// reconnect backoff is not configurable and keeps its default.
+  /// The Redis server of every store that is "redis" and of the "redis"
+  /// transport: `[redis]`. Unused while none is. Defaults are those of `redis_settings`;
+  /// the reconnect backoff is not configurable and keeps its default.
   redis_settings redis;
   /// Logging: `[log]`. Default level "info", format "text".
   log_settings log;
@@ -114,9 +122,10 @@ struct app_config {
 
   /// Returns true when an enabled feature keeps its store on Redis: dedupe
   /// with `dedupe_store` "redis", or the sweeper with `sweeper_store`
-  /// "redis". Only then is `redis` used.
+  /// "redis", or the Redis Streams transport. Only then is `redis` used.
   bool uses_redis() const {
-    return (engine_cfg.dedupe.enabled && dedupe_store == "redis") ||
+    return transport.type == "redis" ||
+           (engine_cfg.dedupe.enabled && dedupe_store == "redis") ||
            (engine_cfg.sweeper.enabled && sweeper_store == "redis");
   }
 };

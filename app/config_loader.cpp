@@ -610,12 +610,12 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     }
   }
   {
-    section s(top.table("transport"), "transport", {"type", "memory"}, raw);
+    section s(top.table("transport"), "transport", {"type", "memory", "redis"}, raw);
     std::string type = cfg.transport.type;
     s.string("type", type);
-    if (type != "memory") {
-      bool later = type == "kafka" || type == "sqs" || type == "redis";
-      s.fail("type", "\"memory\" (the only transport in this build)",
+    if (type != "memory" && type != "redis") {
+      bool later = type == "kafka" || type == "sqs";
+      s.fail("type", "one of \"memory\", \"redis\"",
              truncated(quote(type)) + (later ? " (not available yet)" : ""));
     }
     cfg.transport.type = type;
@@ -625,6 +625,55 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     ms.duration<milliseconds>("visibility_timeout_ms", m.visibility_timeout, 1,
                               "milliseconds");
     ms.integer("capacity", m.capacity, 1);
+
+    auto& rt = cfg.transport.redis;
+    section rs(s.table("redis"), s.path("redis"),
+               {"stream", "group", "consumer", "group_start_id", "payload_field",
+                "key_field", "ordering_key_field", "topic", "block_ms", "min_idle_ms",
+                "recovery_interval_ms", "max_deliveries", "dlq_stream", "retry_zset",
+                "errors_hash", "delete_consumer_on_close"},
+               raw);
+    // Names Redis takes as given: NUL is the one byte that cannot pass.
+    auto name = [&](std::string_view key, std::string& out, bool required,
+                    const char* what) {
+      rs.string(key, out);
+      if (out.find('\0') != std::string::npos || (required && out.empty())) {
+        rs.fail(key, what, truncated(quote(out)));
+      }
+    };
+    bool on_redis = type == "redis";
+    name("stream", rt.stream, on_redis,
+         "a non-empty stream name (required when transport.type is \"redis\")");
+    name("group", rt.group, true, "a non-empty consumer group name");
+    name("consumer", rt.consumer, false,
+         "a consumer name without NUL, or \"\" to generate one");
+    name("group_start_id", rt.group_start_id, true,
+         "a stream id such as \"0\" (every entry) or \"$\" (only new ones)");
+    name("payload_field", rt.payload_field, true, "a non-empty field name");
+    name("key_field", rt.key_field, false,
+         "a field name without NUL, or \"\" to key by entry id");
+    name("ordering_key_field", rt.ordering_key_field, false,
+         "a field name without NUL, or \"\" to order by the idempotency key");
+    name("topic", rt.topic, false, "a topic without NUL, or \"\" for the stream name");
+    rs.duration<milliseconds>("block_ms", rt.block, 1, "milliseconds");
+    rs.duration<milliseconds>("min_idle_ms", rt.min_idle, 1, "milliseconds");
+    rs.duration<milliseconds>("recovery_interval_ms", rt.recovery_interval, 0,
+                              "milliseconds");
+    rs.integer("max_deliveries", rt.max_deliveries, 0);
+    name("dlq_stream", rt.dlq_stream, false,
+         "a stream name without NUL, or \"\" for \"<stream>:dlq\"");
+    name("retry_zset", rt.retry_zset, false,
+         "a key without NUL, or \"\" for \"<stream>:retry\"");
+    name("errors_hash", rt.errors_hash, false,
+         "a key without NUL, or \"\" for \"<stream>:errors\"");
+    rs.boolean("delete_consumer_on_close", rt.delete_consumer_on_close);
+    if (on_redis && rt.min_idle <= ec.engine.handler_timeout) {
+      rs.fail("min_idle_ms",
+              "more than engine.handler_timeout_ms (" +
+                  std::to_string(ec.engine.handler_timeout.count()) +
+                  ") so XAUTOCLAIM never takes over an entry a handler still runs",
+              std::to_string(rt.min_idle.count()));
+    }
   }
   {
     auto& g = cfg.source.generator;
@@ -632,7 +681,19 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
               {"type", "messages", "duplicate_ratio", "poison_ratio", "flaky_ratio",
                "payload_bytes", "topics", "seed"},
               raw);
+    // The generator feeds only the memory transport: with "redis" the
+    // default becomes "none" and an explicit "generator" is an error.
+    bool streams = cfg.transport.type == "redis";
+    if (streams) {
+      cfg.source.type = "none";
+    }
     s.one_of("type", cfg.source.type, {"generator", "none"});
+    if (streams && cfg.source.type != "none") {
+      s.fail("type",
+             "\"none\" when transport.type is \"redis\" (the generator feeds only the "
+             "memory transport)",
+             quote(cfg.source.type));
+    }
     s.integer("messages", g.messages, 0);
     s.ratio("duplicate_ratio", g.duplicate_ratio);
     s.ratio("poison_ratio", g.poison_ratio);
@@ -1007,6 +1068,24 @@ std::string render_config(const app_config& cfg) {
   r.kv("visibility_timeout_ms",
        duration_cast<milliseconds>(cfg.transport.memory.visibility_timeout));
   r.kv("capacity", cfg.transport.memory.capacity);
+  const auto& rt = cfg.transport.redis;
+  r.table("transport.redis");
+  r.kv("stream", rt.stream);
+  r.kv("group", rt.group);
+  r.kv("consumer", rt.consumer);
+  r.kv("group_start_id", rt.group_start_id);
+  r.kv("payload_field", rt.payload_field);
+  r.kv_shown("key_field", rt.key_field);
+  r.kv_shown("ordering_key_field", rt.ordering_key_field);
+  r.kv("topic", rt.topic);
+  r.kv("block_ms", rt.block);
+  r.kv("min_idle_ms", rt.min_idle);
+  r.kv("recovery_interval_ms", rt.recovery_interval);
+  r.kv("max_deliveries", rt.max_deliveries);
+  r.kv("dlq_stream", rt.dlq_stream);
+  r.kv("retry_zset", rt.retry_zset);
+  r.kv("errors_hash", rt.errors_hash);
+  r.kv("delete_consumer_on_close", rt.delete_consumer_on_close);
 
   const auto& g = cfg.source.generator;
   r.table("source");

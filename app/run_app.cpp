@@ -23,6 +23,7 @@
 #include "stores/redis/redis_idempotency_store.hpp"
 #include "transports/memory/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
+#include "transports/redis/redis_streams_transport.hpp"
 
 namespace mailroom {
 
@@ -131,9 +132,33 @@ int run_app(const app_config& cfg) {
   configure_logging(cfg.log.level, cfg.log.format);
   signal_watch::block_in_this_thread(); // inherited by every thread started below
 
-  auto transport = std::make_shared<memory_transport>(cfg.transport.memory);
   engine_parts parts;
-  parts.transport = transport;
+  std::shared_ptr<memory_transport> memory;
+  std::shared_ptr<redis_streams_transport> streams;
+  if (cfg.transport.type == "redis") {
+    auto settings = cfg.transport.redis;
+    settings.redis = cfg.redis;
+    const auto& dl = cfg.engine_cfg.dead_letter;
+    settings.dlq_mask = payload_mask{dl.mask_fields, dl.mask_regex, dl.mask_with};
+    streams = std::make_shared<redis_streams_transport>(std::move(settings));
+    // The transport's connections are its own; a probe on the same settings
+    // gives the same clear start-up error as the stores.
+    redis_connection probe{cfg.redis};
+    check_redis(probe);
+    if (auto r = streams->ensure_group(); !r) {
+      throw std::runtime_error("cannot create consumer group \"" +
+                               streams->settings().group + "\" on stream \"" +
+                               streams->settings().stream + "\": " + r.what);
+    }
+    spdlog::info("mailroom: consuming stream \"{}\" as {} in group \"{}\" at {}",
+                 streams->settings().stream, streams->settings().consumer,
+                 streams->settings().group, redis_description(cfg.redis));
+    parts.transport = streams;
+  } else {
+    memory = std::make_shared<memory_transport>(cfg.transport.memory);
+    parts.transport = memory;
+  }
+  transport& t = *parts.transport;
   bool dedupe_on_redis = cfg.engine_cfg.dedupe.enabled && cfg.dedupe_store == "redis";
   bool claims_on_redis = cfg.engine_cfg.sweeper.enabled && cfg.sweeper_store == "redis";
   if (dedupe_on_redis) {
@@ -162,16 +187,16 @@ int run_app(const app_config& cfg) {
   }
 
   std::unique_ptr<generator_source> generator;
-  if (cfg.source.type == "generator") {
-    generator = std::make_unique<generator_source>(*transport, cfg.source.generator);
-  } else {
-    transport->close_input();
+  if (memory && cfg.source.type == "generator") {
+    generator = std::make_unique<generator_source>(*memory, cfg.source.generator);
+  } else if (memory) {
+    memory->close_input();
   }
 
   spdlog::info(
       "mailroom: {} transport, {} workers, max_in_flight {}, dedupe {}, ordering {}",
-      transport->name(), cfg.engine_cfg.engine.workers,
-      cfg.engine_cfg.engine.max_in_flight, cfg.engine_cfg.dedupe.enabled ? "on" : "off",
+      t.name(), cfg.engine_cfg.engine.workers, cfg.engine_cfg.engine.max_in_flight,
+      cfg.engine_cfg.dedupe.enabled ? "on" : "off",
       cfg.engine_cfg.engine.ordering == ordering_mode::per_key ? "per_key" : "unordered");
   engine e{cfg.engine_cfg, std::move(parts)};
   run_report report{cfg.progress.interval};
@@ -196,7 +221,9 @@ int run_app(const app_config& cfg) {
   }
   auto exit = e.stop();
   auto m = e.metrics();
-  report.summary(m, transport->stats().dead_lettered, exit);
+  auto dlq_holds =
+      memory ? memory->stats().dead_lettered : streams->stats().dead_lettered;
+  report.summary(m, dlq_holds, exit);
   return 0;
 }
 

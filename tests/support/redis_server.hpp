@@ -37,6 +37,9 @@ public:
   /// Options of the server.
   struct options {
     std::string requirepass; ///< Password of the default user; empty: none.
+    /// Directory of an append-only file written with `appendfsync always`,
+    /// so the data survives kill() and restart(); empty: no persistence.
+    std::string persist_dir;
   };
 
   /// Starts a server on a free port and waits until it answers PING.
@@ -81,8 +84,8 @@ public:
   /// Thaws a paused server (SIGCONT).
   void resume() { ::kill(pid_, SIGCONT); }
 
-  /// Starts the server again on the same port, empty; throws when it does
-  /// not come up.
+  /// Starts the server again on the same port, empty (with its data when
+  /// `persist_dir` is set); throws when it does not come up.
   void restart() {
     stop();
     std::string why;
@@ -157,6 +160,11 @@ private:
                                   "",           "--appendonly", "no",
                                   "--daemonize", "no",          "--dir",
                                   "/tmp"};
+    if (!options_.persist_dir.empty()) {
+      argv[8] = "yes";
+      argv.back() = options_.persist_dir;
+      argv.insert(argv.end(), {"--appendfsync", "always"});
+    }
     if (!options_.requirepass.empty()) {
       argv.insert(argv.end(), {"--requirepass", options_.requirepass});
     }

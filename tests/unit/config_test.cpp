@@ -141,6 +141,24 @@ BOOST_AUTO_TEST_CASE(default_toml_has_documented_values) {
   BOOST_TEST(c.transport.type == "memory");
   BOOST_TEST(c.transport.memory.visibility_timeout.count() == 30000);
   BOOST_TEST(c.transport.memory.capacity == 65536u);
+  // [transport.redis] is documented with the struct defaults.
+  const auto& rt = c.transport.redis;
+  BOOST_TEST(rt.stream == "");
+  BOOST_TEST(rt.group == "mailroom");
+  BOOST_TEST(rt.consumer == "");
+  BOOST_TEST(rt.group_start_id == "0");
+  BOOST_TEST(rt.payload_field == "payload");
+  BOOST_TEST(rt.key_field == "key");
+  BOOST_TEST(rt.ordering_key_field == "");
+  BOOST_TEST(rt.topic == "");
+  BOOST_TEST(rt.block.count() == 1000);
+  BOOST_TEST(rt.min_idle.count() == 60000);
+  BOOST_TEST(rt.recovery_interval.count() == 0);
+  BOOST_TEST(rt.max_deliveries == 10u);
+  BOOST_TEST(rt.dlq_stream == "");
+  BOOST_TEST(rt.retry_zset == "");
+  BOOST_TEST(rt.errors_hash == "");
+  BOOST_TEST(rt.delete_consumer_on_close);
   BOOST_TEST(c.source.type == "generator");
   BOOST_TEST(c.source.generator.messages == 1000000u);
   BOOST_TEST(c.source.generator.duplicate_ratio == 0.05);
@@ -184,6 +202,139 @@ BOOST_AUTO_TEST_CASE(every_example_loads) {
   BOOST_TEST(r.source.generator.messages == 200000u);
   BOOST_TEST(r.transport.type == "memory");
   BOOST_TEST((r.engine_cfg.dedupe.on_store_error == store_failure_policy::fail_closed));
+
+  app_config st = load_config(source_dir + "/config/redis-streams.toml", {});
+  BOOST_TEST(st.transport.type == "redis");
+  BOOST_TEST(st.transport.redis.stream == "orders");
+  BOOST_TEST(st.transport.redis.group == "mailroom");
+  BOOST_TEST(st.dedupe_store == "redis");
+  BOOST_TEST(st.source.type == "none");
+  BOOST_TEST(st.default_handler.type == "demo");
+  BOOST_TEST(st.uses_redis());
+}
+
+BOOST_AUTO_TEST_CASE(redis_transport_defaults_are_those_of_the_settings) {
+  app_config c = load_text("[transport]\ntype = \"redis\"\n[transport.redis]\n"
+                           "stream = \"orders\"\n");
+  redis_streams_settings d;
+  const auto& rt = c.transport.redis;
+  BOOST_TEST(c.transport.type == "redis");
+  BOOST_TEST(c.uses_redis());
+  BOOST_TEST(rt.stream == "orders");
+  BOOST_TEST(rt.group == d.group);
+  BOOST_TEST(rt.consumer == d.consumer);
+  BOOST_TEST(rt.group_start_id == d.group_start_id);
+  BOOST_TEST(rt.payload_field == d.payload_field);
+  BOOST_TEST(rt.key_field == d.key_field);
+  BOOST_TEST(rt.ordering_key_field == d.ordering_key_field);
+  BOOST_TEST(rt.topic == d.topic);
+  BOOST_TEST(rt.block.count() == d.block.count());
+  BOOST_TEST(rt.min_idle.count() == d.min_idle.count());
+  BOOST_TEST(rt.recovery_interval.count() == d.recovery_interval.count());
+  BOOST_TEST(rt.max_deliveries == d.max_deliveries);
+  BOOST_TEST(rt.dlq_stream == d.dlq_stream);
+  BOOST_TEST(rt.retry_zset == d.retry_zset);
+  BOOST_TEST(rt.errors_hash == d.errors_hash);
+  BOOST_TEST(rt.delete_consumer_on_close == d.delete_consumer_on_close);
+  // The generator cannot feed a stream: source.type defaults to "none".
+  BOOST_TEST(c.source.type == "none");
+  // The memory transport keeps its default and never needs a stream.
+  BOOST_TEST(load_text("").transport.redis.stream == "");
+  BOOST_TEST(!load_text("[transport.redis]\nmin_idle_ms = 1\n").uses_redis());
+}
+
+BOOST_AUTO_TEST_CASE(redis_transport_keys_are_read) {
+  app_config c = load_text(
+      "[transport]\ntype = \"redis\"\n[transport.redis]\nstream = \"in\"\n"
+      "group = \"g\"\nconsumer = \"c-1\"\ngroup_start_id = \"$\"\n"
+      "payload_field = \"body\"\nkey_field = \"\"\nordering_key_field = \"account\"\n"
+      "topic = \"orders\"\nblock_ms = 250\nmin_idle_ms = 45000\n"
+      "recovery_interval_ms = 700\nmax_deliveries = 0\ndlq_stream = \"in-dead\"\n"
+      "retry_zset = \"in-retry\"\nerrors_hash = \"in-errors\"\n"
+      "delete_consumer_on_close = false\n[source]\ntype = \"none\"\n",
+      {"transport.redis.consumer=c-2"});
+  const auto& rt = c.transport.redis;
+  BOOST_TEST(rt.stream == "in");
+  BOOST_TEST(rt.group == "g");
+  BOOST_TEST(rt.consumer == "c-2");
+  BOOST_TEST(rt.group_start_id == "$");
+  BOOST_TEST(rt.payload_field == "body");
+  BOOST_TEST(rt.key_field == "");
+  BOOST_TEST(rt.ordering_key_field == "account");
+  BOOST_TEST(rt.topic == "orders");
+  BOOST_TEST(rt.block.count() == 250);
+  BOOST_TEST(rt.min_idle.count() == 45000);
+  BOOST_TEST(rt.recovery_interval.count() == 700);
+  BOOST_TEST(rt.max_deliveries == 0u);
+  BOOST_TEST(rt.dlq_stream == "in-dead");
+  BOOST_TEST(rt.retry_zset == "in-retry");
+  BOOST_TEST(rt.errors_hash == "in-errors");
+  BOOST_TEST(!rt.delete_consumer_on_close);
+  auto text = render_config(c);
+  BOOST_TEST(contains(text, "[transport.redis]\nstream = \"in\"\n"));
+  BOOST_TEST(contains(text, "min_idle_ms = 45000\n"));
+  // The rendered configuration loads back to the same settings.
+  temp_file again(text);
+  auto back = load_config(again.path, {});
+  BOOST_TEST(back.transport.redis.consumer == "c-2");
+  BOOST_TEST(back.transport.redis.ordering_key_field == "account");
+}
+
+BOOST_AUTO_TEST_CASE(bad_redis_transport_values_are_rejected) {
+  const std::string redis = "[transport]\ntype = \"redis\"\n";
+  const std::string with_stream = redis + "[transport.redis]\nstream = \"s\"\n";
+  check_rejected(redis, "transport.redis.stream", {"required", "got \"\""});
+  check_rejected(redis + "[transport.redis]\nstream = \"\"\n", "transport.redis.stream",
+                 {"non-empty"});
+  check_rejected("", {"transport.type=redis"}, "transport.redis.stream", {"required"});
+  check_rejected(with_stream + "group = \"\"\n", "transport.redis.group", {"non-empty"});
+  check_rejected(with_stream + "payload_field = \"\"\n", "transport.redis.payload_field",
+                 {"non-empty"});
+  check_rejected(with_stream + "group_start_id = \"\"\n",
+                 "transport.redis.group_start_id", {"\"0\""});
+  check_rejected(with_stream + "block_ms = 0\n", "transport.redis.block_ms", {"got 0"});
+  check_rejected(with_stream + "min_idle_ms = -5\n", "transport.redis.min_idle_ms",
+                 {"got -5"});
+  check_rejected(with_stream + "recovery_interval_ms = \"soon\"\n",
+                 "transport.redis.recovery_interval_ms", {"integer"});
+  check_rejected(with_stream + "max_deliveries = 5000000000\n",
+                 "transport.redis.max_deliveries", {"got 5000000000"});
+  check_rejected(with_stream + "delete_consumer_on_close = 1\n",
+                 "transport.redis.delete_consumer_on_close", {"boolean"});
+  check_rejected(with_stream + "dlq_stream = 3\n", "transport.redis.dlq_stream",
+                 {"expected string"});
+  check_rejected(with_stream + "streem = \"x\"\n", "transport.redis.streem",
+                 {"did you mean \"stream\""});
+  check_rejected(with_stream + "host = \"x\"\n", "transport.redis.host", {"unknown key"});
+  check_rejected("[transport]\nredis = 1\n", "transport.redis", {"expected table"});
+  // The generator feeds only the memory transport.
+  check_rejected(with_stream + "[source]\ntype = \"generator\"\n", "source.type",
+                 {"\"none\" when transport.type is \"redis\"", "got \"generator\""});
+  std::ifstream in(default_toml);
+  std::ostringstream default_text;
+  default_text << in.rdbuf();
+  check_rejected(default_text.str(), {"transport.type=redis", "transport.redis.stream=s"},
+                 "source.type", {"\"none\""});
+}
+
+BOOST_AUTO_TEST_CASE(min_idle_must_exceed_the_handler_timeout) {
+  const std::string base =
+      "[engine]\nhandler_timeout_ms = 5000\n[transport]\ntype = \"redis\"\n"
+      "[transport.redis]\nstream = \"s\"\n";
+  check_rejected(base + "min_idle_ms = 5000\n", "transport.redis.min_idle_ms",
+                 {"more than engine.handler_timeout_ms (5000)", "got 5000"});
+  check_rejected(base + "min_idle_ms = 100\n", "transport.redis.min_idle_ms",
+                 {"got 100"});
+  check_rejected(base,
+                 {"engine.handler_timeout_ms=60000", "dedupe.enabled=false",
+                  "sweeper.enabled=false"},
+                 "transport.redis.min_idle_ms", {"(60000)", "got 60000"});
+  BOOST_TEST(load_text(base + "min_idle_ms = 5001\n").transport.redis.min_idle.count() ==
+             5001);
+  // Only checked when the stream transport is in use.
+  BOOST_TEST(load_text("[engine]\nhandler_timeout_ms = 5000\n[transport.redis]\n"
+                       "min_idle_ms = 100\n")
+                 .transport.type == "memory");
 }
 
 BOOST_AUTO_TEST_CASE(empty_file_gives_struct_defaults) {
@@ -428,7 +579,8 @@ BOOST_AUTO_TEST_CASE(bad_enum_values_are_rejected) {
   check_rejected("[handler]\ntype = \"lambda\"\n", "handler.type", {"\"exec\""});
   check_rejected("[transport]\ntype = \"rabbitmq\"\n", "transport.type",
                  {"\"memory\"", "got \"rabbitmq\""});
-  check_rejected("[transport]\ntype = \"kafka\"\n", "transport.type", {"\"memory\""});
+  check_rejected("[transport]\ntype = \"kafka\"\n", "transport.type",
+                 {"\"memory\", \"redis\"", "not available yet"});
   check_rejected("[source]\ntype = \"file\"\n", "source.type", {"\"generator\""});
 }
 
