@@ -18,6 +18,26 @@ namespace mailroom::testing {
 
 using namespace std::chrono_literals;
 
+/// Returns engine settings scaled down so behaviour shows in milliseconds.
+inline engine_config scaled_down_config() {
+  engine_config cfg;
+  cfg.engine.workers = 4;
+  cfg.engine.max_in_flight = 256;
+  cfg.engine.batch_size = 64;
+  cfg.engine.poll_wait = 20ms;
+  cfg.engine.handler_timeout = 2000ms;
+  cfg.engine.drain_timeout = 2000ms;
+  cfg.retry.base = 1ms;
+  cfg.retry.cap = 5ms;
+  cfg.retry.max_attempts = 3;
+  cfg.dedupe.in_flight_delay = 20ms;
+  cfg.dedupe.store_error_delay = 20ms;
+  cfg.dedupe.claim_ttl = 10000ms;
+  cfg.sweeper.interval = 50ms;
+  cfg.sweeper.stale_cutoff = 30000ms;
+  return cfg;
+}
+
 /// Builds, runs and inspects one engine for one test.
 struct engine_harness {
   std::shared_ptr<memory_transport> transport;
@@ -34,20 +54,7 @@ struct engine_harness {
             memory_transport_settings{visibility, 65536})),
         store(std::make_shared<memory_idempotency_store>(std::move(now))),
         claims(std::make_shared<memory_claim_store>()) {
-    cfg.engine.workers = 4;
-    cfg.engine.max_in_flight = 256;
-    cfg.engine.batch_size = 64;
-    cfg.engine.poll_wait = 20ms;
-    cfg.engine.handler_timeout = 2000ms;
-    cfg.engine.drain_timeout = 2000ms;
-    cfg.retry.base = 1ms;
-    cfg.retry.cap = 5ms;
-    cfg.retry.max_attempts = 3;
-    cfg.dedupe.in_flight_delay = 20ms;
-    cfg.dedupe.store_error_delay = 20ms;
-    cfg.dedupe.claim_ttl = 10000ms;
-    cfg.sweeper.interval = 50ms;
-    cfg.sweeper.stale_cutoff = 30000ms;
+    cfg = scaled_down_config();
   }
 
   ~engine_harness() {

@@ -78,22 +78,7 @@ redis_streams_settings streams_for(int port, const std::string& stream = "orders
 
 // The scaled-down settings of tests/support/engine_harness.hpp.
 engine_config fast_config() {
-  engine_config cfg;
-  cfg.engine.workers = 4;
-  cfg.engine.max_in_flight = 256;
-  cfg.engine.batch_size = 64;
-  cfg.engine.poll_wait = 20ms;
-  cfg.engine.handler_timeout = 2000ms;
-  cfg.engine.drain_timeout = 2000ms;
-  cfg.retry.base = 1ms;
-  cfg.retry.cap = 5ms;
-  cfg.retry.max_attempts = 3;
-  cfg.dedupe.in_flight_delay = 20ms;
-  cfg.dedupe.store_error_delay = 20ms;
-  cfg.dedupe.claim_ttl = 10000ms;
-  cfg.sweeper.interval = 50ms;
-  cfg.sweeper.stale_cutoff = 30000ms;
-  return cfg;
+  return mailroom::testing::scaled_down_config();
 }
 
 std::unique_ptr<engine>
