@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stores/redis/dispatch_record_codec.hpp"
+#include "stores/redis/fence_replies.hpp"
 #include "stores/redis/unix_time.hpp"
 
 namespace mailroom {
@@ -57,10 +58,10 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
     hset.insert(hset.end(), std::make_move_iterator(fields.begin()),
                 std::make_move_iterator(fields.end()));
     commands.push_back(std::move(hset));
-    commands.push_back({"ZADD", by_dispatch_, std::to_string(time.to_unix_ms(r.dispatched)),
-                        r.message.key});
-    commands.push_back({"ZADD", by_expiry_, std::to_string(time.to_unix_ms(r.claim_expires)),
-                        r.message.key});
+    commands.push_back({"ZADD", by_dispatch_,
+                        std::to_string(time.to_unix_ms(r.dispatched)), r.message.key});
+    commands.push_back({"ZADD", by_expiry_,
+                        std::to_string(time.to_unix_ms(r.claim_expires)), r.message.key});
   }
   commands.push_back({"EXEC"});
   auto r = connection_.pipeline(commands);
@@ -137,7 +138,8 @@ io_result redis_claim_store::list_reclaimable(clock::time_point now, std::size_t
   return list(by_expiry_, "(" + std::to_string(unix_time{}.to_unix_ms(now)), limit, out);
 }
 
-std::vector<fence_result> redis_claim_store::terminate(const std::vector<terminal_mark>& batch) {
+std::vector<fence_result>
+redis_claim_store::terminate(const std::vector<terminal_mark>& batch) {
   std::vector<fence_result> out(batch.size(), fence_result::unavailable);
   if (batch.empty()) {
     return out;
@@ -156,21 +158,17 @@ std::vector<fence_result> redis_claim_store::terminate(const std::vector<termina
   if (!is_array_of(reply, batch.size())) {
     // An outage is logged once by the connection; a useless answer is not.
     if (!r.replies.empty()) {
-      spdlog::error("redis claim store: marking {} records terminal failed: {}", batch.size(),
-                    r ? std::string{"unexpected reply"} : r.status.what);
+      spdlog::error("redis claim store: marking {} records terminal failed: {}",
+                    batch.size(), r ? std::string{"unexpected reply"} : r.status.what);
     }
     return out;
   }
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const redisReply* e = reply->element[i];
-    if (e->type == REDIS_REPLY_INTEGER) {
-      out[i] = e->integer == 1 ? fence_result::applied : fence_result::fenced;
-    }
-  }
+  read_fence_replies(reply, out);
   return out;
 }
 
-fence_result redis_claim_store::mark_terminal(const std::string& key, fencing_token token) {
+fence_result redis_claim_store::mark_terminal(const std::string& key,
+                                              fencing_token token) {
   return terminate({terminal_mark{key, token}})[0];
 }
 

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "stores/redis/fence_replies.hpp"
+
 namespace mailroom {
 
 namespace {
@@ -78,11 +80,10 @@ void log_server_failure(const char* call, const redis_replies& r) {
 } // namespace
 
 redis_idempotency_store::redis_idempotency_store(redis_settings settings)
-    : connection_(std::move(settings)),
-      claim_script_(connection_.add_script(claim_lua)),
+    : connection_(std::move(settings)), claim_script_(connection_.add_script(claim_lua)),
       complete_script_(connection_.add_script(complete_lua)),
-      release_script_(connection_.add_script(release_lua)),
-      rng_(std::random_device{}()) {}
+      release_script_(connection_.add_script(release_lua)), rng_(std::random_device{}()) {
+}
 
 std::string redis_idempotency_store::redis_key(std::string_view key) const {
   std::string name{"idem:"};
@@ -168,17 +169,13 @@ redis_idempotency_store::complete(const std::vector<completion>& batch,
     log_server_failure("complete", r);
     return out;
   }
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const redisReply* e = reply->element[i];
-    if (e->type == REDIS_REPLY_INTEGER) {
-      out[i] = e->integer == 1 ? fence_result::applied : fence_result::fenced;
-    }
-  }
+  read_fence_replies(reply, out);
   return out;
 }
 
 fence_result redis_idempotency_store::release(std::string_view key, fencing_token token) {
-  auto r = connection_.evalsha(release_script_, {redis_key(key)}, {std::to_string(token)});
+  auto r =
+      connection_.evalsha(release_script_, {redis_key(key)}, {std::to_string(token)});
   if (!r || r.replies[0]->type != REDIS_REPLY_INTEGER) {
     log_server_failure("release", r);
     return fence_result::unavailable;
