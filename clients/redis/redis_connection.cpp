@@ -45,7 +45,8 @@ void classify(redis_replies& out, const std::string& where) {
   out.status = io_result::success();
   for (const auto& reply : out.replies) {
     if (is_error_reply(reply.get())) {
-      out.status = io_result::fatal("redis " + where + ": " + std::string{reply_text(reply.get())});
+      out.status = io_result::fatal("redis " + where + ": " +
+                                    std::string{reply_text(reply.get())});
       return;
     }
   }
@@ -96,7 +97,8 @@ io_result redis_connection::ensure_connected(bool gated) {
   auto r = open();
   if (r) {
     if (failures_ > 0) {
-      spdlog::info("redis {}: connected again after {} failed attempts", where(), failures_);
+      spdlog::info("redis {}: connected again after {} failed attempts", where(),
+                   failures_);
     }
     failures_ = 0;
     return r;
@@ -121,12 +123,12 @@ io_result redis_connection::open() {
     return io_result::transient("redis " + where() + ": connect failed: " + ctx->errstr);
   }
   if (redisSetTimeout(ctx.get(), to_timeval(settings_.command_timeout)) != REDIS_OK) {
-    return io_result::transient("redis " + where() + ": setting the timeout failed: " +
-                                ctx->errstr);
+    return io_result::transient("redis " + where() +
+                                ": setting the timeout failed: " + ctx->errstr);
   }
   if (settings_.keep_alive && redisEnableKeepAlive(ctx.get()) != REDIS_OK) {
-    return io_result::transient("redis " + where() + ": enabling keep-alive failed: " +
-                                ctx->errstr);
+    return io_result::transient("redis " + where() +
+                                ": enabling keep-alive failed: " + ctx->errstr);
   }
   std::string password;
   bool authenticate = !settings_.password_env.empty();
@@ -139,21 +141,28 @@ io_result redis_connection::open() {
     password = value;
   }
   auto db = std::to_string(settings_.db);
-  std::vector<argv> handshake;
+  redis_pipeline handshake;
+  std::vector<std::string_view> sent; // the name of each command, for errors
   if (authenticate && settings_.username.empty()) {
-    handshake.push_back({"AUTH", password});
+    handshake.add({"AUTH", password});
   } else if (authenticate) {
-    handshake.push_back({"AUTH", settings_.username, password});
+    handshake.add({"AUTH", settings_.username, password});
+  }
+  if (authenticate) {
+    sent.push_back("AUTH");
   }
   if (settings_.db != 0) {
-    handshake.push_back({"SELECT", db});
+    handshake.add({"SELECT", db});
+    sent.push_back("SELECT");
   }
-  handshake.push_back({"PING"});
+  handshake.add({"PING"});
+  sent.push_back("PING");
 
   context_ = std::move(ctx);
   std::vector<reply_ptr> replies;
   bool timed_out = false;
   auto r = exchange(handshake, replies, &timed_out);
+  handshake.wipe();
   std::string secret = std::move(password);
   auto wipe = [&] { explicit_bzero(secret.data(), secret.size()); };
   if (!r) {
@@ -166,16 +175,18 @@ io_result redis_connection::open() {
       continue;
     }
     auto text = scrub(std::string{reply_text(replies[i].get())}, secret);
-    auto first = handshake[i][0];
+    auto first = sent[i];
     std::string why;
     if (first == "AUTH") {
-      why = settings_.username.empty() ? "AUTH refused: "
-                                       : "AUTH as user " + settings_.username + " refused: ";
+      why = settings_.username.empty()
+                ? "AUTH refused: "
+                : "AUTH as user " + settings_.username + " refused: ";
     } else if (first == "SELECT") {
       why = "SELECT " + db + " refused: ";
     } else if (starts_with(text, "NOAUTH")) {
-      why = "the server requires authentication (set password_env, and username for an ACL "
-            "user): ";
+      why =
+          "the server requires authentication (set password_env, and username for an ACL "
+          "user): ";
     } else {
       why = "PING refused: ";
     }
@@ -187,25 +198,14 @@ io_result redis_connection::open() {
   return io_result::success();
 }
 
-io_result redis_connection::exchange(const std::vector<argv>& commands,
+io_result redis_connection::exchange(const redis_pipeline& commands,
                                      std::vector<reply_ptr>& out, bool* timed_out) {
   *timed_out = false;
   out.clear();
-  std::vector<const char*> ptrs;
-  std::vector<std::size_t> lens;
-  for (const auto& cmd : commands) {
-    ptrs.clear();
-    lens.clear();
-    for (auto arg : cmd) {
-      // An empty view may carry a null pointer; hiredis memcpys from it.
-      ptrs.push_back(arg.empty() ? "" : arg.data());
-      lens.push_back(arg.size());
-    }
-    if (redisAppendCommandArgv(context_.get(), static_cast<int>(cmd.size()), ptrs.data(),
-                               lens.data()) != REDIS_OK) {
-      return io_result::transient(std::string{"formatting a command failed: "} +
-                                  context_->errstr);
-    }
+  if (redisAppendFormattedCommand(context_.get(), commands.wire().data(),
+                                  commands.wire().size()) != REDIS_OK) {
+    return io_result::transient(std::string{"buffering commands failed: "} +
+                                context_->errstr);
   }
   round_trips_.fetch_add(1, std::memory_order_relaxed);
   sigpipe_guard guard;
@@ -218,7 +218,8 @@ io_result redis_connection::exchange(const std::vector<argv>& commands,
       *timed_out = context_->err == REDIS_ERR_IO && (err == EAGAIN || err == EWOULDBLOCK);
       if (*timed_out) {
         return io_result::transient("timed out after " +
-                                    std::to_string(settings_.command_timeout.count()) + " ms");
+                                    std::to_string(settings_.command_timeout.count()) +
+                                    " ms");
       }
       return io_result::transient(std::string{"I/O error: "} + context_->errstr);
     }
@@ -234,7 +235,7 @@ void redis_connection::drop(const std::string& why) {
   }
 }
 
-redis_replies redis_connection::run(const std::vector<argv>& commands) {
+redis_replies redis_connection::run(const redis_pipeline& commands) {
   redis_replies out;
   bool was_connected = context_ != nullptr;
   if (auto r = ensure_connected(true); !r) {
@@ -265,20 +266,26 @@ redis_replies redis_connection::run(const std::vector<argv>& commands) {
   return out;
 }
 
-redis_replies redis_connection::pipeline(const std::vector<redis_command>& commands) {
-  std::vector<argv> views;
-  views.reserve(commands.size());
-  for (const auto& cmd : commands) {
-    views.emplace_back(cmd.begin(), cmd.end());
+redis_replies redis_connection::send(const redis_pipeline& commands) {
+  if (commands.empty()) {
+    return {};
   }
   std::lock_guard<std::mutex> lock{mutex_};
-  return run(views);
+  return run(commands);
+}
+
+redis_replies redis_connection::pipeline(const std::vector<redis_command>& commands) {
+  redis_pipeline p;
+  for (const auto& cmd : commands) {
+    p.add(cmd);
+  }
+  return send(p);
 }
 
 redis_replies redis_connection::command(const redis_command& command) {
-  std::vector<argv> views{argv(command.begin(), command.end())};
-  std::lock_guard<std::mutex> lock{mutex_};
-  return run(views);
+  redis_pipeline p;
+  p.add(command);
+  return send(p);
 }
 
 redis_script_id redis_connection::add_script(std::string source) {
@@ -297,27 +304,31 @@ redis_replies redis_connection::evalsha(redis_script_id id,
     return out;
   }
   script& s = scripts_[id];
-  argv load{"SCRIPT", "LOAD", s.source};
+  redis_pipeline load;
+  load.add({"SCRIPT", "LOAD", s.source});
   if (s.sha.empty()) {
-    out = run({load});
+    out = run(load);
     if (!out) {
       return out;
     }
     s.sha = std::string{reply_text(out.replies[0].get())};
   }
   auto numkeys = std::to_string(keys.size());
-  argv call;
+  std::vector<std::string_view> call;
   call.reserve(3 + keys.size() + args.size());
   call.insert(call.end(), {"EVALSHA", s.sha, numkeys});
   call.insert(call.end(), keys.begin(), keys.end());
   call.insert(call.end(), args.begin(), args.end());
-  out = run({call});
+  redis_pipeline one;
+  one.add(call);
+  out = run(one);
   bool unknown = out.replies.size() == 1 && is_error_reply(out.replies[0].get()) &&
                  starts_with(reply_text(out.replies[0].get()), "NOSCRIPT");
   if (unknown) {
     // The server lost its script cache (restart, SCRIPT FLUSH): load and run
     // in one round trip; the SHA of the same source does not change.
-    out = run({load, call});
+    load.add(call);
+    out = run(load);
     if (out.replies.size() == 2 && !is_error_reply(out.replies[0].get())) {
       out.replies.erase(out.replies.begin());
       classify(out, where());

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "clients/redis/redis_pipeline.hpp"
 #include "clients/redis/redis_reply.hpp"
 #include "clients/redis/redis_settings.hpp"
 #include "core/envelope.hpp"
@@ -49,8 +50,8 @@ struct redis_context_deleter {
 
 /// A synchronous hiredis connection that reconnects by itself.
 ///
-/// Every command goes through `redisAppendCommandArgv` with explicit lengths.
-/// A call is one pipelined round trip. Failures follow their class:
+/// Every command is encoded as RESP with explicit lengths (see
+/// `redis_pipeline`); a call is one pipelined round trip. Failures follow their class:
 ///
 /// - I/O errors (refused, reset, EOF, timeout) drop the socket and are
 ///   `transient`. A call that finds its established connection broken (Redis
@@ -91,6 +92,10 @@ public:
   /// server cannot be reached.
   io_result connect();
 
+  /// Sends `commands` in one round trip and returns their replies. The
+  /// caller may reuse `commands` for its next batch.
+  redis_replies send(const redis_pipeline& commands);
+
   /// Sends `commands` in one pipelined round trip and returns their replies.
   redis_replies pipeline(const std::vector<redis_command>& commands);
 
@@ -119,11 +124,12 @@ public:
 
   /// Returns the number of round trips made so far (handshakes included), so
   /// tests can check that a batch costs one.
-  std::uint64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
+  std::uint64_t round_trips() const {
+    return round_trips_.load(std::memory_order_relaxed);
+  }
 
 private:
   using context_ptr = std::unique_ptr<redisContext, redis_context_deleter>;
-  using argv = std::vector<std::string_view>;
 
   struct script {
     std::string source;
@@ -136,10 +142,10 @@ private:
   io_result open();
   /// Sends `commands` and reads one reply each on the open socket. On an
   /// I/O failure sets `*timed_out` and returns transient; the caller drops.
-  io_result exchange(const std::vector<argv>& commands, std::vector<reply_ptr>& out,
+  io_result exchange(const redis_pipeline& commands, std::vector<reply_ptr>& out,
                      bool* timed_out);
   /// Runs `commands` in one round trip with the reconnect rules above.
-  redis_replies run(const std::vector<argv>& commands);
+  redis_replies run(const redis_pipeline& commands);
   /// Closes the socket after an I/O failure described by `why`.
   void drop(const std::string& why);
   /// Returns "host:port" for messages.
@@ -150,9 +156,9 @@ private:
   context_ptr context_;
   std::vector<script> scripts_;
   retry_policy backoff_;
-  std::uint32_t failures_ = 0;      // consecutive failed connects
-  clock::time_point retry_at_{};    // no connect attempt before this
-  io_result last_failure_;          // why the last connect failed
+  std::uint32_t failures_ = 0;   // consecutive failed connects
+  clock::time_point retry_at_{}; // no connect attempt before this
+  io_result last_failure_;       // why the last connect failed
   std::atomic<std::uint64_t> round_trips_{0};
 };
 

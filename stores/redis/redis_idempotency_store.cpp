@@ -1,6 +1,8 @@
 #include "stores/redis/redis_idempotency_store.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -10,30 +12,6 @@
 namespace mailroom {
 
 namespace {
-
-// KEYS[i]: one per message. ARGV[1]: ttl ms; ARGV[1 + i]: token for KEYS[i].
-// Per key: 1 = fresh, 0 = in flight, a string = done with that result. A key
-// already holding its own token is fresh too: that is this very call
-// repeated by the connection after its reply was lost.
-constexpr const char* claim_lua = R"lua(
-local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, ARGV[i + 1], 'NX', 'PX', ARGV[1]) then
-    out[i] = 1
-  else
-    local v = redis.call('GET', key)
-    local sep = v and string.sub(v, 1, 5) == 'done:' and string.find(v, ':', 6, true)
-    if sep then
-      out[i] = string.sub(v, sep + 1)
-    elseif v == ARGV[i + 1] then
-      out[i] = 1
-    else
-      out[i] = 0
-    end
-  end
-end
-return out
-)lua";
 
 // KEYS[i]: one per completion. ARGV[1]: ttl ms; ARGV[2i], ARGV[2i + 1]:
 // token and result for KEYS[i]. Per key: 1 = applied, 0 = fenced.
@@ -64,6 +42,27 @@ end
 return 0
 )lua";
 
+// Returns the result stored in a `done:<token>:<result>` value, if `value`
+// is one.
+std::optional<std::string_view> done_result(std::string_view value) {
+  constexpr std::string_view prefix{"done:"};
+  if (value.substr(0, prefix.size()) != prefix) {
+    return std::nullopt;
+  }
+  auto sep = value.find(':', prefix.size());
+  if (sep == std::string_view::npos) {
+    return std::nullopt;
+  }
+  return value.substr(sep + 1);
+}
+
+// Returns the token a live claim's value holds, 0 when it holds none.
+fencing_token parse_token(std::string_view value) {
+  fencing_token t = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), t);
+  return ec == std::errc{} && end == value.data() + value.size() ? t : 0;
+}
+
 std::string ttl_arg(std::chrono::milliseconds ttl) {
   return std::to_string(std::max<std::chrono::milliseconds::rep>(ttl.count(), 1));
 }
@@ -80,22 +79,22 @@ void log_server_failure(const char* call, const redis_replies& r) {
 } // namespace
 
 redis_idempotency_store::redis_idempotency_store(redis_settings settings)
-    : connection_(std::move(settings)), claim_script_(connection_.add_script(claim_lua)),
+    : connection_(std::move(settings)),
       complete_script_(connection_.add_script(complete_lua)),
-      release_script_(connection_.add_script(release_lua)), rng_(std::random_device{}()) {
-}
+      release_script_(connection_.add_script(release_lua)),
+      key_prefix_(connection_.key("idem:")), rng_(std::random_device{}()) {}
 
 std::string redis_idempotency_store::redis_key(std::string_view key) const {
-  std::string name{"idem:"};
-  name.append(key);
-  return connection_.key(name);
+  return key_prefix_ + std::string{key};
 }
 
 fencing_token redis_idempotency_store::next_token() {
   std::lock_guard<std::mutex> lock{rng_mutex_};
   fencing_token t = 0;
+  // 63 bits: Redis keeps a value that fits a signed 64-bit integer as that
+  // integer, without allocating a string for it.
   while (t == 0) {
-    t = rng_();
+    t = rng_() >> 1;
   }
   return t;
 }
@@ -107,37 +106,54 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
   if (keys.empty()) {
     return out;
   }
-  std::vector<std::string> redis_keys;
-  std::vector<std::string> args;
-  redis_keys.reserve(keys.size());
-  args.reserve(keys.size() + 1);
-  args.push_back(ttl_arg(ttl));
+  // One `SET key token NX PX ttl GET` per key, pipelined: the reply is nil
+  // when the key was absent (the claim is ours) and the previous value
+  // otherwise. NX with GET needs Redis 7.0.
+  const std::string ttl_ms = ttl_arg(ttl);
+  redis_pipeline commands;
+  std::string name;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    redis_keys.push_back(redis_key(keys[i]));
     out[i].token = next_token();
-    args.push_back(std::to_string(out[i].token));
+    char token[24];
+    auto token_end = std::to_chars(token, token + sizeof token, out[i].token).ptr;
+    name.assign(key_prefix_);
+    name.append(keys[i]);
+    commands.add({"SET", name, std::string_view(token, token_end - token), "NX", "PX",
+                  ttl_ms, "GET"});
   }
-  auto r = connection_.evalsha(claim_script_, redis_keys, args);
-  const redisReply* reply = r ? r.replies[0].get() : nullptr;
-  if (!is_array_of(reply, keys.size())) {
+  auto r = connection_.send(commands);
+  if (!r) {
     log_server_failure("claim", r);
+    if (r.status.what.find("syntax error") != std::string::npos) {
+      spdlog::error("redis idempotency store: the server refused SET NX GET; it needs "
+                    "Redis 7.0 or later");
+    }
     for (auto& c : out) {
       c = claim_result{};
     }
     return out;
   }
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    const redisReply* e = reply->element[i];
+    const redisReply* e = r.replies[i].get();
     claim_result& c = out[i];
-    if (e->type == REDIS_REPLY_INTEGER && e->integer == 1) {
+    if (e->type == REDIS_REPLY_NIL) {
+      c.status = claim_result::state::fresh;
+      continue;
+    }
+    const std::string_view held = e->type == REDIS_REPLY_STRING
+                                      ? std::string_view{e->str, e->len}
+                                      : std::string_view{};
+    // A key already holding the token offered for it was set by this very
+    // call, repeated by the connection after its first reply was lost.
+    if (parse_token(held) == c.token) {
       c.status = claim_result::state::fresh;
       continue;
     }
     c.token = 0;
-    if (e->type == REDIS_REPLY_STRING) {
+    if (auto result = done_result(held)) {
       c.status = claim_result::state::done;
-      c.result.assign(e->str, e->len);
-    } else if (e->type == REDIS_REPLY_INTEGER) {
+      c.result.assign(result->data(), result->size());
+    } else if (e->type == REDIS_REPLY_STRING) {
       c.status = claim_result::state::in_flight;
     } else {
       c.status = claim_result::state::unavailable;

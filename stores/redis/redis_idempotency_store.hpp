@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <mutex>
 #include <random>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -17,19 +18,22 @@ namespace mailroom {
 ///
 /// The key `<prefix>idem:<key>` holds the decimal fencing token of a live
 /// claim (`SET NX PX ttl`), or `done:<token>:<result>` once completed; Redis
-/// expiry ends both. Each call is one round trip running a Lua script by
-/// SHA, so a whole polled batch is claimed or completed atomically at once:
+/// expiry ends both. Each call is one round trip, so a whole polled batch is
+/// claimed or completed at once:
 ///
-/// - `claim`: per key, `SET NX PX` with a fresh token, else `done` with the
-///   stored result, else `in_flight`. A key repeated in one batch is fresh
-///   once and in_flight after. A key that already holds the token offered
-///   for it is fresh: the same call repeated after a lost reply.
-/// - `complete`: stores the result only while the key still holds the
+/// - `claim`: one pipelined `SET key token NX PX ttl GET` per key with a
+///   fresh token (NX with GET needs Redis 7.0): fresh when the key was
+///   absent, else `done` with the stored result, else `in_flight`. A key
+///   repeated in one batch is fresh once and in_flight after. A key that
+///   already holds the token offered for it is fresh: the same call
+///   repeated after a lost reply.
+/// - `complete` (a Lua script run by SHA, atomic for the batch): stores the result only
+/// while the key still holds the
 ///   caller's token; repeating an applied complete answers `applied` and
 ///   changes nothing (the token stays in the done value for that).
 /// - `release`: compare-and-delete of a live claim.
 ///
-/// Tokens are random 64-bit numbers, never 0, from a per-store
+/// Tokens are random 63-bit numbers, never 0, from a per-store
 /// `std::mt19937_64` seeded by `std::random_device`. While Redis cannot be
 /// reached every call answers `unavailable` (and returns quickly: see
 /// `redis_connection`); a server error reply does too, after a log line.
@@ -44,7 +48,7 @@ public:
   redis_idempotency_store(const redis_idempotency_store&) = delete;
   redis_idempotency_store& operator=(const redis_idempotency_store&) = delete;
 
-  /// Claims every key for `ttl` in one EVALSHA. Returns one result per key,
+  /// Claims every key for `ttl` in one pipelined round trip. Returns one result per key,
   /// in order; all `unavailable` when Redis cannot be asked.
   std::vector<claim_result> claim(const std::vector<std::string_view>& keys,
                                   std::chrono::milliseconds ttl) override;
@@ -69,9 +73,9 @@ private:
   fencing_token next_token();
 
   redis_connection connection_;
-  redis_script_id claim_script_;
   redis_script_id complete_script_;
   redis_script_id release_script_;
+  const std::string key_prefix_; // `<prefix>idem:`
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
 };

@@ -95,8 +95,34 @@ public:
       }
       std::this_thread::sleep_for(std::chrono::milliseconds{100});
     }
-    throw std::runtime_error("redis-server did not restart on port " + std::to_string(port_) +
-                             ": " + why);
+    throw std::runtime_error("redis-server did not restart on port " +
+                             std::to_string(port_) + ": " + why);
+  }
+
+  /// Returns how many times the server ran `command` (lower case, as INFO
+  /// commandstats names it, e.g. "evalsha") since it started; -1 when it
+  /// cannot be asked (down, or it has a password).
+  long long calls_of(const std::string& command) const {
+    timeval tv{1, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    long long calls = -1;
+    if (c != nullptr && c->err == 0) {
+      redisSetTimeout(c, tv);
+      auto* reply = static_cast<redisReply*>(redisCommand(c, "INFO commandstats"));
+      if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
+        std::string info{reply->str, reply->len};
+        std::string field = "cmdstat_" + command + ":calls=";
+        auto at = info.find(field);
+        calls = at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+      }
+      if (reply != nullptr) {
+        freeReplyObject(reply);
+      }
+    }
+    if (c != nullptr) {
+      redisFree(c);
+    }
+    return calls;
   }
 
   /// Returns what the server logged so far.
@@ -125,10 +151,11 @@ private:
         return candidate;
       }
     }
-    throw std::runtime_error(
-        "redis-server is not installed (not on PATH, MAILROOM_REDIS_SERVER unset): the Redis "
-        "tests need a real server; install it with scripts/install-deps.sh (apt-get install "
-        "redis-server)");
+    throw std::runtime_error("redis-server is not installed (not on PATH, "
+                             "MAILROOM_REDIS_SERVER unset): the Redis "
+                             "tests need a real server; install it with "
+                             "scripts/install-deps.sh (apt-get install "
+                             "redis-server)");
   }
 
   static int free_port() {
@@ -155,10 +182,18 @@ private:
   }
 
   bool try_start(std::string& why) {
-    std::vector<std::string> argv{binary_,      "--port",       std::to_string(port_),
-                                  "--bind",     "127.0.0.1",    "--save",
-                                  "",           "--appendonly", "no",
-                                  "--daemonize", "no",          "--dir",
+    std::vector<std::string> argv{binary_,
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--daemonize",
+                                  "no",
+                                  "--dir",
                                   "/tmp"};
     if (!options_.persist_dir.empty()) {
       argv[8] = "yes";
@@ -176,7 +211,8 @@ private:
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     auto log_file = log_path();
-    posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     int rc = posix_spawn(&pid_, binary_.c_str(), &fa, nullptr, args.data(), environ);

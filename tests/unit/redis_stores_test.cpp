@@ -44,7 +44,8 @@ namespace {
 using state = claim_result::state;
 
 // Short timeouts and a quick reconnect backoff keep outage tests fast.
-redis_settings settings_for(const redis_server& server, std::string prefix = "mailroom:") {
+redis_settings settings_for(const redis_server& server,
+                            std::string prefix = "mailroom:") {
   redis_settings s;
   s.port = server.port();
   s.key_prefix = std::move(prefix);
@@ -78,15 +79,6 @@ std::vector<std::string> all_keys(redis_connection& admin) {
 }
 
 // Returns how often the server ran `command`, from INFO commandstats.
-long long calls_of(redis_connection& admin, const std::string& command) {
-  auto info = std::string{mailroom::reply_text(run(admin, {"INFO", "commandstats"}).get())};
-  auto at = info.find("cmdstat_" + command + ":calls=");
-  if (at == std::string::npos) {
-    return 0;
-  }
-  return std::stoll(info.substr(at + command.size() + 15));
-}
-
 claim_result claim_one(redis_idempotency_store& s, std::string_view key,
                        std::chrono::milliseconds ttl = 10s) {
   auto r = s.claim({key}, ttl);
@@ -112,9 +104,14 @@ std::string blob_1mib() {
 }
 
 std::vector<std::string> odd_strings() {
-  return {"with space",          "crlf\r\nkey",        "%s%n%d%%",
-          std::string{"nul\0key\0", 9}, "\xff\xfe non-utf8", "a\r\nFLUSHALL\r\n",
-          "*1\r\n$4\r\nPING\r\n",  ""};
+  return {"with space",
+          "crlf\r\nkey",
+          "%s%n%d%%",
+          std::string{"nul\0key\0", 9},
+          "\xff\xfe non-utf8",
+          "a\r\nFLUSHALL\r\n",
+          "*1\r\n$4\r\nPING\r\n",
+          ""};
 }
 
 dispatch_record record(const std::string& key, fencing_token token,
@@ -169,8 +166,7 @@ private:
   std::string name_;
 };
 
-template <class F>
-std::chrono::milliseconds timed(F f) {
+template <class F> std::chrono::milliseconds timed(F f) {
   auto start = steady::now();
   f();
   return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
@@ -209,10 +205,11 @@ BOOST_AUTO_TEST_CASE(a_mixed_batch_is_claimed_in_one_round_trip) {
   BOOST_REQUIRE(complete_one(s, "done", done.token, "earlier") == fence_result::applied);
   BOOST_REQUIRE(claim_one(other, "busy").status == state::fresh);
 
-  auto evalsha_before = calls_of(admin, "evalsha");
+  // One pipelined SET NX PX GET per key, all in one round trip.
+  auto set_before = server.calls_of("set");
   auto trips_before = s.connection().round_trips();
   auto r = s.claim({"new-1", "done", "busy", "new-2", "new-1"}, 10s);
-  BOOST_TEST(calls_of(admin, "evalsha") - evalsha_before == 1);
+  BOOST_TEST(server.calls_of("set") - set_before == 5);
   BOOST_TEST(s.connection().round_trips() - trips_before == 1u);
   BOOST_REQUIRE(r.size() == 5u);
   BOOST_TEST(r[0].status == state::fresh);
@@ -223,16 +220,16 @@ BOOST_AUTO_TEST_CASE(a_mixed_batch_is_claimed_in_one_round_trip) {
   BOOST_TEST(r[4].status == state::in_flight); // repeated in the batch
   BOOST_TEST(r[0].token != r[3].token);
 
-  // 256 keys: still one EVALSHA, one round trip, 256 distinct non-zero tokens.
+  // 256 keys: still one round trip, 256 distinct non-zero tokens.
   std::vector<std::string> names;
   for (int i = 0; i < 256; ++i) {
     names.push_back("bulk-" + std::to_string(i));
   }
   std::vector<std::string_view> keys(names.begin(), names.end());
-  evalsha_before = calls_of(admin, "evalsha");
+  set_before = server.calls_of("set");
   trips_before = s.connection().round_trips();
   auto bulk = s.claim(keys, 10s);
-  BOOST_TEST(calls_of(admin, "evalsha") - evalsha_before == 1);
+  BOOST_TEST(server.calls_of("set") - set_before == 256);
   BOOST_TEST(s.connection().round_trips() - trips_before == 1u);
   std::set<fencing_token> tokens;
   for (const auto& c : bulk) {
@@ -308,7 +305,8 @@ BOOST_AUTO_TEST_CASE(odd_keys_and_values_round_trip_byte_exact) {
   auto again = s.claim(keys, 10s);
   for (std::size_t i = 0; i < odd.size(); ++i) {
     BOOST_TEST(again[i].status == state::done);
-    BOOST_TEST((again[i].result == odd[(i + 1) % odd.size()]), "result " << i << " differs");
+    BOOST_TEST((again[i].result == odd[(i + 1) % odd.size()]),
+               "result " << i << " differs");
   }
   // The keys are stored under exactly the bytes given.
   for (const auto& k : odd) {
@@ -334,10 +332,10 @@ BOOST_AUTO_TEST_CASE(an_injection_attempt_leaves_other_keys_intact) {
   BOOST_TEST(static_cast<bool>(ckpt.write({{evil, evil, evil_value}})));
   BOOST_TEST((ckpt.read(evil, evil) == std::optional<std::string>{evil_value}));
   BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 5); // 3 bystanders + 2 written
-  BOOST_TEST(calls_of(admin, "flushall") == 0);
+  BOOST_TEST(server.calls_of("flushall") == 0);
   for (int i = 0; i < 3; ++i) {
-    BOOST_TEST(mailroom::reply_text(run(admin, {"GET", "bystander-" + std::to_string(i)}).get()) ==
-               "v");
+    BOOST_TEST(mailroom::reply_text(
+                   run(admin, {"GET", "bystander-" + std::to_string(i)}).get()) == "v");
   }
   auto stored = run(admin, {"GET", s.redis_key(evil)});
   BOOST_TEST(mailroom::reply_text(stored.get()) ==
@@ -355,7 +353,8 @@ BOOST_AUTO_TEST_CASE(every_key_lives_under_the_configured_prefix) {
   claim_one(ids, "k2");
   complete_one(ids, "k1", c.token);
   auto now = steady::now();
-  BOOST_REQUIRE(static_cast<bool>(claims.record_dispatch({record("k2", 7, now, now + 1s)})));
+  BOOST_REQUIRE(
+      static_cast<bool>(claims.record_dispatch({record("k2", 7, now, now + 1s)})));
   BOOST_REQUIRE(static_cast<bool>(ckpt.write({{"k2", "step", "r"}})));
   auto keys = all_keys(admin);
   BOOST_TEST(keys.size() == 6u); // 2 claims, 1 record, 2 indexes, 1 checkpoint hash
@@ -372,7 +371,7 @@ BOOST_AUTO_TEST_CASE(every_key_lives_under_the_configured_prefix) {
 BOOST_AUTO_TEST_CASE(password_comes_from_the_environment_and_is_never_shown) {
   const std::string password = "s3cr3t pass %s word";
   const std::string wrong = "wr0ng-Pa55-Zq";
-  redis_server server{{password}};
+  redis_server server{{password, {}}};
   log_capture logs;
   std::vector<std::string> texts;
 
@@ -400,7 +399,8 @@ BOOST_AUTO_TEST_CASE(password_comes_from_the_environment_and_is_never_shown) {
     redis_connection c{settings};
     auto r = c.connect();
     BOOST_TEST(r.failure == failure_class::fatal);
-    BOOST_TEST(r.what.find("MAILROOM_TEST_REDIS_UNSET_VARIABLE") != std::string::npos, r.what);
+    BOOST_TEST(r.what.find("MAILROOM_TEST_REDIS_UNSET_VARIABLE") != std::string::npos,
+               r.what);
     texts.push_back(r.what);
   }
   {
@@ -421,7 +421,8 @@ BOOST_AUTO_TEST_CASE(password_comes_from_the_environment_and_is_never_shown) {
 BOOST_AUTO_TEST_CASE(an_acl_user_authenticates_with_its_name) {
   redis_server server;
   redis_connection admin{settings_for(server)};
-  run(admin, {"ACL", "SETUSER", "mailroom-app", "on", ">acl-pass-1", "~*", "&*", "+@all"});
+  run(admin,
+      {"ACL", "SETUSER", "mailroom-app", "on", ">acl-pass-1", "~*", "&*", "+@all"});
   auto settings = settings_for(server);
   settings.username = "mailroom-app";
   settings.password_env = "MAILROOM_TEST_REDIS_ACL_PASSWORD";
@@ -437,7 +438,8 @@ BOOST_AUTO_TEST_CASE(an_acl_user_authenticates_with_its_name) {
     redis_connection c{settings};
     auto r = c.connect();
     BOOST_TEST(r.failure == failure_class::fatal);
-    BOOST_TEST(r.what.find("AUTH as user mailroom-app refused") != std::string::npos, r.what);
+    BOOST_TEST(r.what.find("AUTH as user mailroom-app refused") != std::string::npos,
+               r.what);
     BOOST_TEST(r.what.find("acl-pass") == std::string::npos);
   }
 }
@@ -469,7 +471,8 @@ BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
   auto held = claim_one(ids, "held");
   BOOST_REQUIRE(held.status == state::fresh);
   auto now = steady::now();
-  BOOST_REQUIRE(static_cast<bool>(claims.record_dispatch({record("held", 1, now, now + 1s)})));
+  BOOST_REQUIRE(
+      static_cast<bool>(claims.record_dispatch({record("held", 1, now, now + 1s)})));
   BOOST_REQUIRE(static_cast<bool>(ckpt.write({{"held", "s", "r"}})));
   BOOST_REQUIRE(claims.pending() == 1u);
 
@@ -485,8 +488,10 @@ BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
       auto w = claims.record_dispatch({record("k", 2, now, now)});
       BOOST_TEST(w.failure == failure_class::transient);
       std::vector<dispatch_record> out;
-      BOOST_TEST(claims.list_stale(now + 1h, 10, out).failure == failure_class::transient);
-      BOOST_TEST(claims.list_reclaimable(now + 1h, 10, out).failure == failure_class::transient);
+      BOOST_TEST(claims.list_stale(now + 1h, 10, out).failure ==
+                 failure_class::transient);
+      BOOST_TEST(claims.list_reclaimable(now + 1h, 10, out).failure ==
+                 failure_class::transient);
       BOOST_TEST(out.empty());
       BOOST_TEST(claims.mark_terminal("held", 1) == fence_result::unavailable);
       BOOST_TEST(claims.pending() == 1u); // the last count seen
@@ -494,7 +499,8 @@ BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
       std::optional<std::string> value;
       BOOST_TEST(ckpt.lookup("held", "s", value).failure == failure_class::transient);
     });
-    BOOST_TEST(spent.count() < 2000, "round " << round << " took " << spent.count() << " ms");
+    BOOST_TEST(spent.count() < 2000,
+               "round " << round << " took " << spent.count() << " ms");
   }
 
   server.restart(); // same port, empty: its script cache is gone too
@@ -513,7 +519,8 @@ BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
   BOOST_TEST(complete_one(ids, "again", c.token) == fence_result::applied);
   auto later = steady::now();
   auto deadline2 = steady::now() + 5s;
-  while (!claims.record_dispatch({record("k", 3, later, later)}) && steady::now() < deadline2) {
+  while (!claims.record_dispatch({record("k", 3, later, later)}) &&
+         steady::now() < deadline2) {
     std::this_thread::sleep_for(20ms);
   }
   BOOST_TEST(claims.pending() == 1u);
@@ -603,10 +610,10 @@ BOOST_AUTO_TEST_CASE(stale_and_reclaimable_records_are_range_queries) {
   redis_claim_store s{settings_for(server)};
   auto now = steady::now();
   BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({
-      record("d", 4, now - 1s, now + 60s),  // fresh, claim alive
-      record("a", 1, now - 10s, now - 3s),  // stale, claim expired
-      record("c", 3, now - 5s, now - 8s),   // stale, expired earliest
-      record("b", 2, now - 7s, now + 60s),  // stale, claim alive
+      record("d", 4, now - 1s, now + 60s), // fresh, claim alive
+      record("a", 1, now - 10s, now - 3s), // stale, claim expired
+      record("c", 3, now - 5s, now - 8s),  // stale, expired earliest
+      record("b", 2, now - 7s, now + 60s), // stale, claim alive
   })));
   BOOST_TEST(s.pending() == 4u);
   std::vector<dispatch_record> stale;
@@ -649,9 +656,10 @@ BOOST_AUTO_TEST_CASE(mark_terminal_is_atomic_and_fenced) {
 
   // Re-dispatched under a new token: the old token no longer owns it.
   BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("b", 20, now, now)})));
-  auto evalsha_before = calls_of(admin, "evalsha");
-  s.mark_terminal_all({terminal_mark{"b", 2}, terminal_mark{"c", 3}, terminal_mark{"d", 5}});
-  BOOST_TEST(calls_of(admin, "evalsha") - evalsha_before == 1);
+  auto evalsha_before = server.calls_of("evalsha");
+  s.mark_terminal_all(
+      {terminal_mark{"b", 2}, terminal_mark{"c", 3}, terminal_mark{"d", 5}});
+  BOOST_TEST(server.calls_of("evalsha") - evalsha_before == 1);
   std::vector<dispatch_record> left;
   BOOST_REQUIRE(static_cast<bool>(s.list_stale(now + 1s, 10, left)));
   BOOST_TEST((keys_of(left) == std::vector<std::string>{"d", "b"}));
