@@ -630,8 +630,8 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     section rs(s.table("redis"), s.path("redis"),
                {"stream", "group", "consumer", "group_start_id", "payload_field",
                 "key_field", "ordering_key_field", "topic", "block_ms", "min_idle_ms",
-                "recovery_interval_ms", "max_deliveries", "dlq_stream", "retry_zset",
-                "errors_hash", "delete_consumer_on_close"},
+                "recovery_interval_ms", "retry_check_interval_ms", "max_deliveries",
+                "dlq_stream", "retry_zset", "errors_hash", "delete_consumer_on_close"},
                raw);
     // Names Redis takes as given: NUL is the one byte that cannot pass.
     auto name = [&](std::string_view key, std::string& out, bool required,
@@ -658,6 +658,8 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     rs.duration<milliseconds>("block_ms", rt.block, 1, "milliseconds");
     rs.duration<milliseconds>("min_idle_ms", rt.min_idle, 1, "milliseconds");
     rs.duration<milliseconds>("recovery_interval_ms", rt.recovery_interval, 0,
+                              "milliseconds");
+    rs.duration<milliseconds>("retry_check_interval_ms", rt.retry_check_interval, 0,
                               "milliseconds");
     rs.integer("max_deliveries", rt.max_deliveries, 0);
     name("dlq_stream", rt.dlq_stream, false,
@@ -1081,6 +1083,7 @@ std::string render_config(const app_config& cfg) {
   r.kv("block_ms", rt.block);
   r.kv("min_idle_ms", rt.min_idle);
   r.kv("recovery_interval_ms", rt.recovery_interval);
+  r.kv("retry_check_interval_ms", rt.retry_check_interval);
   r.kv("max_deliveries", rt.max_deliveries);
   r.kv("dlq_stream", rt.dlq_stream);
   r.kv("retry_zset", rt.retry_zset);

@@ -249,7 +249,8 @@ BOOST_AUTO_TEST_CASE(redis_transport_keys_are_read) {
       "group = \"g\"\nconsumer = \"c-1\"\ngroup_start_id = \"$\"\n"
       "payload_field = \"body\"\nkey_field = \"\"\nordering_key_field = \"account\"\n"
       "topic = \"orders\"\nblock_ms = 250\nmin_idle_ms = 45000\n"
-      "recovery_interval_ms = 700\nmax_deliveries = 0\ndlq_stream = \"in-dead\"\n"
+      "recovery_interval_ms = 700\nretry_check_interval_ms = 20\nmax_deliveries = "
+      "0\ndlq_stream = \"in-dead\"\n"
       "retry_zset = \"in-retry\"\nerrors_hash = \"in-errors\"\n"
       "delete_consumer_on_close = false\n[source]\ntype = \"none\"\n",
       {"transport.redis.consumer=c-2"});
@@ -265,6 +266,7 @@ BOOST_AUTO_TEST_CASE(redis_transport_keys_are_read) {
   BOOST_TEST(rt.block.count() == 250);
   BOOST_TEST(rt.min_idle.count() == 45000);
   BOOST_TEST(rt.recovery_interval.count() == 700);
+  BOOST_TEST(rt.retry_check_interval.count() == 20);
   BOOST_TEST(rt.max_deliveries == 0u);
   BOOST_TEST(rt.dlq_stream == "in-dead");
   BOOST_TEST(rt.retry_zset == "in-retry");
@@ -297,6 +299,8 @@ BOOST_AUTO_TEST_CASE(bad_redis_transport_values_are_rejected) {
                  {"got -5"});
   check_rejected(with_stream + "recovery_interval_ms = \"soon\"\n",
                  "transport.redis.recovery_interval_ms", {"integer"});
+  check_rejected(with_stream + "retry_check_interval_ms = -1\n",
+                 "transport.redis.retry_check_interval_ms", {"0..", "got -1"});
   check_rejected(with_stream + "max_deliveries = 5000000000\n",
                  "transport.redis.max_deliveries", {"got 5000000000"});
   check_rejected(with_stream + "delete_consumer_on_close = 1\n",

@@ -418,6 +418,62 @@ BOOST_AUTO_TEST_CASE(a_retry_handed_back_by_one_consumer_is_taken_by_another) {
   BOOST_TEST(pending(admin, "orders") == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_busy_poll_reads_only_new_entries_between_retry_checks) {
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  auto s = streams_for(server.port(), "orders", "busy");
+  s.retry_check_interval = 600ms;
+  redis_streams_transport busy{s};
+  redis_streams_transport other{streams_for(server.port(), "orders", "other")};
+  BOOST_REQUIRE(static_cast<bool>(busy.ensure_group()));
+  xadd_many(admin, "orders", 50);
+
+  // The first poll runs the script (recovery and retries are due at start);
+  // the next ones are one XREADGROUP each.
+  auto first = poll_some(busy, 10);
+  BOOST_REQUIRE(first.size() == 10u);
+  auto scripts = server.calls_of("evalsha");
+  auto reads = server.calls_of("xreadgroup");
+  envelope_batch more;
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(static_cast<bool>(busy.poll(10, 20ms, more)));
+  }
+  BOOST_TEST(more.size() == 30u);
+  BOOST_TEST(server.calls_of("evalsha") == scripts);
+  BOOST_TEST(server.calls_of("xreadgroup") - reads == 3);
+
+  // A retry this transport scheduled is looked for as soon as it is due.
+  BOOST_REQUIRE(static_cast<bool>(busy.nack(first[0], 0ms))); // a script too
+  scripts = server.calls_of("evalsha");
+  envelope_batch next;
+  BOOST_REQUIRE(static_cast<bool>(busy.poll(10, 20ms, next)));
+  BOOST_REQUIRE(!next.empty());
+  BOOST_TEST(next[0].id == first[0].id);
+  BOOST_TEST(next[0].attempt == 2u);
+  BOOST_TEST(server.calls_of("evalsha") - scripts == 1);
+
+  // One another consumer scheduled waits for the next check: not seen by
+  // polls within the interval, seen after it.
+  envelope_batch theirs = poll_some(other, 1);
+  BOOST_REQUIRE(theirs.size() == 1u);
+  BOOST_REQUIRE(static_cast<bool>(other.nack(theirs[0], 0ms)));
+  auto nacked = std::chrono::steady_clock::now();
+  envelope_batch seen;
+  while (std::chrono::steady_clock::now() - nacked < 300ms) {
+    BOOST_REQUIRE(static_cast<bool>(busy.poll(100, 20ms, seen)));
+  }
+  auto has_theirs = [&](const envelope_batch& b) {
+    return std::any_of(b.begin(), b.end(),
+                       [&](const envelope& m) { return m.id == theirs[0].id; });
+  };
+  BOOST_TEST(!has_theirs(seen));
+  while (!has_theirs(seen) && std::chrono::steady_clock::now() - nacked < 3s) {
+    BOOST_REQUIRE(static_cast<bool>(busy.poll(100, 20ms, seen)));
+  }
+  BOOST_TEST(has_theirs(seen));
+  BOOST_TEST(owner(admin, "orders", theirs[0].id) == "busy");
+}
+
 BOOST_AUTO_TEST_CASE(a_scheduled_retry_is_not_taken_over_before_it_is_due) {
   redis_server server;
   redis_connection admin{redis_for(server.port())};

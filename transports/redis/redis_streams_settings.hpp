@@ -48,6 +48,13 @@ struct redis_streams_settings {
   /// 0 (default) derives `min(min_idle / 2, 5000)`. A pass that has not
   /// reached the end of the list continues at the next poll.
   std::chrono::milliseconds recovery_interval{0};
+  /// Longest pause between two looks for due retries (the retry set), ms.
+  /// A busy consumer then spends its round trips on new entries: a poll
+  /// reads only XREADGROUP until the pause is over. A retry this consumer
+  /// scheduled itself is looked for when due regardless; one scheduled by
+  /// another consumer is seen within this pause. 0 looks at every poll.
+  /// Default 50.
+  std::chrono::milliseconds retry_check_interval{50};
   /// An entry taken over by recovery whose delivery count exceeds this goes
   /// straight to the dead-letter stream with the reason
   /// "delivery count N exceeds M" (a message that crashes its consumer each

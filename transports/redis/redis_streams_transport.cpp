@@ -94,6 +94,11 @@ io_result redis_streams_transport::poll(std::size_t max, std::chrono::millisecon
   }
   auto now = clock::now();
   bool recover = cursor_ != "0-0" || now >= next_recovery_;
+  bool retries_due =
+      now.time_since_epoch().count() >= next_retry_check_.load(std::memory_order_relaxed);
+  if (!recover && !retries_due) {
+    return read_new(max, std::min(wait, settings_.block), out);
+  }
   auto before = out.size();
   auto r = claim(max, recover, out);
   if (!r && !group_ready_) {
@@ -111,7 +116,15 @@ io_result redis_streams_transport::poll(std::size_t max, std::chrono::millisecon
   }
   auto taken = out.size() - before;
   if (taken >= max) {
-    return r;
+    return r; // more may be due: look again at the next poll
+  }
+  // Drained for now. A nack() in between may have pulled the time earlier;
+  // only a later time is ours to set.
+  auto next = (now + settings_.retry_check_interval).time_since_epoch().count();
+  auto seen = next_retry_check_.load(std::memory_order_relaxed);
+  while (
+      seen <= now.time_since_epoch().count() &&
+      !next_retry_check_.compare_exchange_weak(seen, next, std::memory_order_relaxed)) {
   }
   // Block only when the claims found nothing: what they found is ready now.
   auto block =
@@ -256,7 +269,8 @@ io_result redis_streams_transport::nack(const envelope& msg,
   if (closed_) {
     return io_result::fatal("redis streams: transport closed");
   }
-  auto due = unix_ms_now() + std::max<std::int64_t>(delay.count(), 0);
+  auto wait = std::max(delay, std::chrono::milliseconds{0});
+  auto due = unix_ms_now() + wait.count();
   auto r = settler_->evalsha(
       nack_script_, {settings_.stream, settings_.retry_zset, settings_.errors_hash},
       {settings_.group, msg.handle.handle, settings_.consumer, std::to_string(due),
@@ -264,6 +278,12 @@ io_result redis_streams_transport::nack(const envelope& msg,
                                   : encode_attempt_errors(msg.attempt_errors)});
   if (!r) {
     return streams_failure(r);
+  }
+  // Look for it when it is due, not a retry_check_interval later.
+  auto at = (clock::now() + wait).time_since_epoch().count();
+  auto seen = next_retry_check_.load(std::memory_order_relaxed);
+  while (at < seen &&
+         !next_retry_check_.compare_exchange_weak(seen, at, std::memory_order_relaxed)) {
   }
   auto& counter = r.replies[0]->type == REDIS_REPLY_INTEGER && r.replies[0]->integer == 1
                       ? counters_.nacked

@@ -42,11 +42,15 @@ struct redis_streams_stats {
 /// - The group is created with `XGROUP CREATE ... MKSTREAM` before the first
 ///   poll (an existing group is used as is) and again whenever Redis answers
 ///   `NOGROUP`.
-/// - `poll` takes at most `max` entries in two round trips: a script first
-///   takes over entries idle longer than `min_idle` (XAUTOCLAIM, a pass
-///   every `recovery_interval`), then claims due retries (XCLAIM); then
+/// - `poll` takes at most `max` entries in at most two round trips: a script
+///   first takes over entries idle longer than `min_idle` (XAUTOCLAIM, a
+///   pass every `recovery_interval`), then claims due retries (XCLAIM); then
 ///   XREADGROUP `>` reads new entries for the room left, blocking for
-///   `min(wait, block)` only when the script found nothing. Envelopes: id and receipt
+///   `min(wait, block)` only when the script found nothing. The script runs
+///   only when a recovery pass is due, a retry this transport scheduled is
+///   due, `retry_check_interval` has passed since it last found the retry
+///   set drained, or its last run filled the batch: a busy poll is one
+///   XREADGROUP. Envelopes: id and receipt
 ///   handle are the entry id, `attempt` is the entry's delivery count (1 for a new entry;
 ///   read with XPENDING after a claim), `attempt_errors` come back from the errors hash;
 ///   see stream_entry_decoder for the fields.
@@ -172,6 +176,9 @@ private:
   bool group_ready_ = false;
   std::string cursor_ = "0-0";
   clock::time_point next_recovery_{};
+  // When the poll script should look for due retries next, as
+  // clock::time_point ticks; nack() pulls it earlier without `poll_mutex_`.
+  std::atomic<clock::rep> next_retry_check_{0};
 
   counters counters_;
 };
