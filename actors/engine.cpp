@@ -1,7 +1,9 @@
 #include "mailroom/engine.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <stdexcept>
+#include <thread>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -13,6 +15,26 @@
 #include "actors/worker_inbox.hpp"
 
 namespace mailroom {
+
+namespace {
+
+// The actors on CAF's scheduler (supervisor, workers) do little per message:
+// the heavy work runs on the detached actors and the lane threads. CAF's
+// default work-stealing policy keeps max(4, cores) threads polling for jobs,
+// each sleeping 50 µs at a time for the first 25 ms of every idle spell;
+// under a steady trickle of small jobs those wake-ups cost more CPU than the
+// jobs. The sharing policy's threads wait on a condition variable instead.
+// Measured on 2 cores: 8-13 % less CPU per message, a third of the context
+// switches (bench/README.md).
+std::unique_ptr<caf::actor_system_config> make_system_config() {
+  auto cfg = std::make_unique<caf::actor_system_config>();
+  cfg->set("scheduler.policy", caf::atom("sharing"));
+  cfg->set("scheduler.max-threads",
+           static_cast<std::size_t>(std::max(2u, std::thread::hardware_concurrency())));
+  return cfg;
+}
+
+} // namespace
 
 struct engine::impl {
   std::shared_ptr<engine_context> ctx;
@@ -86,7 +108,7 @@ void engine::start() {
     return;
   }
   d.started = true;
-  d.system_config = std::make_unique<caf::actor_system_config>();
+  d.system_config = make_system_config();
   d.system = std::make_unique<caf::actor_system>(*d.system_config);
   auto* raw = impl_.get();
   d.supervisor = d.system->spawn(supervisor_actor, d.ctx,
