@@ -235,9 +235,10 @@ io_result redis_streams_transport::ack(const std::vector<const envelope*>& batch
   if (closed_) {
     return io_result::fatal("redis streams: transport closed");
   }
-  redis_command xack{"XACK", settings_.stream, settings_.group};
-  redis_command zrem{"ZREM", settings_.retry_zset};
-  redis_command hdel{"HDEL", settings_.errors_hash};
+  // Views into the batch: a 256-entry ack copies no id.
+  std::vector<std::string_view> xack{"XACK", settings_.stream, settings_.group};
+  std::vector<std::string_view> zrem{"ZREM", settings_.retry_zset};
+  std::vector<std::string_view> hdel{"HDEL", settings_.errors_hash};
   xack.reserve(3 + batch.size());
   for (const envelope* m : batch) {
     xack.push_back(m->handle.handle);
@@ -247,12 +248,13 @@ io_result redis_streams_transport::ack(const std::vector<const envelope*>& batch
       hdel.push_back(m->handle.handle);
     }
   }
-  std::vector<redis_command> commands{std::move(xack)};
+  redis_pipeline commands;
+  commands.add(xack);
   if (zrem.size() > 2) {
-    commands.push_back(std::move(zrem));
-    commands.push_back(std::move(hdel));
+    commands.add(zrem);
+    commands.add(hdel);
   }
-  auto r = settler_->pipeline(commands);
+  auto r = settler_->send(commands);
   if (!r) {
     return streams_failure(r);
   }

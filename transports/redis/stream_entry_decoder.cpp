@@ -18,7 +18,6 @@ envelope stream_entry_decoder::decode(std::string_view id, const redisReply* fie
   bool have_payload = false;
   bool have_ordering = false;
   if (fields != nullptr && fields->type == REDIS_REPLY_ARRAY) {
-    e.headers.reserve(fields->elements / 2);
     for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
       auto name = reply_text(fields->element[i]);
       auto value = reply_text(fields->element[i + 1]);
