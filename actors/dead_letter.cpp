@@ -40,6 +40,7 @@ struct dead_letter_state {
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
     work_batch written;
+    std::uint64_t stale = 0;
     auto& m = ctx->metrics;
     for (auto& item : items) {
       dead_letter_record rec;
@@ -52,7 +53,13 @@ struct dead_letter_state {
       auto r = settle.with_retries(
           "dead-letter write", [&] { return ctx->source->dead_letter(item.msg, rec); },
           3);
-      if (r) {
+      if (r && r.stale) {
+        // Another delivery of it settled it meanwhile (it was taken over
+        // while this write waited out an outage): not dead-lettered twice.
+        spdlog::info("not dead-lettering {}: a newer delivery settled it", item.msg.id);
+        ++stale;
+        written.push_back(std::move(item));
+      } else if (r) {
         spdlog::info("dead-lettered {} (topic {}, {} attempts): {}", item.msg.id,
                      item.msg.topic, rec.attempts, rec.reason);
         written.push_back(std::move(item));
@@ -60,7 +67,8 @@ struct dead_letter_state {
         waiting.push_back(std::move(item));
       }
     }
-    m.dead_lettered.fetch_add(written.size(), std::memory_order_relaxed);
+    m.dead_lettered.fetch_add(written.size() - stale, std::memory_order_relaxed);
+    m.fenced.fetch_add(stale, std::memory_order_relaxed);
     settle.forget(written);
     settle.report_settled(written.size());
     if (!waiting.empty() && !retry_armed) {

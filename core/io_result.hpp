@@ -19,12 +19,24 @@ enum class failure_class {
 struct io_result {
   failure_class failure = failure_class::none; ///< `none` on success.
   std::string what;                            ///< Human-readable cause.
+  /// On a success: nothing was changed because the delivery was already
+  /// settled elsewhere (taken over by another delivery, or settled before),
+  /// so the newer delivery settles the message. Counting it as settled would
+  /// count the message twice.
+  bool stale = false;
 
   /// Returns true when the call succeeded.
   explicit operator bool() const { return failure == failure_class::none; }
 
   /// Returns a successful result.
   static io_result success() { return {}; }
+
+  /// Returns a success that changed nothing: the delivery is stale.
+  static io_result stale_delivery() {
+    io_result r;
+    r.stale = true;
+    return r;
+  }
 
   /// Returns a transient failure with the cause `why`.
   static io_result transient(std::string why) {

@@ -163,8 +163,12 @@ BOOST_AUTO_TEST_CASE(stale_receipts_are_ignored) {
 
   // Every settle with the first delivery's receipt is a no-op.
   BOOST_TEST(bool(t.ack(pointers(old_delivery))));
-  BOOST_TEST(bool(t.nack(old_delivery[0], 0ms)));
-  BOOST_TEST(bool(t.dead_letter(old_delivery[0], {})));
+  auto nacked = t.nack(old_delivery[0], 0ms);
+  BOOST_TEST(bool(nacked));
+  BOOST_TEST(nacked.stale);
+  auto parked = t.dead_letter(old_delivery[0], {});
+  BOOST_TEST(bool(parked));
+  BOOST_TEST(parked.stale);
   auto s = t.stats();
   BOOST_TEST(s.stale_settles == 3u);
   BOOST_TEST(s.acked == 0u);
@@ -173,7 +177,9 @@ BOOST_AUTO_TEST_CASE(stale_receipts_are_ignored) {
   BOOST_TEST(s.in_flight == 1u);
   BOOST_TEST(t.dead_letters().empty());
 
-  BOOST_TEST(bool(t.ack(pointers(new_delivery))));
+  auto acked = t.ack(pointers(new_delivery));
+  BOOST_TEST(bool(acked));
+  BOOST_TEST(!acked.stale);
   BOOST_TEST(t.stats().acked == 1u);
   BOOST_TEST(t.stats().in_flight == 0u);
 

@@ -509,10 +509,14 @@ BOOST_AUTO_TEST_CASE(stale_nack_and_dead_letter_of_a_taken_over_entry_do_nothing
   auto got = poll_some(t);
   BOOST_REQUIRE(got.size() == 1u);
   run(admin, {"XCLAIM", "orders", "g", "other", "0", id});
-  BOOST_REQUIRE(static_cast<bool>(t.nack(got[0], 0ms)));
+  auto nacked = t.nack(got[0], 0ms);
+  BOOST_REQUIRE(static_cast<bool>(nacked));
+  BOOST_TEST(nacked.stale);
   dead_letter_record rec;
   rec.reason = "stale";
-  BOOST_REQUIRE(static_cast<bool>(t.dead_letter(got[0], rec)));
+  auto parked = t.dead_letter(got[0], rec);
+  BOOST_REQUIRE(static_cast<bool>(parked));
+  BOOST_TEST(parked.stale);
   BOOST_TEST(t.stats().stale_settles == 2u);
   BOOST_TEST(integer_of(admin, {"ZCARD", "orders:retry"}) == 0);
   BOOST_TEST(integer_of(admin, {"EXISTS", "orders:dlq"}) == 0);
@@ -784,6 +788,42 @@ BOOST_AUTO_TEST_CASE(the_engine_keeps_an_entry_pending_while_the_dlq_write_fails
   BOOST_REQUIRE(dlq.size() == 1u);
   BOOST_TEST(dlq[0].second["entry_id"] == id);
   BOOST_TEST(calls.load() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_letter_redone_after_a_take_over_is_counted_once) {
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  auto s = streams_for(server.port());
+  s.min_idle = 100ms; // taken over (by this very consumer) while its DLQ write waits
+  s.recovery_interval = 20ms;
+  s.max_deliveries = 0;
+  auto t = std::make_shared<redis_streams_transport>(s);
+  std::atomic<int> calls{0};
+  handler_registry h;
+  h.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::dead_letter("rejected");
+  });
+  run(admin, {"SET", "orders:dlq", "wrong type"}); // every DLQ write fails
+  auto e = start_engine(t, h);
+  auto id = xadd(admin, "orders", {{"payload", "p"}});
+  BOOST_TEST(eventually([&] { return calls.load() >= 2; }));
+  run(admin, {"DEL", "orders:dlq"});
+  // Each delivery is either the one written or found stale, never both.
+  BOOST_TEST(eventually([&] {
+    auto m = e->metrics();
+    return static_cast<int>(m.dead_lettered + m.fenced) == calls.load();
+  }));
+  BOOST_TEST(pending(admin, "orders") == 0);
+  e->stop();
+  auto m = e->metrics();
+  BOOST_TEST(m.dead_lettered == 1u);
+  BOOST_TEST(m.fenced == static_cast<std::uint64_t>(calls.load() - 1));
+  BOOST_TEST(t->stats().dead_lettered == 1u);
+  BOOST_TEST(t->stats().stale_settles >= 1u);
+  auto dlq = xrange(admin, "orders:dlq");
+  BOOST_REQUIRE(dlq.size() == 1u);
+  BOOST_TEST(dlq[0].second["entry_id"] == id);
 }
 
 BOOST_AUTO_TEST_CASE(entries_of_a_crashed_consumer_are_taken_over_and_acked) {

@@ -307,7 +307,7 @@ io_result memory_transport::nack(const envelope& msg, std::chrono::milliseconds 
     slot_index i = find_in_flight(msg.handle);
     if (i == npos) {
       ++counters_.stale_settles;
-      return io_result::success();
+      return io_result::stale_delivery();
     }
     unlink(in_flight_, i);
     slot& s = slots_[i];
@@ -341,7 +341,7 @@ io_result memory_transport::dead_letter(const envelope& msg,
     slot_index i = find_in_flight(msg.handle);
     if (i == npos) {
       ++counters_.stale_settles;
-      return io_result::success();
+      return io_result::stale_delivery();
     }
     dead_letters_.push_back(std::move(entry));
     unlink(in_flight_, i);

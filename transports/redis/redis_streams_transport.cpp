@@ -287,10 +287,11 @@ io_result redis_streams_transport::nack(const envelope& msg,
   while (at < seen &&
          !next_retry_check_.compare_exchange_weak(seen, at, std::memory_order_relaxed)) {
   }
-  auto& counter = r.replies[0]->type == REDIS_REPLY_INTEGER && r.replies[0]->integer == 1
-                      ? counters_.nacked
-                      : counters_.stale_settles;
-  counter.fetch_add(1, std::memory_order_relaxed);
+  if (r.replies[0]->type != REDIS_REPLY_INTEGER || r.replies[0]->integer != 1) {
+    counters_.stale_settles.fetch_add(1, std::memory_order_relaxed);
+    return io_result::stale_delivery();
+  }
+  counters_.nacked.fetch_add(1, std::memory_order_relaxed);
   return io_result::success();
 }
 
@@ -327,9 +328,11 @@ io_result redis_streams_transport::write_dead_letter(const envelope& msg,
   if (!r) {
     return streams_failure(r);
   }
-  auto& counter = r.replies[0]->type == REDIS_REPLY_STRING ? counters_.dead_lettered
-                                                           : counters_.stale_settles;
-  counter.fetch_add(1, std::memory_order_relaxed);
+  if (r.replies[0]->type != REDIS_REPLY_STRING) {
+    counters_.stale_settles.fetch_add(1, std::memory_order_relaxed);
+    return io_result::stale_delivery();
+  }
+  counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
   return io_result::success();
 }
 
