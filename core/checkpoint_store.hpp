@@ -24,9 +24,12 @@ public:
   /// Writes every checkpoint of the batch in one call.
   virtual io_result write(const std::vector<checkpoint>& batch) = 0;
 
-  /// Returns the stored result of `step` for `key`, if any.
-  virtual std::optional<std::string> read(const std::string& key,
-                                          const std::string& step) = 0;
+  /// Stores in `out` the result of `step` for `key` (empty when there is
+  /// none) and returns success; or returns why the store could not be
+  /// asked, leaving `out` untouched. "No result" and "store unavailable" must
+  /// stay apart: replaying a step as absent would run it twice.
+  virtual io_result read(const std::string& key, const std::string& step,
+                         std::optional<std::string>& out) = 0;
 };
 
 } // namespace mailroom

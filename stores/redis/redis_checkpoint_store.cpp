@@ -41,8 +41,8 @@ io_result redis_checkpoint_store::write(const std::vector<checkpoint>& batch) {
   return connection_.pipeline(commands).status;
 }
 
-io_result redis_checkpoint_store::lookup(const std::string& key, const std::string& step,
-                                         std::optional<std::string>& out) {
+io_result redis_checkpoint_store::read(const std::string& key, const std::string& step,
+                                       std::optional<std::string>& out) {
   auto r = connection_.command({"HGET", redis_key(key), step});
   if (!r) {
     return r.status;
@@ -56,13 +56,6 @@ io_result redis_checkpoint_store::lookup(const std::string& key, const std::stri
     return io_result::fatal("redis checkpoint store: unexpected HGET reply");
   }
   return io_result::success();
-}
-
-std::optional<std::string> redis_checkpoint_store::read(const std::string& key,
-                                                        const std::string& step) {
-  std::optional<std::string> out;
-  lookup(key, step, out);
-  return out;
 }
 
 } // namespace mailroom

@@ -27,7 +27,8 @@ public:
   /// checkpoints for `ttl` (default 7 days, at least 1 ms) after a key's
   /// last write; it connects on first use.
   explicit redis_checkpoint_store(redis_settings settings,
-                                  std::chrono::milliseconds ttl = std::chrono::hours{24 * 7});
+                                  std::chrono::milliseconds ttl = std::chrono::hours{24 *
+                                                                                     7});
 
   redis_checkpoint_store(const redis_checkpoint_store&) = delete;
   redis_checkpoint_store& operator=(const redis_checkpoint_store&) = delete;
@@ -35,15 +36,11 @@ public:
   /// Writes every checkpoint of the batch in one round trip.
   io_result write(const std::vector<checkpoint>& batch) override;
 
-  /// Returns the stored result of `step` for `key`; empty when there is none
-  /// *or when Redis cannot be asked* (the interface has no error channel:
-  /// use `lookup` to tell the two apart).
-  std::optional<std::string> read(const std::string& key, const std::string& step) override;
-
-  /// Stores in `out` the result of `step` for `key` (empty when none) and
-  /// returns success, or returns the failure leaving `out` untouched.
-  io_result lookup(const std::string& key, const std::string& step,
-                   std::optional<std::string>& out);
+  /// Stores in `out` the result of `step` for `key` (empty when none) in one
+  /// HGET and returns success, or returns the failure (`transient` while
+  /// Redis is down) leaving `out` untouched.
+  io_result read(const std::string& key, const std::string& step,
+                 std::optional<std::string>& out) override;
 
   /// Returns the Redis key of the hash holding the checkpoints of `key`.
   std::string redis_key(std::string_view key) const;
