@@ -13,6 +13,7 @@
 
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
+#include "tests/support/store_contract.hpp"
 
 using namespace std::chrono_literals;
 using mailroom::claim_result;
@@ -25,6 +26,7 @@ using mailroom::memory_idempotency_store;
 
 namespace {
 
+namespace contract = mailroom::testing::store_contract;
 using state = claim_result::state;
 
 // A clock the test moves by hand.
@@ -35,152 +37,42 @@ struct fake_clock {
   }
 };
 
+// The tests here keep claims for 1 s unless they say otherwise.
 claim_result claim_one(memory_idempotency_store& s, std::string_view key,
                        std::chrono::milliseconds ttl = 1000ms) {
-  auto r = s.claim({key}, ttl);
-  BOOST_REQUIRE(r.size() == 1u);
-  return r[0];
+  return contract::claim_one(s, key, ttl);
 }
 
 fence_result complete_one(memory_idempotency_store& s, std::string_view key,
                           mailroom::fencing_token token, std::string_view result = "ok",
                           std::chrono::milliseconds ttl = 10000ms) {
-  auto r = s.complete({completion{key, token, result}}, ttl);
-  BOOST_REQUIRE(r.size() == 1u);
-  return r[0];
+  return contract::complete_one(s, key, token, result, ttl);
 }
 
-dispatch_record record(const std::string& key, mailroom::fencing_token token,
-                       steady::time_point dispatched, steady::time_point expires) {
-  dispatch_record r;
-  r.message.key = key;
-  r.message.id = "id-" + key;
-  r.token = token;
-  r.dispatched = dispatched;
-  r.claim_expires = expires;
-  return r;
-}
-
-std::vector<std::string> keys_of(const std::vector<dispatch_record>& rs) {
-  std::vector<std::string> out;
-  for (const auto& r : rs) {
-    out.push_back(r.message.key);
-  }
-  return out;
-}
+using contract::keys_of;
+using contract::record;
 
 } // namespace
 
-BOOST_TEST_DONT_PRINT_LOG_VALUE(claim_result::state)
-BOOST_TEST_DONT_PRINT_LOG_VALUE(fence_result)
+// ---- idempotency store: the contract every store meets ------------------------
 
-// ---- idempotency store ----------------------------------------------------------
-
-BOOST_AUTO_TEST_CASE(key_goes_fresh_then_in_flight_then_done) {
+// A store on a clock the test moves, for the contract tests.
+struct on_a_memory_store {
   fake_clock t;
   memory_idempotency_store s{t.fn()};
-  auto first = claim_one(s, "a");
-  BOOST_TEST((first.status == state::fresh));
-  BOOST_TEST(first.token != 0u);
+  contract::advance_fn advance = [this](std::chrono::milliseconds d) { t.now += d; };
+};
 
-  BOOST_TEST((claim_one(s, "a").status == state::in_flight));
+MAILROOM_IDEMPOTENCY_STORE_CONTRACT(on_a_memory_store)
 
-  BOOST_TEST((complete_one(s, "a", first.token, "result-a") == fence_result::applied));
-  auto again = claim_one(s, "a");
-  BOOST_TEST((again.status == state::done));
-  BOOST_TEST(again.result == "result-a");
-  BOOST_TEST(again.token == 0u);
-}
+// ---- idempotency store: the memory store's own ----------------------------------
 
-BOOST_AUTO_TEST_CASE(tokens_are_unique_and_never_zero) {
+BOOST_AUTO_TEST_CASE(a_released_claim_leaves_no_entry_behind) {
   memory_idempotency_store s;
-  std::vector<std::string> keys;
-  for (int i = 0; i < 1000; ++i) {
-    keys.push_back("k" + std::to_string(i));
-  }
-  std::vector<std::string_view> views(keys.begin(), keys.end());
-  auto rs = s.claim(views, 1000ms);
-  std::set<mailroom::fencing_token> tokens;
-  for (const auto& r : rs) {
-    BOOST_TEST_REQUIRE((r.status == state::fresh));
-    BOOST_TEST_REQUIRE(r.token != 0u);
-    tokens.insert(r.token);
-  }
-  BOOST_TEST(tokens.size() == 1000u);
-}
-
-BOOST_AUTO_TEST_CASE(batch_claim_answers_each_key_in_order) {
-  fake_clock t;
-  memory_idempotency_store s{t.fn()};
-  auto done = claim_one(s, "done");
-  complete_one(s, "done", done.token, "R");
-  claim_one(s, "busy");
-
-  auto rs = s.claim({"fresh", "done", "busy", "fresh2", "fresh"}, 1000ms);
-  BOOST_REQUIRE(rs.size() == 5u);
-  BOOST_TEST((rs[0].status == state::fresh));
-  BOOST_TEST((rs[1].status == state::done));
-  BOOST_TEST(rs[1].result == "R");
-  BOOST_TEST((rs[2].status == state::in_flight));
-  BOOST_TEST((rs[3].status == state::fresh));
-  BOOST_TEST((rs[4].status == state::in_flight)); // repeated in one batch: fresh once
-  BOOST_TEST(rs[0].token != rs[3].token);
-}
-
-BOOST_AUTO_TEST_CASE(expired_claim_is_taken_over_and_fences_the_old_token) {
-  fake_clock t;
-  memory_idempotency_store s{t.fn()};
-  auto old_claim = claim_one(s, "a", 100ms);
-  t.now += 50ms;
-  BOOST_TEST((claim_one(s, "a", 100ms).status == state::in_flight));
-  t.now += 60ms; // the first claim expired
-  auto new_claim = claim_one(s, "a", 100ms);
-  BOOST_TEST((new_claim.status == state::fresh));
-  BOOST_TEST(new_claim.token != old_claim.token);
-
-  BOOST_TEST((complete_one(s, "a", old_claim.token, "stale") == fence_result::fenced));
-  BOOST_TEST((s.release("a", old_claim.token) == fence_result::fenced));
-  BOOST_TEST((complete_one(s, "a", new_claim.token, "fresh") == fence_result::applied));
-  auto done = claim_one(s, "a");
-  BOOST_TEST((done.status == state::done));
-  BOOST_TEST(done.result == "fresh");
-  // A repeated complete with the winning token changes nothing.
-  BOOST_TEST((complete_one(s, "a", new_claim.token, "other") == fence_result::applied));
-  BOOST_TEST(claim_one(s, "a").result == "fresh");
-}
-
-BOOST_AUTO_TEST_CASE(expired_claim_fences_its_own_token) {
-  fake_clock t;
-  memory_idempotency_store s{t.fn()};
-  auto c = claim_one(s, "a", 100ms);
-  t.now += 100ms;
-  BOOST_TEST((complete_one(s, "a", c.token) == fence_result::fenced));
-  BOOST_TEST((s.release("a", c.token) == fence_result::fenced));
-  BOOST_TEST((claim_one(s, "a").status == state::fresh));
-}
-
-BOOST_AUTO_TEST_CASE(complete_without_claim_is_fenced) {
-  memory_idempotency_store s;
-  BOOST_TEST((complete_one(s, "never", 12345) == fence_result::fenced));
-  BOOST_TEST((claim_one(s, "never").status == state::fresh));
-}
-
-BOOST_AUTO_TEST_CASE(release_deletes_only_with_the_owning_token) {
-  fake_clock t;
-  memory_idempotency_store s{t.fn()};
   auto c = claim_one(s, "a");
-  BOOST_TEST((s.release("a", c.token + 999) == fence_result::fenced));
-  BOOST_TEST((claim_one(s, "a").status == state::in_flight));
+  BOOST_TEST(s.size() == 1u);
   BOOST_TEST((s.release("a", c.token) == fence_result::applied));
   BOOST_TEST(s.size() == 0u);
-  auto again = claim_one(s, "a");
-  BOOST_TEST((again.status == state::fresh));
-  BOOST_TEST((s.release("missing", again.token) == fence_result::fenced));
-
-  // A done key is never released.
-  complete_one(s, "a", again.token);
-  BOOST_TEST((s.release("a", again.token) == fence_result::fenced));
-  BOOST_TEST((claim_one(s, "a").status == state::done));
 }
 
 BOOST_AUTO_TEST_CASE(expired_entries_are_erased) {
@@ -714,58 +606,23 @@ BOOST_AUTO_TEST_CASE(concurrent_churn_with_expiry_leaves_nothing_behind) {
 
 // ---- claim store ----------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(claim_store_lists_stale_records_oldest_first) {
+BOOST_AUTO_TEST_CASE(contract_records_are_listed_by_dispatch_time_and_by_expiry) {
   memory_claim_store s;
-  auto t0 = steady::now();
-  BOOST_REQUIRE(s.record_dispatch(
-      {record("c", 3, t0 - 30s, t0 + 60s), record("a", 1, t0 - 50s, t0 + 60s),
-       record("b", 2, t0 - 40s, t0 + 60s), record("new", 4, t0, t0 + 60s)}));
-  BOOST_TEST(s.pending() == 4u);
-
-  std::vector<dispatch_record> out;
-  BOOST_REQUIRE(s.list_stale(t0 - 20s, 10, out));
-  BOOST_TEST(keys_of(out) == (std::vector<std::string>{"a", "b", "c"}));
-  BOOST_TEST(out[0].token == 1u);
-  BOOST_TEST(out[0].message.id == "id-a");
-
-  std::vector<dispatch_record> limited;
-  BOOST_REQUIRE(s.list_stale(t0 - 20s, 2, limited));
-  BOOST_TEST(keys_of(limited) == (std::vector<std::string>{"a", "b"}));
-
-  std::vector<dispatch_record> none;
-  BOOST_REQUIRE(s.list_stale(t0 - 60s, 10, none));
-  BOOST_TEST(none.empty());
-  BOOST_TEST(s.pending() == 4u); // listing removes nothing
+  contract::records_are_listed_by_dispatch_time_and_by_expiry(s);
 }
 
-BOOST_AUTO_TEST_CASE(claim_store_lists_reclaimable_records_by_expiry) {
+BOOST_AUTO_TEST_CASE(contract_mark_terminal_is_fenced_by_token) {
+  memory_claim_store s;
+  contract::mark_terminal_is_fenced_by_token(s);
+}
+
+BOOST_AUTO_TEST_CASE(a_claim_expiring_exactly_now_is_reclaimable) {
   memory_claim_store s;
   auto t0 = steady::now();
-  s.record_dispatch({record("late", 1, t0, t0 + 10s), record("x", 2, t0, t0 - 5s),
-                     record("y", 3, t0, t0 - 9s), record("edge", 4, t0, t0)});
+  s.record_dispatch({record("late", 1, t0, t0 + 1ns), record("edge", 4, t0, t0)});
   std::vector<dispatch_record> out;
   BOOST_REQUIRE(s.list_reclaimable(t0, 10, out));
-  BOOST_TEST(keys_of(out) == (std::vector<std::string>{"y", "x", "edge"}));
-  std::vector<dispatch_record> one;
-  BOOST_REQUIRE(s.list_reclaimable(t0, 1, one));
-  BOOST_TEST(keys_of(one) == (std::vector<std::string>{"y"}));
-}
-
-BOOST_AUTO_TEST_CASE(claim_store_mark_terminal_is_fenced_by_token) {
-  memory_claim_store s;
-  auto t0 = steady::now();
-  s.record_dispatch({record("a", 1, t0, t0 + 10s)});
-  // A re-dispatch under a newer claim replaces the record.
-  s.record_dispatch({record("a", 2, t0 + 1s, t0 + 20s)});
-  BOOST_TEST(s.pending() == 1u);
-  BOOST_TEST((s.mark_terminal("a", 1) == fence_result::fenced));
-  BOOST_TEST(s.pending() == 1u);
-  BOOST_TEST((s.mark_terminal("a", 2) == fence_result::applied));
-  BOOST_TEST(s.pending() == 0u);
-  BOOST_TEST((s.mark_terminal("a", 2) == fence_result::fenced));
-  std::vector<dispatch_record> out;
-  s.list_stale(t0 + 1h, 10, out);
-  BOOST_TEST(out.empty());
+  BOOST_TEST(keys_of(out) == (std::vector<std::string>{"edge"}));
 }
 
 BOOST_AUTO_TEST_CASE(claim_store_unavailable_switch_fails_every_call) {

@@ -21,6 +21,7 @@
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/store_contract.hpp"
 
 using namespace std::chrono_literals;
 using mailroom::checkpoint;
@@ -41,7 +42,17 @@ using steady = mailroom::clock;
 
 namespace {
 
+namespace contract = mailroom::testing::store_contract;
+using contract::claim_one;
+using contract::complete_one;
+using contract::keys_of;
+using contract::record;
 using state = claim_result::state;
+
+// Time passes for a real server only by waiting.
+void sleep_for(std::chrono::milliseconds d) {
+  std::this_thread::sleep_for(d);
+}
 
 // Short timeouts and a quick reconnect backoff keep outage tests fast.
 redis_settings settings_for(const redis_server& server,
@@ -89,21 +100,6 @@ std::optional<std::string> read_checkpoint(redis_checkpoint_store& s,
   return out;
 }
 
-claim_result claim_one(redis_idempotency_store& s, std::string_view key,
-                       std::chrono::milliseconds ttl = 10s) {
-  auto r = s.claim({key}, ttl);
-  BOOST_REQUIRE(r.size() == 1u);
-  return r[0];
-}
-
-fence_result complete_one(redis_idempotency_store& s, std::string_view key,
-                          fencing_token token, std::string_view result = "ok",
-                          std::chrono::milliseconds ttl = 10s) {
-  auto r = s.complete({completion{key, token, result}}, ttl);
-  BOOST_REQUIRE(r.size() == 1u);
-  return r[0];
-}
-
 // Every byte value, repeated to 1 MiB.
 std::string blob_1mib() {
   std::string out(1 << 20, '\0');
@@ -122,25 +118,6 @@ std::vector<std::string> odd_strings() {
           "a\r\nFLUSHALL\r\n",
           "*1\r\n$4\r\nPING\r\n",
           ""};
-}
-
-dispatch_record record(const std::string& key, fencing_token token,
-                       steady::time_point dispatched, steady::time_point expires) {
-  dispatch_record r;
-  r.message.key = key;
-  r.message.id = "id-" + key;
-  r.token = token;
-  r.dispatched = dispatched;
-  r.claim_expires = expires;
-  return r;
-}
-
-std::vector<std::string> keys_of(const std::vector<dispatch_record>& rs) {
-  std::vector<std::string> out;
-  for (const auto& r : rs) {
-    out.push_back(r.message.key);
-  }
-  return out;
 }
 
 bool near(steady::time_point a, steady::time_point b) {
@@ -184,114 +161,51 @@ template <class F> std::chrono::milliseconds timed(F f) {
 
 } // namespace
 
-BOOST_TEST_DONT_PRINT_LOG_VALUE(claim_result::state)
-BOOST_TEST_DONT_PRINT_LOG_VALUE(fence_result)
 BOOST_TEST_DONT_PRINT_LOG_VALUE(failure_class)
 
 // ---- idempotency store ----------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(key_goes_fresh_then_in_flight_then_done) {
+// A fresh server and an idempotency store on it, for the contract tests.
+struct on_a_redis_store {
   redis_server server;
   redis_idempotency_store s{settings_for(server)};
-  auto first = claim_one(s, "a");
-  BOOST_TEST(first.status == state::fresh);
-  BOOST_TEST(first.token != 0u);
-  BOOST_TEST(claim_one(s, "a").status == state::in_flight);
-  BOOST_TEST(complete_one(s, "a", first.token, "result-a") == fence_result::applied);
-  auto again = claim_one(s, "a");
-  BOOST_TEST(again.status == state::done);
-  BOOST_TEST(again.result == "result-a");
-  // Repeating an applied complete is harmless and changes nothing.
-  BOOST_TEST(complete_one(s, "a", first.token, "other") == fence_result::applied);
-  BOOST_TEST(claim_one(s, "a").result == "result-a");
-}
+  contract::advance_fn advance = sleep_for;
+};
 
-BOOST_AUTO_TEST_CASE(a_mixed_batch_is_claimed_in_one_round_trip) {
+MAILROOM_IDEMPOTENCY_STORE_CONTRACT(on_a_redis_store)
+
+BOOST_AUTO_TEST_CASE(a_batch_is_claimed_in_one_round_trip) {
   redis_server server;
-  redis_connection admin{settings_for(server)};
   redis_idempotency_store s{settings_for(server)};
-  redis_idempotency_store other{settings_for(server)};
-  auto done = claim_one(s, "done");
-  BOOST_REQUIRE(complete_one(s, "done", done.token, "earlier") == fence_result::applied);
-  BOOST_REQUIRE(claim_one(other, "busy").status == state::fresh);
-
+  BOOST_REQUIRE(claim_one(s, "warm-up").status == state::fresh); // connects
   // One pipelined SET NX PX GET per key, all in one round trip.
-  auto set_before = server.calls_of("set");
-  auto trips_before = s.connection().round_trips();
-  auto r = s.claim({"new-1", "done", "busy", "new-2", "new-1"}, 10s);
-  BOOST_TEST(server.calls_of("set") - set_before == 5);
-  BOOST_TEST(s.connection().round_trips() - trips_before == 1u);
-  BOOST_REQUIRE(r.size() == 5u);
-  BOOST_TEST(r[0].status == state::fresh);
-  BOOST_TEST(r[1].status == state::done);
-  BOOST_TEST(r[1].result == "earlier");
-  BOOST_TEST(r[2].status == state::in_flight);
-  BOOST_TEST(r[3].status == state::fresh);
-  BOOST_TEST(r[4].status == state::in_flight); // repeated in the batch
-  BOOST_TEST(r[0].token != r[3].token);
-
-  // 256 keys: still one round trip, 256 distinct non-zero tokens.
   std::vector<std::string> names;
   for (int i = 0; i < 256; ++i) {
     names.push_back("bulk-" + std::to_string(i));
   }
+  names.push_back("bulk-0"); // repeated: in flight after its first claim
   std::vector<std::string_view> keys(names.begin(), names.end());
-  set_before = server.calls_of("set");
-  trips_before = s.connection().round_trips();
+  auto set_before = server.calls_of("set");
+  auto trips_before = s.connection().round_trips();
   auto bulk = s.claim(keys, 10s);
-  BOOST_TEST(server.calls_of("set") - set_before == 256);
+  BOOST_TEST(server.calls_of("set") - set_before == 257);
   BOOST_TEST(s.connection().round_trips() - trips_before == 1u);
-  std::set<fencing_token> tokens;
-  for (const auto& c : bulk) {
-    BOOST_TEST(c.status == state::fresh);
-    BOOST_TEST(c.token != 0u);
-    tokens.insert(c.token);
-  }
-  BOOST_TEST(tokens.size() == 256u);
+  BOOST_REQUIRE(bulk.size() == 257u);
+  BOOST_TEST(bulk[0].status == state::fresh);
+  BOOST_TEST(bulk[256].status == state::in_flight);
 }
 
-BOOST_AUTO_TEST_CASE(complete_and_release_are_fenced_by_the_live_token) {
-  redis_server server;
-  redis_idempotency_store s{settings_for(server)};
-  auto old_claim = claim_one(s, "k", 100ms);
-  BOOST_REQUIRE(old_claim.status == state::fresh);
-  std::this_thread::sleep_for(200ms);
-  auto new_claim = claim_one(s, "k", 10s); // the old claim expired: taken over
-  BOOST_REQUIRE(new_claim.status == state::fresh);
-  BOOST_TEST(complete_one(s, "k", old_claim.token, "stale") == fence_result::fenced);
-  BOOST_TEST(s.release("k", old_claim.token) == fence_result::fenced);
-  BOOST_TEST(claim_one(s, "k").status == state::in_flight); // the new claim survived
-  BOOST_TEST(complete_one(s, "k", new_claim.token, "fresh") == fence_result::applied);
-  BOOST_TEST(claim_one(s, "k").result == "fresh");
-  BOOST_TEST(s.release("k", new_claim.token) == fence_result::fenced); // done stays done
-
-  auto r = claim_one(s, "r");
-  BOOST_TEST(s.release("r", r.token + 1) == fence_result::fenced);
-  BOOST_TEST(s.release("r", r.token) == fence_result::applied);
-  BOOST_TEST(s.release("r", r.token) == fence_result::fenced);
-  BOOST_TEST(claim_one(s, "r").status == state::fresh); // claimable again at once
-  BOOST_TEST(complete_one(s, "never-claimed", 42) == fence_result::fenced);
-  BOOST_TEST(complete_one(s, "never-claimed", 0) == fence_result::fenced);
-}
-
-BOOST_AUTO_TEST_CASE(claims_and_results_expire_with_their_ttl) {
+BOOST_AUTO_TEST_CASE(claims_and_results_carry_their_ttl_in_redis) {
   redis_server server;
   redis_connection admin{settings_for(server)};
   redis_idempotency_store s{settings_for(server)};
-  BOOST_TEST(claim_one(s, "short", 80ms).status == state::fresh);
+  auto c = claim_one(s, "short", 80ms);
+  BOOST_TEST(c.status == state::fresh);
   auto pttl = integer_of(admin, {"PTTL", s.redis_key("short")});
   BOOST_TEST((pttl > 0 && pttl <= 80));
-  BOOST_TEST(claim_one(s, "short").status == state::in_flight);
-  std::this_thread::sleep_for(150ms);
-  auto c = claim_one(s, "short", 10s);
-  BOOST_TEST(c.status == state::fresh);
-
-  BOOST_TEST(complete_one(s, "short", c.token, "r", 80ms) == fence_result::applied);
+  BOOST_TEST(complete_one(s, "short", c.token, "r", 5000ms) == fence_result::applied);
   pttl = integer_of(admin, {"PTTL", s.redis_key("short")});
-  BOOST_TEST((pttl > 0 && pttl <= 80));
-  BOOST_TEST(claim_one(s, "short").status == state::done);
-  std::this_thread::sleep_for(150ms);
-  BOOST_TEST(claim_one(s, "short").status == state::fresh);
+  BOOST_TEST((pttl > 80 && pttl <= 5000));
 }
 
 BOOST_AUTO_TEST_CASE(odd_keys_and_values_round_trip_byte_exact) {
@@ -617,70 +531,35 @@ BOOST_AUTO_TEST_CASE(records_round_trip_every_envelope_field) {
   BOOST_TEST(m.handle.handle == r.message.handle.handle);
 }
 
-BOOST_AUTO_TEST_CASE(stale_and_reclaimable_records_are_range_queries) {
+BOOST_AUTO_TEST_CASE(contract_records_are_listed_by_dispatch_time_and_by_expiry) {
   redis_server server;
   redis_claim_store s{settings_for(server)};
-  auto now = steady::now();
-  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({
-      record("d", 4, now - 1s, now + 60s), // fresh, claim alive
-      record("a", 1, now - 10s, now - 3s), // stale, claim expired
-      record("c", 3, now - 5s, now - 8s),  // stale, expired earliest
-      record("b", 2, now - 7s, now + 60s), // stale, claim alive
-  })));
-  BOOST_TEST(s.pending() == 4u);
-  std::vector<dispatch_record> stale;
-  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now - 2s, 10, stale)));
-  BOOST_TEST((keys_of(stale) == std::vector<std::string>{"a", "b", "c"}));
-  stale.clear();
-  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now - 2s, 2, stale)));
-  BOOST_TEST((keys_of(stale) == std::vector<std::string>{"a", "b"}));
-  std::vector<dispatch_record> expired;
-  BOOST_REQUIRE(static_cast<bool>(s.list_reclaimable(now, 10, expired)));
-  BOOST_TEST((keys_of(expired) == std::vector<std::string>{"c", "a"}));
-  expired.clear();
-  BOOST_REQUIRE(static_cast<bool>(s.list_reclaimable(now, 0, expired)));
-  BOOST_TEST(expired.empty());
-  BOOST_TEST(s.pending() == 4u); // listing removes nothing
-
-  // A record written again replaces the old one and its index entries.
-  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("a", 9, now, now + 60s)})));
-  stale.clear();
-  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now - 2s, 10, stale)));
-  BOOST_TEST((keys_of(stale) == std::vector<std::string>{"b", "c"}));
-  BOOST_TEST(s.pending() == 4u);
+  contract::records_are_listed_by_dispatch_time_and_by_expiry(s);
 }
 
-BOOST_AUTO_TEST_CASE(mark_terminal_is_atomic_and_fenced) {
+BOOST_AUTO_TEST_CASE(contract_mark_terminal_is_fenced_by_token) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_claim_store s{settings_for(server)};
+  contract::mark_terminal_is_fenced_by_token(s);
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0); // records and both indexes gone
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_of_terminal_marks_is_one_script_call) {
   redis_server server;
   redis_connection admin{settings_for(server)};
   redis_claim_store s{settings_for(server)};
   auto now = steady::now();
   BOOST_REQUIRE(static_cast<bool>(s.record_dispatch(
-      {record("a", 1, now - 9s, now - 9s), record("b", 2, now - 8s, now - 8s),
-       record("c", 3, now - 7s, now - 7s), record("d", 4, now - 6s, now - 6s)})));
-  BOOST_TEST(s.mark_terminal("a", 99) == fence_result::fenced);
+      {record("a", 1, now, now), record("b", 2, now, now), record("c", 3, now, now)})));
   BOOST_TEST(s.mark_terminal("a", 1) == fence_result::applied);
-  BOOST_TEST(s.mark_terminal("a", 1) == fence_result::fenced);
-  BOOST_TEST(s.mark_terminal("never", 1) == fence_result::fenced);
-  BOOST_TEST(s.pending() == 3u);
   BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("a")}) == 0);
-  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 3);
-
-  // Re-dispatched under a new token: the old token no longer owns it.
-  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("b", 20, now, now)})));
-  auto evalsha_before = server.calls_of("evalsha");
-  s.mark_terminal_all(
-      {terminal_mark{"b", 2}, terminal_mark{"c", 3}, terminal_mark{"d", 5}});
-  BOOST_TEST(server.calls_of("evalsha") - evalsha_before == 1);
-  std::vector<dispatch_record> left;
-  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now + 1s, 10, left)));
-  BOOST_TEST((keys_of(left) == std::vector<std::string>{"d", "b"}));
-  BOOST_TEST(s.pending() == 2u);
   BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 2);
-  s.mark_terminal_all({});
-  s.mark_terminal_all({terminal_mark{"b", 20}, terminal_mark{"d", 4}});
+  auto evalsha_before = server.calls_of("evalsha");
+  s.mark_terminal_all({terminal_mark{"b", 2}, terminal_mark{"c", 3}});
+  BOOST_TEST(server.calls_of("evalsha") - evalsha_before == 1);
   BOOST_TEST(s.pending() == 0u);
-  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0); // hashes and indexes all gone
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0);
 }
 
 // ---- checkpoint store -----------------------------------------------------------
