@@ -259,26 +259,27 @@ inline void mark_terminal_is_fenced_by_token(claim_store& s) {
 
 /// Registers every idempotency-store contract test, each run on a fresh
 /// `Fixture`, which provides `s` (the store) and `advance` (an advance_fn).
-#define MAILROOM_IDEMPOTENCY_STORE_CONTRACT(Fixture)                                       \
-  BOOST_FIXTURE_TEST_CASE(contract_claim_goes_fresh_then_in_flight_then_done, Fixture) {  \
-    mailroom::testing::store_contract::claim_goes_fresh_then_in_flight_then_done(s);       \
-  }                                                                                        \
-  BOOST_FIXTURE_TEST_CASE(contract_a_mixed_batch_answers_each_key_in_order, Fixture) {    \
-    mailroom::testing::store_contract::a_mixed_batch_answers_each_key_in_order(s);         \
-  }                                                                                        \
-  BOOST_FIXTURE_TEST_CASE(contract_tokens_are_distinct_and_never_zero, Fixture) {         \
-    mailroom::testing::store_contract::tokens_are_distinct_and_never_zero(s, 1000);        \
-  }                                                                                        \
-  BOOST_FIXTURE_TEST_CASE(contract_an_expired_claim_is_taken_over, Fixture) {             \
-    mailroom::testing::store_contract::an_expired_claim_is_taken_over_and_fences_the_old_token( \
-        s, advance);                                                                       \
-  }                                                                                        \
-  BOOST_FIXTURE_TEST_CASE(contract_an_expired_claim_fences_its_own_token, Fixture) {      \
-    mailroom::testing::store_contract::an_expired_claim_fences_its_own_token(s, advance);  \
-  }                                                                                        \
-  BOOST_FIXTURE_TEST_CASE(contract_release_and_complete_need_the_live_token, Fixture) {   \
-    mailroom::testing::store_contract::release_and_complete_need_the_live_token(s);        \
-  }                                                                                        \
-  BOOST_FIXTURE_TEST_CASE(contract_results_expire_with_their_ttl, Fixture) {              \
-    mailroom::testing::store_contract::results_expire_with_their_ttl(s, advance);          \
+#define MAILROOM_IDEMPOTENCY_STORE_CONTRACT(Fixture)                                     \
+  BOOST_FIXTURE_TEST_CASE(contract_claim_goes_fresh_then_in_flight_then_done, Fixture) { \
+    mailroom::testing::store_contract::claim_goes_fresh_then_in_flight_then_done(s);     \
+  }                                                                                      \
+  BOOST_FIXTURE_TEST_CASE(contract_a_mixed_batch_answers_each_key_in_order, Fixture) {   \
+    mailroom::testing::store_contract::a_mixed_batch_answers_each_key_in_order(s);       \
+  }                                                                                      \
+  BOOST_FIXTURE_TEST_CASE(contract_tokens_are_distinct_and_never_zero, Fixture) {        \
+    mailroom::testing::store_contract::tokens_are_distinct_and_never_zero(s, 1000);      \
+  }                                                                                      \
+  BOOST_FIXTURE_TEST_CASE(contract_an_expired_claim_is_taken_over, Fixture) {            \
+    mailroom::testing::store_contract::                                                  \
+        an_expired_claim_is_taken_over_and_fences_the_old_token(s, advance);             \
+  }                                                                                      \
+  BOOST_FIXTURE_TEST_CASE(contract_an_expired_claim_fences_its_own_token, Fixture) {     \
+    mailroom::testing::store_contract::an_expired_claim_fences_its_own_token(s,          \
+                                                                             advance);   \
+  }                                                                                      \
+  BOOST_FIXTURE_TEST_CASE(contract_release_and_complete_need_the_live_token, Fixture) {  \
+    mailroom::testing::store_contract::release_and_complete_need_the_live_token(s);      \
+  }                                                                                      \
+  BOOST_FIXTURE_TEST_CASE(contract_results_expire_with_their_ttl, Fixture) {             \
+    mailroom::testing::store_contract::results_expire_with_their_ttl(s, advance);        \
   }

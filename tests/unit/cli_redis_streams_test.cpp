@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clients/redis/redis_connection.hpp"
+#include "tests/support/cli_redis.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -20,9 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string binary = MAILROOM_BINARY;
-const std::string streams_config =
-    std::string{MAILROOM_SOURCE_DIR} + "/config/redis-streams.toml";
 const std::string stream = "orders";
 const std::string group = "mailroom";
 const std::string dlq = "orders:dlq";
@@ -33,37 +31,7 @@ constexpr int poison_every = 100;
 
 // `mailroom run` on the streams example, pointed at `port`, plus `sets`.
 std::vector<std::string> run_args(int port, std::vector<std::string> sets) {
-  std::vector<std::string> args{binary,     "run",
-                                "--config", streams_config,
-                                "--set",    "redis.port=" + std::to_string(port),
-                                "--set",    "progress.enabled=false"};
-  for (auto& s : sets) {
-    args.push_back("--set");
-    args.push_back(std::move(s));
-  }
-  return args;
-}
-
-mailroom::redis_settings admin_settings(const redis_server& server) {
-  mailroom::redis_settings s;
-  s.port = server.port();
-  return s;
-}
-
-redisReply* reply_of(mailroom::redis_connection& admin,
-                     const mailroom::redis_command& cmd, mailroom::redis_replies& keep) {
-  keep = admin.command(cmd);
-  BOOST_REQUIRE_MESSAGE(static_cast<bool>(keep),
-                        "admin command failed: " + keep.status.what);
-  return keep.replies[0].get();
-}
-
-long long integer_reply(mailroom::redis_connection& admin,
-                        const mailroom::redis_command& cmd) {
-  mailroom::redis_replies r;
-  auto* reply = reply_of(admin, cmd, r);
-  BOOST_REQUIRE(reply->type == REDIS_REPLY_INTEGER);
-  return reply->integer;
+  return mailroom_args("redis-streams.toml", port, std::move(sets));
 }
 
 // Appends `n` entries with distinct keys "<tag>-<i>" and returns the last id.
@@ -152,18 +120,6 @@ std::string terminate(process_runner& p) {
 
 long long handled(const std::string& out) {
   return summary_value(out, "acked") + summary_value(out, "dead-lettered");
-}
-
-// Counts the dedupe store's keys whose value starts with "done:".
-long long done_keys(mailroom::redis_connection& admin) {
-  const std::string script =
-      "local n = 0 "
-      "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
-      "  local v = redis.call('GET', k) "
-      "  if v and string.sub(v, 1, 5) == 'done:' then n = n + 1 end "
-      "end "
-      "return n";
-  return integer_reply(admin, {"EVAL", script, "0", "mailroom:idem:*"});
 }
 
 // The entry ids recorded in the dead-letter stream, requiring each once.

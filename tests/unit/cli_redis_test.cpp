@@ -10,73 +10,24 @@
 #include <unistd.h>
 
 #include "clients/redis/redis_connection.hpp"
+#include "tests/support/cli_redis.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/scoped_env.hpp"
 
 using namespace mailroom::testing;
 using namespace std::chrono_literals;
 
 namespace {
 
-const std::string binary = MAILROOM_BINARY;
-const std::string redis_config =
-    std::string{MAILROOM_SOURCE_DIR} + "/config/redis-dedupe.toml";
-
-// `mailroom run` on the Redis example, pointed at `port`, plus `sets`.
+// `mailroom run` (or `command`) on the Redis example, pointed at `port`.
 std::vector<std::string> run_args(int port, std::vector<std::string> sets,
                                   const char* command = "run") {
-  std::vector<std::string> args{binary,     command,
-                                "--config", redis_config,
-                                "--set",    "redis.port=" + std::to_string(port),
-                                "--set",    "progress.enabled=false"};
-  for (auto& s : sets) {
-    args.push_back("--set");
-    args.push_back(std::move(s));
-  }
-  return args;
+  return mailroom_args("redis-dedupe.toml", port, std::move(sets), command);
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-// Sets an environment variable for the scope (children spawned meanwhile
-// inherit it through `environ`), unset after.
-struct scoped_env {
-  scoped_env(std::string name, const std::string& value) : name(std::move(name)) {
-    ::setenv(this->name.c_str(), value.c_str(), 1);
-  }
-  ~scoped_env() { ::unsetenv(name.c_str()); }
-  scoped_env(const scoped_env&) = delete;
-  scoped_env& operator=(const scoped_env&) = delete;
-
-  std::string name;
-};
-
-// A connection of the test's own to look at what the run left in Redis.
-mailroom::redis_settings admin_settings(const redis_server& server) {
-  mailroom::redis_settings s;
-  s.port = server.port();
-  return s;
-}
-
-long long integer_reply(mailroom::redis_connection& admin, mailroom::redis_command cmd) {
-  auto r = admin.command(cmd);
-  BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), "admin command failed: " + r.status.what);
-  BOOST_REQUIRE(r.replies[0]->type == REDIS_REPLY_INTEGER);
-  return r.replies[0]->integer;
-}
-
-// Counts the keys matching `pattern` whose value starts with "done:".
-long long done_keys(mailroom::redis_connection& admin, const std::string& pattern) {
-  const std::string script =
-      "local n = 0 "
-      "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
-      "  local v = redis.call('GET', k) "
-      "  if v and string.sub(v, 1, 5) == 'done:' then n = n + 1 end "
-      "end "
-      "return n";
-  return integer_reply(admin, {"EVAL", script, "0", pattern});
 }
 
 // Requires a clean exit and that every message was settled exactly one way.
@@ -127,7 +78,7 @@ BOOST_AUTO_TEST_CASE(run_keeps_dedupe_and_claims_on_redis) {
 
 BOOST_AUTO_TEST_CASE(password_comes_from_the_named_variable) {
   const std::string password = "pw-" + std::to_string(::getpid()) + "-not-in-any-output";
-  redis_server server{redis_server::options{password}};
+  redis_server server{redis_server::options{password, {}}};
   const std::string var = "MAILROOM_CLI_REDIS_TEST_PW";
 
   {

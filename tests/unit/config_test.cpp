@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "app/config_loader.hpp"
+#include "tests/support/scoped_env.hpp"
 
 using namespace mailroom;
+using mailroom::testing::scoped_env;
 
 namespace {
 
@@ -85,18 +87,6 @@ void check_rejected(const std::string& text, const std::string& key,
                     const std::vector<std::string>& fragments = {}) {
   check_rejected(text, {}, key, fragments);
 }
-
-// Sets an environment variable for the scope, unset after.
-struct scoped_env {
-  scoped_env(std::string name, const std::string& value) : name(std::move(name)) {
-    ::setenv(this->name.c_str(), value.c_str(), 1);
-  }
-  ~scoped_env() { ::unsetenv(name.c_str()); }
-  scoped_env(const scoped_env&) = delete;
-  scoped_env& operator=(const scoped_env&) = delete;
-
-  std::string name;
-};
 
 } // namespace
 

@@ -21,6 +21,7 @@
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/scoped_env.hpp"
 #include "tests/support/store_contract.hpp"
 
 using namespace std::chrono_literals;
@@ -38,6 +39,7 @@ using mailroom::redis_idempotency_store;
 using mailroom::redis_settings;
 using mailroom::terminal_mark;
 using mailroom::testing::redis_server;
+using mailroom::testing::scoped_env;
 using steady = mailroom::clock;
 
 namespace {
@@ -139,18 +141,6 @@ public:
 private:
   std::ostringstream text_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-};
-
-// Sets an environment variable for one test.
-class scoped_env {
-public:
-  scoped_env(std::string name, const std::string& value) : name_(std::move(name)) {
-    ::setenv(name_.c_str(), value.c_str(), 1);
-  }
-  ~scoped_env() { ::unsetenv(name_.c_str()); }
-
-private:
-  std::string name_;
 };
 
 template <class F> std::chrono::milliseconds timed(F f) {
