@@ -676,6 +676,13 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
                   ") so XAUTOCLAIM never takes over an entry a handler still runs",
               std::to_string(rt.min_idle.count()));
     }
+    if (on_redis && rt.max_deliveries != 0 && rt.max_deliveries < ec.retry.max_attempts) {
+      rs.fail("max_deliveries",
+              "0 or at least retry.max_attempts (" + std::to_string(ec.retry.max_attempts) +
+                  ") so an entry still within its retry budget is not dead-lettered for "
+                  "its delivery count",
+              std::to_string(rt.max_deliveries));
+    }
   }
   {
     auto& g = cfg.source.generator;

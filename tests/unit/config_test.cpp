@@ -289,6 +289,9 @@ BOOST_AUTO_TEST_CASE(bad_redis_transport_values_are_rejected) {
                  {"got -5"});
   check_rejected(with_stream + "recovery_interval_ms = \"soon\"\n",
                  "transport.redis.recovery_interval_ms", {"integer"});
+  check_rejected("[retry]\nmax_attempts = 5\n" + with_stream + "max_deliveries = 4\n",
+                 "transport.redis.max_deliveries",
+                 {"at least retry.max_attempts (5)", "got 4"});
   check_rejected(with_stream + "retry_check_interval_ms = -1\n",
                  "transport.redis.retry_check_interval_ms", {"0..", "got -1"});
   check_rejected(with_stream + "max_deliveries = 5000000000\n",
