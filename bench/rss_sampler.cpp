@@ -69,17 +69,24 @@ double rate_before(const std::vector<rss_sample>& samples, const rss_sample* at)
 
 } // namespace
 
-rss_profile profile_of(const std::vector<rss_sample>& samples, std::uint64_t total) {
+rss_profile profile_of(const std::vector<rss_sample>& samples, std::uint64_t total,
+                       double warm_up_s) {
   rss_profile p;
-  const rss_sample* s10 = nullptr;
+  const rss_sample* first10 = nullptr; // for the rate: start-up excluded
+  const rss_sample* s10 = nullptr;     // for RSS: also past the warm-up
   const rss_sample* s50 = nullptr;
   const rss_sample* s90 = nullptr;
   for (auto& s : samples) {
     p.max = std::max(p.max, s.rss);
     // done * 10 >= total * 1 means at least 10 %; integers avoid rounding.
-    if (!s10 && s.done * 10 >= total * 1) s10 = &s;
+    if (!first10 && s.done * 10 >= total * 1) first10 = &s;
+    if (!s10 && s.done * 10 >= total * 1 && s.t_s >= warm_up_s) s10 = &s;
     if (!s50 && s.done * 10 >= total * 5) s50 = &s;
     if (!s90 && s.done * 10 >= total * 9) s90 = &s;
+  }
+  if (first10 && s90 && s90->t_s > first10->t_s) {
+    p.steady_msgs_per_s =
+        static_cast<double>(s90->done - first10->done) / (s90->t_s - first10->t_s);
   }
   if (s10 && s50 && s90 && total > 0) {
     p.valid = true;
@@ -94,10 +101,6 @@ rss_profile profile_of(const std::vector<rss_sample>& samples, std::uint64_t tot
                               : 0.0;
     p.rate_at_10 = rate_before(samples, s10);
     p.rate_at_90 = rate_before(samples, s90);
-    if (s90->t_s > s10->t_s) {
-      p.steady_msgs_per_s =
-          static_cast<double>(s90->done - s10->done) / (s90->t_s - s10->t_s);
-    }
   }
   return p;
 }

@@ -55,7 +55,9 @@ private:
 
 /// RSS at points of progress through a run, and whether it stayed flat.
 struct rss_profile {
-  std::uint64_t at_10 = 0;   ///< RSS at the first sample with ≥ 10 % done, bytes.
+  /// RSS at the first sample with ≥ 10 % done and at least `warm_up_s` into
+  /// the run, bytes.
+  std::uint64_t at_10 = 0;
   std::uint64_t at_50 = 0;   ///< Same at ≥ 50 %.
   std::uint64_t at_90 = 0;   ///< Same at ≥ 90 %.
   std::uint64_t max = 0;     ///< Largest sampled RSS, bytes.
@@ -70,7 +72,11 @@ struct rss_profile {
   bool valid = false;        ///< False when the run never reached 90 %.
 };
 
-/// Computes the profile of `samples` for a run of `total` messages.
-rss_profile profile_of(const std::vector<rss_sample>& samples, std::uint64_t total);
+/// Computes the profile of `samples` for a run of `total` messages. The
+/// first reference sample is taken no earlier than `warm_up_s` seconds in:
+/// the idempotency store only reaches its steady size (result_ttl × rate
+/// keys) once its first results expire, and a fast run can pass 10 % before.
+rss_profile profile_of(const std::vector<rss_sample>& samples, std::uint64_t total,
+                       double warm_up_s = 0);
 
 } // namespace mailroom::bench
