@@ -649,7 +649,8 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
          "a consumer name without NUL, or \"\" to generate one");
     name("group_start_id", rt.group_start_id, true,
          "a stream id such as \"0\" (every entry) or \"$\" (only new ones)");
-    name("payload_field", rt.payload_field, true, "a non-empty field name");
+    name("payload_field", rt.payload_field, false,
+         "a field name without NUL, or \"\" for entries without a payload field");
     name("key_field", rt.key_field, false,
          "a field name without NUL, or \"\" to key by entry id");
     name("ordering_key_field", rt.ordering_key_field, false,
@@ -678,7 +679,8 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     }
     if (on_redis && rt.max_deliveries != 0 && rt.max_deliveries < ec.retry.max_attempts) {
       rs.fail("max_deliveries",
-              "0 or at least retry.max_attempts (" + std::to_string(ec.retry.max_attempts) +
+              "0 or at least retry.max_attempts (" +
+                  std::to_string(ec.retry.max_attempts) +
                   ") so an entry still within its retry budget is not dead-lettered for "
                   "its delivery count",
               std::to_string(rt.max_deliveries));

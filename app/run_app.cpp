@@ -223,7 +223,9 @@ int run_app(const app_config& cfg) {
   auto m = e.metrics();
   auto dlq_holds =
       memory ? memory->stats().dead_lettered : streams->stats().dead_lettered;
-  report.summary(m, dlq_holds, exit);
+  auto rejected =
+      memory ? 0 : streams->stats().malformed + streams->stats().over_delivered;
+  report.summary(m, dlq_holds, rejected, exit);
   return 0;
 }
 

@@ -46,7 +46,7 @@ void run_report::progress(const metrics_snapshot& m) {
 }
 
 void run_report::summary(const metrics_snapshot& m, std::uint64_t dlq_size,
-                         const engine_exit& exit) {
+                         std::uint64_t rejected, const engine_exit& exit) {
   auto elapsed = seconds_between(started_, clock::now());
   auto rate = elapsed > 0 ? static_cast<double>(m.polled) / elapsed : 0.0;
   auto row = [](const char* name, const std::string& value) {
@@ -60,6 +60,7 @@ void run_report::summary(const metrics_snapshot& m, std::uint64_t dlq_size,
   row("deferred (handed back)", grouped(m.deferred));
   row("dead-lettered", grouped(m.dead_lettered));
   row("DLQ holds", grouped(dlq_size));
+  row("  rejected by transport", grouped(rejected));
   row("handler errors", grouped(m.handler_errors));
   row("handler timeouts", grouped(m.timeouts));
   row("fenced settles", grouped(m.fenced));

@@ -22,8 +22,10 @@ public:
   void progress(const metrics_snapshot& m);
 
   /// Writes the summary table: counts, msgs/s, p50/p99 latency, peak RSS.
-  /// `dlq_size` is what the dead-letter destination holds.
-  void summary(const metrics_snapshot& m, std::uint64_t dlq_size,
+  /// `dlq_size` is what this run wrote to the dead-letter destination, of
+  /// which `rejected` the transport dead-lettered itself without handing
+  /// them to the engine (malformed, delivered too often).
+  void summary(const metrics_snapshot& m, std::uint64_t dlq_size, std::uint64_t rejected,
                const engine_exit& exit);
 
   /// Returns `n` with thousands separators ("1,234,567").

@@ -146,8 +146,14 @@ std::set<std::string> dead_lettered_ids(mailroom::redis_connection& admin) {
 
 BOOST_AUTO_TEST_CASE(run_consumes_a_prefilled_stream_and_drains_on_sigterm) {
   constexpr int n = 2000;
+  constexpr int malformed = 3; // entries without the payload field
   redis_server server;
   mailroom::redis_connection admin{admin_settings(server)};
+  for (int i = 0; i < malformed; ++i) {
+    mailroom::redis_replies keep;
+    reply_of(admin, {"XADD", stream, "*", "key", "bad-" + std::to_string(i), "body", "x"},
+             keep);
+  }
   auto last = fill(admin, "one", n);
 
   process_runner p{run_args(server.port(), {"transport.redis.consumer=only"})};
@@ -155,13 +161,14 @@ BOOST_AUTO_TEST_CASE(run_consumes_a_prefilled_stream_and_drains_on_sigterm) {
   auto out = terminate(p);
   BOOST_TEST(handled(out) == n);
   BOOST_TEST(summary_value(out, "dead-lettered") == n / poison_every);
-  BOOST_TEST(summary_value(out, "DLQ holds") == n / poison_every);
-  BOOST_TEST(integer_reply(admin, {"XLEN", dlq}) == n / poison_every);
+  BOOST_TEST(summary_value(out, "DLQ holds") == n / poison_every + malformed);
+  BOOST_TEST(summary_value(out, "rejected by transport") == malformed);
+  BOOST_TEST(integer_reply(admin, {"XLEN", dlq}) == n / poison_every + malformed);
   BOOST_TEST(dead_lettered_ids(admin).size() ==
-             static_cast<std::size_t>(n / poison_every));
+             static_cast<std::size_t>(n / poison_every + malformed));
   BOOST_TEST(done_keys(admin) == n - n / poison_every);
   // The consumer held nothing pending at exit, so it left the group.
-  BOOST_TEST(integer_reply(admin, {"XLEN", stream}) == n);
+  BOOST_TEST(integer_reply(admin, {"XLEN", stream}) == n + malformed);
   mailroom::redis_replies keep;
   auto* consumers = reply_of(admin, {"XINFO", "CONSUMERS", stream, group}, keep);
   BOOST_TEST(consumers->elements == 0u);

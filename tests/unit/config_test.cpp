@@ -280,8 +280,8 @@ BOOST_AUTO_TEST_CASE(bad_redis_transport_values_are_rejected) {
                  {"non-empty"});
   check_rejected("", {"transport.type=redis"}, "transport.redis.stream", {"required"});
   check_rejected(with_stream + "group = \"\"\n", "transport.redis.group", {"non-empty"});
-  check_rejected(with_stream + "payload_field = \"\"\n", "transport.redis.payload_field",
-                 {"non-empty"});
+  check_rejected(with_stream + "payload_field = \"a\\u0000b\"\n",
+                 "transport.redis.payload_field", {"without NUL"});
   check_rejected(with_stream + "group_start_id = \"\"\n",
                  "transport.redis.group_start_id", {"\"0\""});
   check_rejected(with_stream + "block_ms = 0\n", "transport.redis.block_ms", {"got 0"});

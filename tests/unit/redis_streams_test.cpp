@@ -329,6 +329,44 @@ BOOST_AUTO_TEST_CASE(poll_maps_entry_fields_and_ack_clears_the_pending_list) {
   BOOST_TEST(t.stats().acked == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(
+    an_entry_without_the_payload_field_is_dead_lettered_with_the_reason) {
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  redis_streams_transport t{streams_for(server.port())};
+  BOOST_REQUIRE(static_cast<bool>(t.ensure_group()));
+  auto good = xadd(admin, "orders", {{"payload", "fine"}});
+  auto bad = xadd(admin, "orders", {{"body", "wrong field"}, {"key", "k-bad"}});
+  auto got = poll_some(t);
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].id == good);
+  // The malformed entry is in the DLQ with the reason and acked, not pending.
+  auto dlq = xrange(admin, "orders:dlq");
+  BOOST_REQUIRE(dlq.size() == 1u);
+  BOOST_TEST(dlq[0].second["entry_id"] == bad);
+  BOOST_TEST(dlq[0].second["reason"] == "entry has no \"payload\" field");
+  BOOST_TEST(dlq[0].second["key"] == "k-bad");
+  BOOST_TEST(deliveries(admin, "orders", bad) == 0);
+  BOOST_TEST(t.stats().malformed == 1u);
+  BOOST_TEST(t.stats().dead_lettered == 1u);
+  BOOST_TEST(t.stats().read == 2u);
+  ack_all(t, got);
+  BOOST_TEST(pending(admin, "orders") == 0);
+
+  // With no payload field configured nothing is malformed: every field is a header.
+  auto s = streams_for(server.port(), "raw");
+  s.payload_field = "";
+  redis_streams_transport headers_only{s};
+  BOOST_REQUIRE(static_cast<bool>(headers_only.ensure_group()));
+  xadd(admin, "raw", {{"body", "b"}, {"payload", "p"}});
+  auto raw = poll_some(headers_only);
+  BOOST_REQUIRE(raw.size() == 1u);
+  BOOST_TEST(raw[0].payload.empty());
+  BOOST_TEST(header(raw[0], "body") == "b");
+  BOOST_TEST(header(raw[0], "payload") == "p");
+  BOOST_TEST(headers_only.stats().malformed == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(the_key_comes_from_the_configured_field) {
   redis_server server;
   redis_connection admin{redis_for(server.port())};

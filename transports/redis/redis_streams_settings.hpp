@@ -28,7 +28,10 @@ struct redis_streams_settings {
   /// Where a group created by the transport starts reading: "0" (default)
   /// takes every entry already in the stream, "$" only later ones.
   std::string group_start_id = "0";
-  std::string payload_field = "payload"; ///< Entry field holding the payload bytes.
+  /// Entry field holding the payload bytes; an entry without it is
+  /// malformed and dead-lettered by the transport. Empty: entries have no
+  /// payload field, every field is a header. Default "payload".
+  std::string payload_field = "payload";
   /// Entry field holding the idempotency key; when the field is missing or
   /// empty (or this setting is empty), the key is the entry id.
   std::string key_field = "key";

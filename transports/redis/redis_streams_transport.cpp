@@ -57,6 +57,7 @@ redis_streams_stats redis_streams_transport::stats() const {
   s.nacked = counters_.nacked.load(std::memory_order_relaxed);
   s.dead_lettered = counters_.dead_lettered.load(std::memory_order_relaxed);
   s.over_delivered = counters_.over_delivered.load(std::memory_order_relaxed);
+  s.malformed = counters_.malformed.load(std::memory_order_relaxed);
   s.stale_settles = counters_.stale_settles.load(std::memory_order_relaxed);
   return s;
 }
@@ -156,7 +157,7 @@ io_result redis_streams_transport::claim(std::size_t room, bool recover,
       cursor_ = "0-0";
     }
   }
-  std::vector<envelope> over;
+  std::vector<stream_entry_decoder::rejected_entry> rejected;
   const redisReply* entries = reply->element[1];
   for (std::size_t i = 0; i < entries->elements; ++i) {
     const redisReply* e = entries->element[i];
@@ -164,21 +165,29 @@ io_result redis_streams_transport::claim(std::size_t room, bool recover,
       continue;
     }
     auto kind = reply_text(e->element[0]);
+    std::string malformed;
     auto msg = decoder_.decode(reply_text(e->element[1]), e->element[3],
-                               to_attempt(e->element[2]));
+                               to_attempt(e->element[2]), &malformed);
     if (e->element[4]->type == REDIS_REPLY_STRING) {
       msg.attempt_errors = decode_attempt_errors(reply_text(e->element[4]));
     }
     if (kind == "x") {
-      over.push_back(std::move(msg));
+      park(msg,
+           "delivery count " + std::to_string(msg.attempt) + " exceeds " +
+               std::to_string(settings_.max_deliveries),
+           counters_.over_delivered);
+      continue;
+    }
+    if (!malformed.empty()) {
+      rejected.push_back({std::move(msg), std::move(malformed)});
       continue;
     }
     auto& counter = kind == "r" ? counters_.redelivered : counters_.taken_over;
     counter.fetch_add(1, std::memory_order_relaxed);
     out.push_back(std::move(msg));
   }
-  for (const auto& msg : over) {
-    park_over_delivered(msg);
+  for (auto& r : rejected) {
+    park(r.msg, std::move(r.reason), counters_.malformed);
   }
   return io_result::success();
 }
@@ -201,26 +210,30 @@ io_result redis_streams_transport::read_new(std::size_t room,
     }
     return streams_failure(r);
   }
-  auto n = decoder_.append_read_reply(r.replies[0].get(), out);
+  std::vector<stream_entry_decoder::rejected_entry> rejected;
+  auto n = decoder_.append_read_reply(r.replies[0].get(), out, rejected);
   counters_.read.fetch_add(n, std::memory_order_relaxed);
+  for (auto& e : rejected) {
+    park(e.msg, std::move(e.reason), counters_.malformed);
+  }
   return io_result::success();
 }
 
-void redis_streams_transport::park_over_delivered(const envelope& msg) {
+void redis_streams_transport::park(const envelope& msg, std::string reason,
+                                   std::atomic<std::uint64_t>& counter) {
   dead_letter_record rec;
-  rec.reason = "delivery count " + std::to_string(msg.attempt) + " exceeds " +
-               std::to_string(settings_.max_deliveries);
+  rec.reason = std::move(reason);
   rec.attempts = msg.attempt;
   rec.errors = msg.attempt_errors;
   rec.origin = settings_.stream + "/" + msg.id;
   rec.dead_lettered_at_ms = unix_ms_now();
   rec.payload = settings_.dlq_mask.apply(msg.payload);
   auto r = write_dead_letter(msg, rec);
-  if (r) {
-    counters_.over_delivered.fetch_add(1, std::memory_order_relaxed);
+  if (r && !r.stale) {
+    counter.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("redis streams {}: dead-lettered {}: {}", settings_.stream, msg.id,
                  rec.reason);
-  } else {
+  } else if (!r) {
     // It stays pending: the next recovery pass takes it over and tries again.
     spdlog::error("redis streams {}: dead-lettering {} ({}) failed: {}", settings_.stream,
                   msg.id, rec.reason, r.what);

@@ -30,6 +30,9 @@ struct redis_streams_stats {
   /// Entries the transport dead-lettered itself for exceeding
   /// `max_deliveries` (also counted in `dead_lettered`).
   std::uint64_t over_delivered = 0;
+  /// Entries the transport dead-lettered itself because they are malformed
+  /// (no payload field; also counted in `dead_lettered`).
+  std::uint64_t malformed = 0;
   /// Nacks and dead-letters ignored because the entry was settled or taken
   /// over by another consumer meanwhile.
   std::uint64_t stale_settles = 0;
@@ -56,7 +59,8 @@ struct redis_streams_stats {
 ///   see stream_entry_decoder for the fields.
 /// - Taken-over entries whose delivery count exceeds `max_deliveries` are not
 ///   delivered: the transport dead-letters them itself, payload masked with
-///   `dlq_mask`, reason "delivery count N exceeds M".
+///   `dlq_mask`, reason "delivery count N exceeds M". So are malformed
+///   entries (no payload field), reason `entry has no "<field>" field`.
 /// - `ack` is one pipelined round trip: XACK of every id, plus ZREM / HDEL of
 ///   the retry and error records of redelivered entries.
 /// - `nack` keeps the entry in the pending list and schedules it in the
@@ -142,6 +146,7 @@ private:
     std::atomic<std::uint64_t> nacked{0};
     std::atomic<std::uint64_t> dead_lettered{0};
     std::atomic<std::uint64_t> over_delivered{0};
+    std::atomic<std::uint64_t> malformed{0};
     std::atomic<std::uint64_t> stale_settles{0};
   };
 
@@ -154,8 +159,10 @@ private:
   /// 0); needs `poll_mutex_`.
   io_result read_new(std::size_t room, std::chrono::milliseconds block,
                      envelope_batch& out);
-  /// Dead-letters an entry that exceeded `max_deliveries`.
-  void park_over_delivered(const envelope& msg);
+  /// Dead-letters an entry the engine must not see, for `reason`, and
+  /// counts it in `counter` once written. A failed write leaves the entry
+  /// pending for a later recovery pass.
+  void park(const envelope& msg, std::string reason, std::atomic<std::uint64_t>& counter);
   /// Runs the dead-letter script for `msg` and `record`.
   io_result write_dead_letter(const envelope& msg, const dead_letter_record& record);
 

@@ -9,7 +9,8 @@ stream_entry_decoder::stream_entry_decoder(const redis_streams_settings& s)
       key_field_(s.key_field), ordering_key_field_(s.ordering_key_field) {}
 
 envelope stream_entry_decoder::decode(std::string_view id, const redisReply* fields,
-                                      std::uint32_t attempt) const {
+                                      std::uint32_t attempt,
+                                      std::string* malformed) const {
   envelope e;
   e.id.assign(id);
   e.topic = topic_;
@@ -21,7 +22,7 @@ envelope stream_entry_decoder::decode(std::string_view id, const redisReply* fie
     for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
       auto name = reply_text(fields->element[i]);
       auto value = reply_text(fields->element[i + 1]);
-      if (!have_payload && name == payload_field_) {
+      if (!have_payload && !payload_field_.empty() && name == payload_field_) {
         // The payload can be large: it is not duplicated into the headers.
         e.payload.assign(value);
         have_payload = true;
@@ -40,11 +41,15 @@ envelope stream_entry_decoder::decode(std::string_view id, const redisReply* fie
   if (e.key.empty()) {
     e.key = e.id;
   }
+  if (!have_payload && !payload_field_.empty() && malformed != nullptr) {
+    *malformed = "entry has no \"" + payload_field_ + "\" field";
+  }
   return e;
 }
 
-std::size_t stream_entry_decoder::append_read_reply(const redisReply* reply,
-                                                    envelope_batch& out) const {
+std::size_t
+stream_entry_decoder::append_read_reply(const redisReply* reply, envelope_batch& out,
+                                        std::vector<rejected_entry>& rejected) const {
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
     return 0;
   }
@@ -60,7 +65,13 @@ std::size_t stream_entry_decoder::append_read_reply(const redisReply* reply,
       if (!is_array_of(entry, 2)) {
         continue;
       }
-      out.push_back(decode(reply_text(entry->element[0]), entry->element[1], 1));
+      std::string malformed;
+      auto msg = decode(reply_text(entry->element[0]), entry->element[1], 1, &malformed);
+      if (malformed.empty()) {
+        out.push_back(std::move(msg));
+      } else {
+        rejected.push_back({std::move(msg), std::move(malformed)});
+      }
       ++n;
     }
   }
