@@ -722,6 +722,50 @@ BOOST_AUTO_TEST_CASE(the_engine_acks_every_entry_once) {
   BOOST_TEST(t->stats().acked == 1000u);
 }
 
+BOOST_AUTO_TEST_CASE(a_hung_server_pauses_the_engine_and_nothing_is_lost_or_run_twice) {
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+  std::mutex mutex;
+  std::map<std::string, int> runs;
+  std::atomic<int> calls{0};
+  handler_registry h;
+  h.add("orders", [&](const envelope& m, handler_context&) {
+    {
+      std::lock_guard<std::mutex> lock{mutex};
+      ++runs[m.id];
+    }
+    calls++;
+    std::this_thread::sleep_for(200us);
+    return outcome::ok();
+  });
+  BOOST_REQUIRE(static_cast<bool>(t->ensure_group()));
+  auto ids = xadd_many(admin, "orders", 3000);
+  auto e = start_engine(t, h, std::make_shared<mailroom::memory_idempotency_store>());
+  BOOST_REQUIRE(eventually([&] { return calls.load() >= 300; }));
+  server.pause(); // SIGSTOP: connections stay open, nothing answers
+  std::this_thread::sleep_for(1500ms);
+  auto during = calls.load();
+  server.resume();
+  BOOST_TEST(eventually(
+      [&] {
+        return last_delivered(admin, "orders") == ids.back() &&
+               pending(admin, "orders") == 0;
+      },
+      30000ms));
+  e->stop();
+  BOOST_TEST(during < 3000); // the pause did stop the work
+  BOOST_TEST(e->metrics().transport_errors > 0u);
+  std::lock_guard<std::mutex> lock{mutex};
+  BOOST_TEST(runs.size() == ids.size());
+  int twice = 0;
+  for (const auto& [id, n] : runs) {
+    twice += n != 1 ? 1 : 0;
+  }
+  BOOST_TEST(twice == 0);
+  BOOST_TEST(e->metrics().dead_lettered == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(a_retried_entry_comes_back_after_the_delay_with_attempt_2) {
   redis_server server;
   redis_connection admin{redis_for(server.port())};
