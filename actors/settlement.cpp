@@ -34,17 +34,18 @@ void settlement::log_give_up(const char* what, const io_result& r) {
   spdlog::error("{} failed after retries: {}", what, r.what);
 }
 
-void settlement::release_then_nack(work_item& item, std::chrono::milliseconds delay) {
+io_result settlement::release_then_nack(work_item& item,
+                                        std::chrono::milliseconds delay) {
   // Release first: a redelivery racing ahead of the release would find its
   // own key in flight and be deferred for nothing.
   if (item.token != 0 && ctx_->idempotency) {
     ctx_->idempotency->release(item.msg.key, item.token);
   }
-  nack(item, delay);
+  return nack(item, delay);
 }
 
-void settlement::nack(work_item& item, std::chrono::milliseconds delay) {
-  with_retries("nack", [&] { return ctx_->source->nack(item.msg, delay); });
+io_result settlement::nack(work_item& item, std::chrono::milliseconds delay) {
+  return with_retries("nack", [&] { return ctx_->source->nack(item.msg, delay); });
 }
 
 void settlement::settle(work_batch& items) {
@@ -60,9 +61,8 @@ void settlement::settle(work_batch& items) {
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     if (item.requeue) {
-      release_then_nack(item, *item.requeue);
+      ++(release_then_nack(item, *item.requeue).stale ? fenced : deferred);
       keep_claim[i] = true;
-      ++deferred;
       continue;
     }
     auto& out = *item.preset;
@@ -80,9 +80,9 @@ void settlement::settle(work_batch& items) {
       item.msg.attempt_errors.push_back(out.reason);
       auto failures = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
       if (retry_.may_retry(failures)) {
-        release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
+        auto r = release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
         keep_claim[i] = true;
-        ++retried;
+        ++(r.stale ? fenced : retried);
       } else {
         out = outcome::dead_letter("max attempts (" +
                                    std::to_string(retry_.settings().max_attempts) +
@@ -115,8 +115,7 @@ void settlement::settle(work_batch& items) {
         // The side effect happened but could not be recorded: hand the
         // message back rather than ack what the store does not know is done.
         m.store_errors.fetch_add(1, std::memory_order_relaxed);
-        nack(item, ctx_->config.dedupe.store_error_delay);
-        ++deferred;
+        ++(nack(item, ctx_->config.dedupe.store_error_delay).stale ? fenced : deferred);
       }
     }
   }

@@ -66,8 +66,10 @@ public:
 private:
   void note_io_failure(const char* what, const io_result& r);
   void log_give_up(const char* what, const io_result& r);
-  void nack(work_item& item, std::chrono::milliseconds delay);
-  void release_then_nack(work_item& item, std::chrono::milliseconds delay);
+  // Both return the transport's answer: `stale` when a newer delivery of the
+  // message settles it, which is counted as fenced rather than retried.
+  io_result nack(work_item& item, std::chrono::milliseconds delay);
+  io_result release_then_nack(work_item& item, std::chrono::milliseconds delay);
 
   std::shared_ptr<engine_context> ctx_;
   retry_policy retry_;

@@ -24,8 +24,9 @@ struct metrics_snapshot {
   std::uint64_t unrouted = 0;         ///< Messages without a handler, acked.
   std::uint64_t store_errors = 0;     ///< Store calls that answered unavailable.
   std::uint64_t transport_errors = 0; ///< Transport calls that failed.
-  /// Settles refused because the claim was taken over, and dead-letters that
-  /// found the delivery settled by a newer one (io_result::stale).
+  /// Settles refused because the claim was taken over, and nacks and
+  /// dead-letters that found the delivery settled by a newer one
+  /// (io_result::stale).
   std::uint64_t fenced = 0;
   std::uint64_t recovered = 0;     ///< Messages re-dispatched by the sweeper.
   std::uint64_t sweeps = 0;        ///< Sweeper ticks.

@@ -1,9 +1,11 @@
 #define BOOST_TEST_MODULE engine_paths
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "tests/support/engine_harness.hpp"
 
@@ -49,6 +51,33 @@ BOOST_AUTO_TEST_CASE(retry_outcome_is_nacked_then_succeeds) {
     }
     BOOST_TEST((seen == std::vector<std::uint32_t>{1, 2, 3}), id << ": " << got);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_retry_of_a_delivery_already_redelivered_counts_as_fenced) {
+  // The first delivery outlives its visibility timeout; the transport hands
+  // the message out again, and that delivery acks it. The first one's retry
+  // then finds its receipt stale: nothing happens, and it is not a retry.
+  engine_harness h{100ms};
+  h.cfg.dedupe.enabled = false;
+  std::atomic<int> calls{0};
+  h.handlers.add("orders", [&](const envelope&, handler_context& ctx) {
+    calls++;
+    if (ctx.attempt == 1) {
+      std::this_thread::sleep_for(300ms);
+      return outcome::retry("too slow");
+    }
+    return outcome::ok();
+  });
+  h.publish("m-1", "k-1", "p");
+  h.start(false);
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 2);
+  BOOST_TEST(m.acked == 1u);
+  BOOST_TEST(m.retried == 0u);
+  BOOST_TEST(m.fenced == 1u);
+  BOOST_TEST(h.transport->stats().stale_settles == 1u);
+  BOOST_TEST(h.transport->stats().nacked == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(dead_letter_outcome_skips_the_budget_and_masks_fields) {
