@@ -21,6 +21,7 @@
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/reply_dropping_proxy.hpp"
 #include "tests/support/scoped_env.hpp"
 #include "tests/support/store_contract.hpp"
 
@@ -39,6 +40,7 @@ using mailroom::redis_idempotency_store;
 using mailroom::redis_settings;
 using mailroom::terminal_mark;
 using mailroom::testing::redis_server;
+using mailroom::testing::reply_dropping_proxy;
 using mailroom::testing::scoped_env;
 using steady = mailroom::clock;
 
@@ -445,6 +447,34 @@ BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
     std::this_thread::sleep_for(20ms);
   }
   BOOST_TEST((read_checkpoint(ckpt, "k", "s") == std::optional<std::string>{"v"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_claim_or_complete_whose_reply_was_lost_is_still_applied) {
+  redis_server server;
+  reply_dropping_proxy proxy{server.port()};
+  auto through_proxy = settings_for(server);
+  through_proxy.port = proxy.port();
+  redis_idempotency_store s{through_proxy};
+  redis_idempotency_store direct{settings_for(server)};
+  BOOST_REQUIRE(claim_one(s, "warm-up").status == state::fresh); // connected
+
+  // Redis runs the SET, the reply is lost with the connection; the store
+  // repeats the call on a new connection and finds its own token there.
+  auto sets_before = server.calls_of("set");
+  proxy.drop_next_reply();
+  auto c = claim_one(s, "k");
+  BOOST_TEST(proxy.dropped() == 1);
+  BOOST_TEST(server.calls_of("set") - sets_before == 2); // run twice
+  BOOST_TEST(c.status == state::fresh);
+  BOOST_TEST(claim_one(direct, "k").status == state::in_flight);
+
+  // The same for complete: applied, not fenced, and the result is stored.
+  proxy.drop_next_reply();
+  BOOST_TEST(complete_one(s, "k", c.token, "r") == fence_result::applied);
+  BOOST_TEST(proxy.dropped() == 2);
+  auto done = claim_one(direct, "k");
+  BOOST_TEST(done.status == state::done);
+  BOOST_TEST(done.result == "r");
 }
 
 BOOST_AUTO_TEST_CASE(a_restart_between_calls_costs_no_failure) {
