@@ -128,11 +128,16 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
       spdlog::error("redis idempotency store: the server refused SET NX GET; it needs "
                     "Redis 7.0 or later");
     }
+  }
+  if (r.replies.size() != keys.size()) {
     for (auto& c : out) {
       c = claim_result{};
     }
     return out;
   }
+  // The SETs of a pipeline are not one transaction: an error reply for one
+  // key (a value of another type under it) leaves the others claimed, so
+  // each key keeps its own answer.
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const redisReply* e = r.replies[i].get();
     claim_result& c = out[i];

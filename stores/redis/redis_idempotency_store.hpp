@@ -18,19 +18,20 @@ namespace mailroom {
 ///
 /// The key `<prefix>idem:<key>` holds the decimal fencing token of a live
 /// claim (`SET NX PX ttl`), or `done:<token>:<result>` once completed; Redis
-/// expiry ends both. Each call is one round trip, so a whole polled batch is
-/// claimed or completed at once:
+/// expiry ends both. Each call is one round trip for a whole polled batch:
 ///
 /// - `claim`: one pipelined `SET key token NX PX ttl GET` per key with a
 ///   fresh token (NX with GET needs Redis 7.0): fresh when the key was
 ///   absent, else `done` with the stored result, else `in_flight`. A key
 ///   repeated in one batch is fresh once and in_flight after. A key that
 ///   already holds the token offered for it is fresh: the same call
-///   repeated after a lost reply.
-/// - `complete` (a Lua script run by SHA, atomic for the batch): stores the result only
-/// while the key still holds the
-///   caller's token; repeating an applied complete answers `applied` and
-///   changes nothing (the token stays in the done value for that).
+///   repeated after a lost reply. The SETs are not one transaction: a key
+///   whose SET fails (an error reply) is `unavailable`, the others keep
+///   their answers.
+/// - `complete`: a Lua script run by SHA, atomic for the batch, that stores
+///   the result only while the key still holds the caller's token;
+///   repeating an applied complete answers `applied` and changes nothing
+///   (the token stays in the done value for that).
 /// - `release`: compare-and-delete of a live claim.
 ///
 /// Tokens are random 63-bit numbers, never 0, from a per-store
@@ -48,8 +49,8 @@ public:
   redis_idempotency_store(const redis_idempotency_store&) = delete;
   redis_idempotency_store& operator=(const redis_idempotency_store&) = delete;
 
-  /// Claims every key for `ttl` in one pipelined round trip. Returns one result per key,
-  /// in order; all `unavailable` when Redis cannot be asked.
+  /// Claims every key for `ttl` in one pipelined round trip. Returns one
+  /// result per key, in order; all `unavailable` when Redis cannot be asked.
   std::vector<claim_result> claim(const std::vector<std::string_view>& keys,
                                   std::chrono::milliseconds ttl) override;
 

@@ -30,6 +30,15 @@ using state = claim_result::state;
 /// Lets `d` pass for the store: a fake clock moves, a real server is slept on.
 using advance_fn = std::function<void(std::chrono::milliseconds d)>;
 
+/// The TTLs and waits of the timed tests, in units of `tick`: 1 ms for a
+/// fake clock, more for a real server, so a sleep that overshoots on a busy
+/// machine does not cross a TTL the test means to stay within.
+struct timing {
+  advance_fn advance;
+  std::chrono::milliseconds tick{1};
+  std::chrono::milliseconds operator()(int n) const { return n * tick; }
+};
+
 /// Claims one key and returns its result.
 inline claim_result claim_one(idempotency_store& s, std::string_view key,
                               std::chrono::milliseconds ttl = 10s) {
@@ -100,14 +109,13 @@ inline void tokens_are_distinct_and_never_zero(idempotency_store& s, int n) {
 
 /// A claim past its TTL is taken over with a new token; the old token can
 /// neither complete nor release any more, the new one can.
-inline void
-an_expired_claim_is_taken_over_and_fences_the_old_token(idempotency_store& s,
-                                                        const advance_fn& advance) {
-  auto old_claim = claim_one(s, "k", 100ms);
+inline void an_expired_claim_is_taken_over_and_fences_the_old_token(idempotency_store& s,
+                                                                    const timing& t) {
+  auto old_claim = claim_one(s, "k", t(100));
   BOOST_REQUIRE(old_claim.status == state::fresh);
-  advance(50ms);
-  BOOST_TEST(claim_one(s, "k", 100ms).status == state::in_flight);
-  advance(70ms); // the first claim expired
+  t.advance(t(30));
+  BOOST_TEST(claim_one(s, "k", t(100)).status == state::in_flight);
+  t.advance(t(90)); // the first claim expired
   auto new_claim = claim_one(s, "k", 10s);
   BOOST_REQUIRE(new_claim.status == state::fresh);
   BOOST_TEST(new_claim.token != old_claim.token);
@@ -119,10 +127,9 @@ an_expired_claim_is_taken_over_and_fences_the_old_token(idempotency_store& s,
 }
 
 /// An expired claim fences its own token too, and the key is fresh again.
-inline void an_expired_claim_fences_its_own_token(idempotency_store& s,
-                                                  const advance_fn& advance) {
-  auto c = claim_one(s, "own", 100ms);
-  advance(120ms);
+inline void an_expired_claim_fences_its_own_token(idempotency_store& s, const timing& t) {
+  auto c = claim_one(s, "own", t(100));
+  t.advance(t(120));
   BOOST_TEST(complete_one(s, "own", c.token) == fence_result::fenced);
   BOOST_TEST(s.release("own", c.token) == fence_result::fenced);
   BOOST_TEST(claim_one(s, "own").status == state::fresh);
@@ -148,14 +155,13 @@ inline void release_and_complete_need_the_live_token(idempotency_store& s) {
 }
 
 /// A result is kept for the TTL given to complete, then the key is fresh.
-inline void results_expire_with_their_ttl(idempotency_store& s,
-                                          const advance_fn& advance) {
+inline void results_expire_with_their_ttl(idempotency_store& s, const timing& t) {
   auto c = claim_one(s, "short", 10s);
   BOOST_REQUIRE(c.status == state::fresh);
-  BOOST_TEST(complete_one(s, "short", c.token, "r", 80ms) == fence_result::applied);
-  advance(40ms);
+  BOOST_TEST(complete_one(s, "short", c.token, "r", t(100)) == fence_result::applied);
+  t.advance(t(30));
   BOOST_TEST(claim_one(s, "short").status == state::done);
-  advance(80ms);
+  t.advance(t(90));
   BOOST_TEST(claim_one(s, "short").status == state::fresh);
 }
 
@@ -258,7 +264,7 @@ inline void mark_terminal_is_fenced_by_token(claim_store& s) {
 } // namespace mailroom::testing::store_contract
 
 /// Registers every idempotency-store contract test, each run on a fresh
-/// `Fixture`, which provides `s` (the store) and `advance` (an advance_fn).
+/// `Fixture`, which provides `s` (the store) and `time` (a timing).
 #define MAILROOM_IDEMPOTENCY_STORE_CONTRACT(Fixture)                                     \
   BOOST_FIXTURE_TEST_CASE(contract_claim_goes_fresh_then_in_flight_then_done, Fixture) { \
     mailroom::testing::store_contract::claim_goes_fresh_then_in_flight_then_done(s);     \
@@ -271,15 +277,14 @@ inline void mark_terminal_is_fenced_by_token(claim_store& s) {
   }                                                                                      \
   BOOST_FIXTURE_TEST_CASE(contract_an_expired_claim_is_taken_over, Fixture) {            \
     mailroom::testing::store_contract::                                                  \
-        an_expired_claim_is_taken_over_and_fences_the_old_token(s, advance);             \
+        an_expired_claim_is_taken_over_and_fences_the_old_token(s, time);                \
   }                                                                                      \
   BOOST_FIXTURE_TEST_CASE(contract_an_expired_claim_fences_its_own_token, Fixture) {     \
-    mailroom::testing::store_contract::an_expired_claim_fences_its_own_token(s,          \
-                                                                             advance);   \
+    mailroom::testing::store_contract::an_expired_claim_fences_its_own_token(s, time);   \
   }                                                                                      \
   BOOST_FIXTURE_TEST_CASE(contract_release_and_complete_need_the_live_token, Fixture) {  \
     mailroom::testing::store_contract::release_and_complete_need_the_live_token(s);      \
   }                                                                                      \
   BOOST_FIXTURE_TEST_CASE(contract_results_expire_with_their_ttl, Fixture) {             \
-    mailroom::testing::store_contract::results_expire_with_their_ttl(s, advance);        \
+    mailroom::testing::store_contract::results_expire_with_their_ttl(s, time);           \
   }

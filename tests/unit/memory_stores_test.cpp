@@ -60,7 +60,7 @@ using contract::record;
 struct on_a_memory_store {
   fake_clock t;
   memory_idempotency_store s{t.fn()};
-  contract::advance_fn advance = [this](std::chrono::milliseconds d) { t.now += d; };
+  contract::timing time{[this](std::chrono::milliseconds d) { t.now += d; }};
 };
 
 MAILROOM_IDEMPOTENCY_STORE_CONTRACT(on_a_memory_store)

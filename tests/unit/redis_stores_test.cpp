@@ -161,7 +161,7 @@ BOOST_TEST_DONT_PRINT_LOG_VALUE(failure_class)
 struct on_a_redis_store {
   redis_server server;
   redis_idempotency_store s{settings_for(server)};
-  contract::advance_fn advance = sleep_for;
+  contract::timing time{sleep_for, 5ms}; // TTLs of 500 ms: room for slow sleeps
 };
 
 MAILROOM_IDEMPOTENCY_STORE_CONTRACT(on_a_redis_store)
@@ -185,6 +185,21 @@ BOOST_AUTO_TEST_CASE(a_batch_is_claimed_in_one_round_trip) {
   BOOST_REQUIRE(bulk.size() == 257u);
   BOOST_TEST(bulk[0].status == state::fresh);
   BOOST_TEST(bulk[256].status == state::in_flight);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_refused_by_redis_is_unavailable_alone) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_idempotency_store s{settings_for(server)};
+  run(admin, {"HSET", s.redis_key("wrong"), "f", "v"}); // SET GET on a hash: WRONGTYPE
+  auto r = s.claim({"a", "wrong", "b"}, 10s);
+  BOOST_REQUIRE(r.size() == 3u);
+  BOOST_TEST(r[0].status == state::fresh);
+  BOOST_TEST(r[1].status == state::unavailable);
+  BOOST_TEST(r[2].status == state::fresh);
+  // The claims that went through are usable.
+  BOOST_TEST(complete_one(s, "a", r[0].token) == fence_result::applied);
+  BOOST_TEST(complete_one(s, "b", r[2].token) == fence_result::applied);
 }
 
 BOOST_AUTO_TEST_CASE(claims_and_results_carry_their_ttl_in_redis) {
@@ -456,7 +471,8 @@ BOOST_AUTO_TEST_CASE(a_claim_or_complete_whose_reply_was_lost_is_still_applied) 
   through_proxy.port = proxy.port();
   redis_idempotency_store s{through_proxy};
   redis_idempotency_store direct{settings_for(server)};
-  BOOST_REQUIRE(claim_one(s, "warm-up").status == state::fresh); // connected
+  auto warm = claim_one(s, "warm-up"); // connected, and complete's script loaded
+  BOOST_REQUIRE(complete_one(s, "warm-up", warm.token) == fence_result::applied);
 
   // Redis runs the SET, the reply is lost with the connection; the store
   // repeats the call on a new connection and finds its own token there.
@@ -469,9 +485,11 @@ BOOST_AUTO_TEST_CASE(a_claim_or_complete_whose_reply_was_lost_is_still_applied) 
   BOOST_TEST(claim_one(direct, "k").status == state::in_flight);
 
   // The same for complete: applied, not fenced, and the result is stored.
+  auto scripts_before = server.calls_of("evalsha");
   proxy.drop_next_reply();
   BOOST_TEST(complete_one(s, "k", c.token, "r") == fence_result::applied);
   BOOST_TEST(proxy.dropped() == 2);
+  BOOST_TEST(server.calls_of("evalsha") - scripts_before == 2); // run twice
   auto done = claim_one(direct, "k");
   BOOST_TEST(done.status == state::done);
   BOOST_TEST(done.result == "r");
