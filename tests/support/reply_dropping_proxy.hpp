@@ -23,8 +23,9 @@
 
 namespace mailroom::testing {
 
-/// Forwards 127.0.0.1:port() to 127.0.0.1:`target_port`, one client at a
-/// time; `drop_next_reply()` loses the next reply.
+/// Forwards 127.0.0.1:port() to 127.0.0.1:`target_port`, each client
+/// connection on a thread of its own; `drop_next_reply()` loses the next
+/// reply any of them receives.
 class reply_dropping_proxy {
 public:
   explicit reply_dropping_proxy(int target_port) : target_port_(target_port) {
@@ -111,9 +112,14 @@ private:
         ::close(client);
         continue;
       }
-      relay(client, server);
-      ::close(client);
-      ::close(server);
+      relays_.emplace_back([this, client, server] {
+        relay(client, server);
+        ::close(client);
+        ::close(server);
+      });
+    }
+    for (auto& t : relays_) {
+      t.join();
     }
   }
 
@@ -146,6 +152,7 @@ private:
   std::atomic<bool> drop_{false};
   std::atomic<int> dropped_{0};
   std::thread thread_;
+  std::vector<std::thread> relays_; // one per client connection
 };
 
 } // namespace mailroom::testing

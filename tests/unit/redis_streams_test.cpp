@@ -23,6 +23,7 @@
 #include "tests/support/engine_harness.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/reply_dropping_proxy.hpp"
 #include "transports/redis/attempt_errors_codec.hpp"
 #include "transports/redis/redis_streams_transport.hpp"
 
@@ -45,6 +46,7 @@ using mailroom::redis_streams_transport;
 using mailroom::testing::eventually;
 using mailroom::testing::process_runner;
 using mailroom::testing::redis_server;
+using mailroom::testing::reply_dropping_proxy;
 
 BOOST_TEST_DONT_PRINT_LOG_VALUE(failure_class)
 
@@ -600,10 +602,41 @@ BOOST_AUTO_TEST_CASE(dead_letter_writes_the_record_and_only_then_acks) {
   BOOST_TEST(f["entry_id"] == id);
   BOOST_TEST(f["key"] == "k-1");
   BOOST_TEST(f["dead_lettered_at_ms"] == "1234");
-  // Repeating it (a lost reply) does not write a second record.
-  BOOST_REQUIRE(static_cast<bool>(t.dead_letter(got[0], rec)));
+  BOOST_TEST(f["header:key"] == "k-1"); // every other field of the entry
+  // The same delivery repeating it (as after a lost reply) writes no second
+  // record and is answered as written, not as stale.
+  auto again = t.dead_letter(got[0], rec);
+  BOOST_REQUIRE(static_cast<bool>(again));
+  BOOST_TEST(!again.stale);
   BOOST_TEST(xrange(admin, "orders:dlq").size() == 1u);
-  BOOST_TEST(t.stats().dead_lettered == 1u);
+  BOOST_TEST(t.stats().stale_settles == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_letter_whose_reply_was_lost_counts_as_written) {
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  reply_dropping_proxy proxy{server.port()};
+  auto s = streams_for(server.port());
+  s.redis.port = proxy.port();
+  redis_streams_transport t{s};
+  BOOST_REQUIRE(static_cast<bool>(t.ensure_group()));
+  xadd(admin, "orders", {{"payload", "a"}});
+  xadd(admin, "orders", {{"payload", "b"}});
+  auto got = poll_some(t, 2);
+  BOOST_REQUIRE(got.size() == 2u);
+  dead_letter_record rec;
+  rec.reason = "rejected";
+  BOOST_REQUIRE(static_cast<bool>(t.dead_letter(got[0], rec))); // loads the script
+
+  proxy.drop_next_reply();
+  auto r = t.dead_letter(got[1], rec); // runs, reply lost, repeated
+  BOOST_TEST(proxy.dropped() == 1);
+  BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), r.what);
+  BOOST_TEST(!r.stale);
+  BOOST_TEST(t.stats().dead_lettered == 2u);
+  BOOST_TEST(t.stats().stale_settles == 0u);
+  BOOST_TEST(xrange(admin, "orders:dlq").size() == 2u);
+  BOOST_TEST(pending(admin, "orders") == 0);
 }
 
 BOOST_AUTO_TEST_CASE(recovery_dead_letters_entries_delivered_too_often) {

@@ -114,23 +114,32 @@ end
 return 1
 )lua";
 
-// KEYS: 1 stream, 2 retry set, 3 errors hash, 4 dead-letter stream.
-// ARGV: 1 group, 2 entry id, 3 consumer, 4.. field/value pairs of the
+// KEYS: 1 stream, 2 retry set, 3 errors hash, 4 dead-letter stream,
+//       5 this entry's written marker.
+// ARGV: 1 group, 2 entry id, 3 consumer, 4 delivery count of the delivery
+//       being dead-lettered, 5 marker ttl ms, 6.. field/value pairs of the
 //       dead-letter entry.
-// Returns the dead-letter entry id, or nil when the entry is no longer
-// pending (already settled: writing it again would duplicate the record) or
-// another consumer took it over (its delivery settles it).
+// Returns the dead-letter entry id; or, when the entry is no longer pending
+// or another consumer took it over, the marker's value if this very
+// delivery wrote the record (the reply to that call was lost and it is
+// being repeated), else nil (another delivery settled it; writing again
+// would duplicate the record).
 // A failed XADD raises and ends the script before XACK: scripts are not
 // rolled back, so the order of the calls is the guarantee.
 const char* const redis_streams_scripts::dead_letter = R"lua(
+local delivery = ARGV[3] .. '/' .. ARGV[4]
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if not p[1] or p[1][2] ~= ARGV[3] then
+  if redis.call('GET', KEYS[5]) == delivery then
+    return delivery
+  end
   return false
 end
-local at = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 4))
+local at = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 6))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[5], delivery, 'PX', ARGV[5])
 return at
 )lua";
 

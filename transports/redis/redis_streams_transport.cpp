@@ -26,6 +26,11 @@ redis_settings reader_settings(redis_settings s, std::chrono::milliseconds block
   return s;
 }
 
+// How long the dead-letter script remembers which delivery wrote an entry's
+// record, so a write repeated after a lost reply is known as written rather
+// than stale: far longer than any retry of one write.
+constexpr std::chrono::milliseconds written_marker_ttl = std::chrono::hours{1};
+
 std::uint32_t to_attempt(const redisReply* r) {
   if (r == nullptr || r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
     return 1;
@@ -320,13 +325,17 @@ io_result redis_streams_transport::dead_letter(const envelope& msg,
 io_result redis_streams_transport::write_dead_letter(const envelope& msg,
                                                      const dead_letter_record& record) {
   auto at = record.dead_lettered_at_ms != 0 ? record.dead_lettered_at_ms : unix_ms_now();
-  std::vector<std::string> args{settings_.group, msg.handle.handle, settings_.consumer};
-  args.reserve(3 + 16);
+  std::vector<std::string> args{settings_.group, msg.handle.handle, settings_.consumer,
+                                std::to_string(msg.attempt),
+                                std::to_string(written_marker_ttl.count())};
+  args.reserve(5 + 16 + 2 * msg.headers.size());
   auto field = [&args](std::string name, std::string value) {
     args.push_back(std::move(name));
     args.push_back(std::move(value));
   };
-  field(settings_.payload_field, record.payload);
+  if (!settings_.payload_field.empty()) {
+    field(settings_.payload_field, record.payload);
+  }
   field("reason", record.reason);
   field("attempts", std::to_string(record.attempts));
   field("errors", encode_attempt_errors(record.errors));
@@ -334,9 +343,15 @@ io_result redis_streams_transport::write_dead_letter(const envelope& msg,
   field("entry_id", msg.handle.handle);
   field("key", msg.key);
   field("dead_lettered_at_ms", std::to_string(at));
+  // The entry's other fields, so a record of a malformed entry (or of one
+  // read without a payload field) still holds everything it carried.
+  for (const auto& [name, value] : msg.headers) {
+    field("header:" + name, value);
+  }
   auto r = settler_->evalsha(dead_letter_script_,
                              {settings_.stream, settings_.retry_zset,
-                              settings_.errors_hash, settings_.dlq_stream},
+                              settings_.errors_hash, settings_.dlq_stream,
+                              settings_.dlq_stream + ":written:" + msg.handle.handle},
                              args);
   if (!r) {
     return streams_failure(r);

@@ -68,11 +68,15 @@ struct redis_streams_stats {
 ///   errors hash; any consumer's poll claims it once due, which bumps the
 ///   delivery count, so `attempt` counts it.
 /// - `dead_letter` XADDs to the dead-letter stream the fields
-///   `<payload_field>` (the record's payload), `reason`, `attempts`,
-///   `errors` (a JSON array of strings), `origin` (`<stream>/<entry id>`),
-///   `entry_id`, `key` and `dead_lettered_at_ms`, and only after that write
-///   succeeded XACKs the original, all in one script: a failed write leaves
-///   the original pending.
+///   `<payload_field>` (the record's payload; none when the payload field
+///   is ""), `reason`, `attempts`, `errors` (a JSON array of strings),
+///   `origin` (`<stream>/<entry id>`), `entry_id`, `key`,
+///   `dead_lettered_at_ms` and `header:<name>` for each other field of the
+///   entry, and only after that write succeeded XACKs the original, all in
+///   one script: a failed write leaves the original pending. The script
+///   also keeps `<dlq stream>:written:<entry id>` (consumer and delivery
+///   count, for an hour), so the same write repeated after its reply was
+///   lost is answered as written, not as stale.
 /// - nack and dead-letter of an entry that another consumer took over, or
 ///   that is no longer pending, do nothing and succeed: the newer delivery
 ///   settles it (`stale_settles` counts them).
