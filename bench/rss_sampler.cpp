@@ -7,7 +7,8 @@
 namespace mailroom::bench {
 
 rss_sampler::rss_sampler(std::chrono::milliseconds interval, probe_fn probe)
-    : interval_(interval), probe_(std::move(probe)), start_(std::chrono::steady_clock::now()) {
+    : interval_(interval), probe_(std::move(probe)),
+      start_(std::chrono::steady_clock::now()) {
   samples_.reserve(4096);
   thread_ = std::thread([this] { run(); });
 }
@@ -21,7 +22,8 @@ rss_sampler::~rss_sampler() {
 void rss_sampler::take() {
   auto [done, in_flight] = probe_();
   rss_sample s;
-  s.t_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  s.t_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   s.done = done;
   s.in_flight = in_flight;
   s.rss = current_rss_bytes();
@@ -63,8 +65,9 @@ double rate_before(const std::vector<rss_sample>& samples, const rss_sample* at)
   while (i > 0 && at->t_s - from->t_s < 2.0) {
     from = &samples[--i];
   }
-  return at->t_s > from->t_s ? static_cast<double>(at->done - from->done) / (at->t_s - from->t_s)
-                             : 0.0;
+  return at->t_s > from->t_s
+             ? static_cast<double>(at->done - from->done) / (at->t_s - from->t_s)
+             : 0.0;
 }
 
 } // namespace
@@ -79,26 +82,32 @@ rss_profile profile_of(const std::vector<rss_sample>& samples, std::uint64_t tot
   for (auto& s : samples) {
     p.max = std::max(p.max, s.rss);
     // done * 10 >= total * 1 means at least 10 %; integers avoid rounding.
-    if (!first10 && s.done * 10 >= total * 1) first10 = &s;
-    if (!s10 && s.done * 10 >= total * 1 && s.t_s >= warm_up_s) s10 = &s;
-    if (!s50 && s.done * 10 >= total * 5) s50 = &s;
-    if (!s90 && s.done * 10 >= total * 9) s90 = &s;
+    if (!first10 && s.done * 10 >= total * 1)
+      first10 = &s;
+    if (!s10 && s.done * 10 >= total * 1 && s.t_s >= warm_up_s)
+      s10 = &s;
+    if (!s50 && s.done * 10 >= total * 5)
+      s50 = &s;
+    if (!s90 && s.done * 10 >= total * 9)
+      s90 = &s;
   }
   if (first10 && s90 && s90->t_s > first10->t_s) {
     p.steady_msgs_per_s =
         static_cast<double>(s90->done - first10->done) / (s90->t_s - first10->t_s);
   }
-  if (s10 && s50 && s90 && total > 0) {
+  if (s10 && s50 && s90 && s10 <= s50 && total > 0) {
     p.valid = true;
     p.at_10 = s10->rss;
     p.at_50 = s50->rss;
     p.at_90 = s90->rss;
-    p.growth_10_90 = s10->rss ? (static_cast<double>(s90->rss) - static_cast<double>(s10->rss)) /
-                                    static_cast<double>(s10->rss)
-                              : 0.0;
-    p.growth_50_90 = s50->rss ? (static_cast<double>(s90->rss) - static_cast<double>(s50->rss)) /
-                                    static_cast<double>(s50->rss)
-                              : 0.0;
+    p.growth_10_90 =
+        s10->rss ? (static_cast<double>(s90->rss) - static_cast<double>(s10->rss)) /
+                       static_cast<double>(s10->rss)
+                 : 0.0;
+    p.growth_50_90 =
+        s50->rss ? (static_cast<double>(s90->rss) - static_cast<double>(s50->rss)) /
+                       static_cast<double>(s50->rss)
+                 : 0.0;
     p.rate_at_10 = rate_before(samples, s10);
     p.rate_at_90 = rate_before(samples, s90);
   }

@@ -58,18 +58,20 @@ struct rss_profile {
   /// RSS at the first sample with ≥ 10 % done and at least `warm_up_s` into
   /// the run, bytes.
   std::uint64_t at_10 = 0;
-  std::uint64_t at_50 = 0;   ///< Same at ≥ 50 %.
-  std::uint64_t at_90 = 0;   ///< Same at ≥ 90 %.
-  std::uint64_t max = 0;     ///< Largest sampled RSS, bytes.
-  double growth_10_90 = 0;   ///< (at_90 - at_10) / at_10.
-  double growth_50_90 = 0;   ///< (at_90 - at_50) / at_50.
+  std::uint64_t at_50 = 0; ///< Same at ≥ 50 %.
+  std::uint64_t at_90 = 0; ///< Same at ≥ 90 %.
+  std::uint64_t max = 0;   ///< Largest sampled RSS, bytes.
+  double growth_10_90 = 0; ///< (at_90 - at_10) / at_10.
+  double growth_50_90 = 0; ///< (at_90 - at_50) / at_50.
   /// Settle rate over the ~2 s before the 10 % / 90 % samples, msgs/s. The
   /// idempotency store holds result_ttl × rate keys, so RSS follows the rate:
   /// a rise in RSS with a rise in rate is not growth with the message count.
   double rate_at_10 = 0;
-  double rate_at_90 = 0;      ///< See rate_at_10.
+  double rate_at_90 = 0;        ///< See rate_at_10.
   double steady_msgs_per_s = 0; ///< Progress rate between the 10 % and 90 % samples.
-  bool valid = false;        ///< False when the run never reached 90 %.
+  /// False when the run never reached 90 %, or reached it before its warm-up
+  /// was over (too short a run for an RSS figure).
+  bool valid = false;
 };
 
 /// Computes the profile of `samples` for a run of `total` messages. The

@@ -142,6 +142,9 @@ io_result redis_connection::open() {
   }
   auto db = std::to_string(settings_.db);
   redis_pipeline handshake;
+  // One allocation, so wipe() reaches the only copy the pipeline made.
+  // (hiredis's own output buffer is freed without being wiped.)
+  handshake.reserve(256 + settings_.username.size() + password.size());
   std::vector<std::string_view> sent; // the name of each command, for errors
   if (authenticate && settings_.username.empty()) {
     handshake.add({"AUTH", password});
@@ -314,9 +317,8 @@ redis_replies redis_connection::evalsha(redis_script_id id,
     s.sha = std::string{reply_text(out.replies[0].get())};
   }
   auto numkeys = std::to_string(keys.size());
-  std::vector<std::string_view> call;
+  std::vector<std::string_view> call{"EVALSHA", s.sha, numkeys};
   call.reserve(3 + keys.size() + args.size());
-  call.insert(call.end(), {"EVALSHA", s.sha, numkeys});
   call.insert(call.end(), keys.begin(), keys.end());
   call.insert(call.end(), args.begin(), args.end());
   redis_pipeline one;

@@ -11,12 +11,12 @@ std::string_view reply_text(const redisReply* reply) {
     return {};
   }
   switch (reply->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-      return {reply->str, reply->len};
-    default:
-      return {};
+  case REDIS_REPLY_STRING:
+  case REDIS_REPLY_STATUS:
+  case REDIS_REPLY_ERROR:
+    return {reply->str, reply->len};
+  default:
+    return {};
   }
 }
 

@@ -37,7 +37,8 @@ struct redis_settings {
   /// delay uniform in `[0, min(cap, base·2^(failures-1))]`. While it runs,
   /// calls fail at once as transient instead of blocking (`max_attempts` is
   /// unused: a connection never gives up).
-  retry_settings reconnect{std::chrono::milliseconds{50}, std::chrono::milliseconds{2000}, 0};
+  retry_settings reconnect{std::chrono::milliseconds{50}, std::chrono::milliseconds{2000},
+                           0};
 };
 
 } // namespace mailroom

@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(a_retry_of_a_delivery_already_redelivered_counts_as_fenced)
   h.handlers.add("orders", [&](const envelope&, handler_context& ctx) {
     calls++;
     if (ctx.attempt == 1) {
-      std::this_thread::sleep_for(300ms);
+      std::this_thread::sleep_for(1000ms); // ten visibility timeouts
       return outcome::retry("too slow");
     }
     return outcome::ok();

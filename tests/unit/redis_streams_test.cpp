@@ -462,7 +462,7 @@ BOOST_AUTO_TEST_CASE(a_busy_poll_reads_only_new_entries_between_retry_checks) {
   redis_server server;
   redis_connection admin{redis_for(server.port())};
   auto s = streams_for(server.port(), "orders", "busy");
-  s.retry_check_interval = 600ms;
+  s.retry_check_interval = 2000ms;
   redis_streams_transport busy{s};
   redis_streams_transport other{streams_for(server.port(), "orders", "other")};
   BOOST_REQUIRE(static_cast<bool>(busy.ensure_group()));
@@ -499,7 +499,7 @@ BOOST_AUTO_TEST_CASE(a_busy_poll_reads_only_new_entries_between_retry_checks) {
   BOOST_REQUIRE(static_cast<bool>(other.nack(theirs[0], 0ms)));
   auto nacked = std::chrono::steady_clock::now();
   envelope_batch seen;
-  while (std::chrono::steady_clock::now() - nacked < 300ms) {
+  while (std::chrono::steady_clock::now() - nacked < 500ms) {
     BOOST_REQUIRE(static_cast<bool>(busy.poll(100, 20ms, seen)));
   }
   auto has_theirs = [&](const envelope_batch& b) {
@@ -507,7 +507,7 @@ BOOST_AUTO_TEST_CASE(a_busy_poll_reads_only_new_entries_between_retry_checks) {
                        [&](const envelope& m) { return m.id == theirs[0].id; });
   };
   BOOST_TEST(!has_theirs(seen));
-  while (!has_theirs(seen) && std::chrono::steady_clock::now() - nacked < 3s) {
+  while (!has_theirs(seen) && std::chrono::steady_clock::now() - nacked < 5s) {
     BOOST_REQUIRE(static_cast<bool>(busy.poll(100, 20ms, seen)));
   }
   BOOST_TEST(has_theirs(seen));
