@@ -124,8 +124,8 @@ long long handled(const std::string& out) {
 
 // The entry ids recorded in the dead-letter stream, requiring each once.
 std::set<std::string> dead_lettered_ids(mailroom::redis_connection& admin) {
-  mailroom::redis_replies keep;
-  auto* reply = reply_of(admin, {"XRANGE", dlq, "-", "+"}, keep);
+  auto owned = run(admin, {"XRANGE", dlq, "-", "+"});
+  const redisReply* reply = owned.get();
   BOOST_REQUIRE(reply->type == REDIS_REPLY_ARRAY);
   std::set<std::string> ids;
   for (std::size_t i = 0; i < reply->elements; ++i) {
@@ -150,9 +150,7 @@ BOOST_AUTO_TEST_CASE(run_consumes_a_prefilled_stream_and_drains_on_sigterm) {
   redis_server server;
   mailroom::redis_connection admin{admin_settings(server)};
   for (int i = 0; i < malformed; ++i) {
-    mailroom::redis_replies keep;
-    reply_of(admin, {"XADD", stream, "*", "key", "bad-" + std::to_string(i), "body", "x"},
-             keep);
+    run(admin, {"XADD", stream, "*", "key", "bad-" + std::to_string(i), "body", "x"});
   }
   auto last = fill(admin, "one", n);
 
@@ -163,14 +161,13 @@ BOOST_AUTO_TEST_CASE(run_consumes_a_prefilled_stream_and_drains_on_sigterm) {
   BOOST_TEST(summary_value(out, "dead-lettered") == n / poison_every);
   BOOST_TEST(summary_value(out, "DLQ holds") == n / poison_every + malformed);
   BOOST_TEST(summary_value(out, "rejected by transport") == malformed);
-  BOOST_TEST(integer_reply(admin, {"XLEN", dlq}) == n / poison_every + malformed);
+  BOOST_TEST(integer_of(admin, {"XLEN", dlq}) == n / poison_every + malformed);
   BOOST_TEST(dead_lettered_ids(admin).size() ==
              static_cast<std::size_t>(n / poison_every + malformed));
   BOOST_TEST(done_keys(admin) == n - n / poison_every);
   // The consumer held nothing pending at exit, so it left the group.
-  BOOST_TEST(integer_reply(admin, {"XLEN", stream}) == n + malformed);
-  mailroom::redis_replies keep;
-  auto* consumers = reply_of(admin, {"XINFO", "CONSUMERS", stream, group}, keep);
+  BOOST_TEST(integer_of(admin, {"XLEN", stream}) == n + malformed);
+  auto consumers = run(admin, {"XINFO", "CONSUMERS", stream, group});
   BOOST_TEST(consumers->elements == 0u);
 }
 
@@ -189,7 +186,7 @@ BOOST_AUTO_TEST_CASE(two_processes_in_one_group_handle_each_entry_once) {
   BOOST_TEST(summary_value(out_a, "of which duplicates") +
                  summary_value(out_b, "of which duplicates") ==
              0);
-  BOOST_TEST(integer_reply(admin, {"XLEN", dlq}) == n / poison_every);
+  BOOST_TEST(integer_of(admin, {"XLEN", dlq}) == n / poison_every);
   BOOST_TEST(done_keys(admin) == n - n / poison_every);
 }
 
@@ -223,7 +220,7 @@ BOOST_AUTO_TEST_CASE(run_survives_redis_killed_and_restarted_mid_run) {
     server.restart();
 
     mailroom::redis_connection admin{admin_settings(server)};
-    BOOST_REQUIRE(integer_reply(admin, {"XLEN", stream}) == n); // the data survived
+    BOOST_REQUIRE(integer_of(admin, {"XLEN", stream}) == n); // the data survived
     wait_settled(admin, last, 120s);
     auto out = terminate(p);
     // Every entry settled exactly one way: done in the dedupe store or in the

@@ -55,12 +55,12 @@ BOOST_AUTO_TEST_CASE(run_keeps_dedupe_and_claims_on_redis) {
   BOOST_TEST(summary_value(out, "store errors") == 0);
 
   mailroom::redis_connection admin{admin_settings(server)};
-  BOOST_TEST(integer_reply(admin, {"DBSIZE"}) > 0);
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) > 0);
   // Every handled key is done under the configured prefix, and every
   // dispatch record was cleared once its message settled.
   BOOST_TEST(done_keys(admin, "mailroom:idem:*") > 15000);
-  BOOST_TEST(integer_reply(admin, {"ZCARD", "mailroom:claims:by_dispatch"}) == 0);
-  BOOST_TEST(integer_reply(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 0);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:by_dispatch"}) == 0);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 0);
 
   // A second run of the same messages finds every handled key done on the
   // server: each ack is a duplicate and nothing is retried. Dead-lettered
@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(redis_outage_mid_run_loses_nothing_under_fail_closed) {
     // server before its start-up check would test that check instead.
     mailroom::redis_connection admin{admin_settings(server)};
     auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (integer_reply(admin, {"DBSIZE"}) == 0 &&
+    while (integer_of(admin, {"DBSIZE"}) == 0 &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(20ms);
     }

@@ -20,6 +20,7 @@
 #include "stores/redis/redis_checkpoint_store.hpp"
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
+#include "tests/support/redis_admin.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/reply_dropping_proxy.hpp"
 #include "tests/support/scoped_env.hpp"
@@ -39,8 +40,10 @@ using mailroom::redis_connection;
 using mailroom::redis_idempotency_store;
 using mailroom::redis_settings;
 using mailroom::terminal_mark;
+using mailroom::testing::integer_of;
 using mailroom::testing::redis_server;
 using mailroom::testing::reply_dropping_proxy;
+using mailroom::testing::run;
 using mailroom::testing::scoped_env;
 using steady = mailroom::clock;
 
@@ -69,19 +72,6 @@ redis_settings settings_for(const redis_server& server,
   s.reconnect.base = 20ms;
   s.reconnect.cap = 200ms;
   return s;
-}
-
-// Runs one command on `admin` and requires it to succeed.
-mailroom::reply_ptr run(redis_connection& admin, mailroom::redis_command cmd) {
-  auto r = admin.command(cmd);
-  BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), "admin command failed: " + r.status.what);
-  return std::move(r.replies[0]);
-}
-
-long long integer_of(redis_connection& admin, mailroom::redis_command cmd) {
-  auto reply = run(admin, std::move(cmd));
-  BOOST_REQUIRE(reply->type == REDIS_REPLY_INTEGER);
-  return reply->integer;
 }
 
 std::vector<std::string> all_keys(redis_connection& admin) {

@@ -22,6 +22,7 @@
 #include "stores/memory/memory_idempotency_store.hpp"
 #include "tests/support/engine_harness.hpp"
 #include "tests/support/process_runner.hpp"
+#include "tests/support/redis_admin.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/reply_dropping_proxy.hpp"
 #include "transports/redis/attempt_errors_codec.hpp"
@@ -44,9 +45,11 @@ using mailroom::redis_settings;
 using mailroom::redis_streams_settings;
 using mailroom::redis_streams_transport;
 using mailroom::testing::eventually;
+using mailroom::testing::integer_of;
 using mailroom::testing::process_runner;
 using mailroom::testing::redis_server;
 using mailroom::testing::reply_dropping_proxy;
+using mailroom::testing::run;
 
 BOOST_TEST_DONT_PRINT_LOG_VALUE(failure_class)
 
@@ -96,12 +99,6 @@ start_engine(std::shared_ptr<mailroom::transport> t, handler_registry handlers,
   return e;
 }
 
-mailroom::reply_ptr run(redis_connection& admin, const redis_command& cmd) {
-  auto r = admin.command(cmd);
-  BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), "admin command failed: " + r.status.what);
-  return std::move(r.replies[0]);
-}
-
 std::string text(const redisReply* r) {
   return std::string{mailroom::reply_text(r)};
 }
@@ -133,12 +130,6 @@ std::vector<std::string> xadd_many(redis_connection& admin, const std::string& s
     }
   }
   return ids;
-}
-
-long long integer_of(redis_connection& admin, const redis_command& cmd) {
-  auto reply = run(admin, cmd);
-  BOOST_REQUIRE(reply->type == REDIS_REPLY_INTEGER);
-  return reply->integer;
 }
 
 // Number of entries in the group's pending entries list.
@@ -263,6 +254,15 @@ std::string self_exe() {
 }
 
 } // namespace
+
+// A fresh server, an admin connection and a transport on stream "orders"
+// for the tests that run an engine over it.
+struct engine_on_a_stream {
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  std::shared_ptr<redis_streams_transport> t =
+      std::make_shared<redis_streams_transport>(streams_for(server.port()));
+};
 
 // ---- the transport on its own ------------------------------------------------
 
@@ -731,10 +731,7 @@ BOOST_AUTO_TEST_CASE(close_deletes_an_idle_consumer_only) {
 
 // ---- through the engine ------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(the_engine_acks_every_entry_once) {
-  redis_server server;
-  redis_connection admin{redis_for(server.port())};
-  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+BOOST_FIXTURE_TEST_CASE(the_engine_acks_every_entry_once, engine_on_a_stream) {
   std::atomic<int> calls{0};
   handler_registry h;
   h.add("orders", [&](const envelope&, handler_context&) {
@@ -755,10 +752,8 @@ BOOST_AUTO_TEST_CASE(the_engine_acks_every_entry_once) {
   BOOST_TEST(t->stats().acked == 1000u);
 }
 
-BOOST_AUTO_TEST_CASE(a_hung_server_pauses_the_engine_and_nothing_is_lost_or_run_twice) {
-  redis_server server;
-  redis_connection admin{redis_for(server.port())};
-  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+BOOST_FIXTURE_TEST_CASE(a_hung_server_pauses_the_engine_and_nothing_is_lost_or_run_twice,
+                        engine_on_a_stream) {
   std::mutex mutex;
   std::map<std::string, int> runs;
   std::atomic<int> calls{0};
@@ -799,10 +794,8 @@ BOOST_AUTO_TEST_CASE(a_hung_server_pauses_the_engine_and_nothing_is_lost_or_run_
   BOOST_TEST(e->metrics().dead_lettered == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_retried_entry_comes_back_after_the_delay_with_attempt_2) {
-  redis_server server;
-  redis_connection admin{redis_for(server.port())};
-  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+BOOST_FIXTURE_TEST_CASE(a_retried_entry_comes_back_after_the_delay_with_attempt_2,
+                        engine_on_a_stream) {
   seen_log seen;
   std::mutex mutex;
   std::vector<std::chrono::steady_clock::time_point> times;
@@ -837,10 +830,8 @@ BOOST_AUTO_TEST_CASE(a_retried_entry_comes_back_after_the_delay_with_attempt_2) 
   BOOST_TEST(e->metrics().acked == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(dead_letter_outcomes_and_max_attempts_reach_the_dlq) {
-  redis_server server;
-  redis_connection admin{redis_for(server.port())};
-  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+BOOST_FIXTURE_TEST_CASE(dead_letter_outcomes_and_max_attempts_reach_the_dlq,
+                        engine_on_a_stream) {
   handler_registry h;
   h.add("orders", [&](const envelope& m, handler_context& ctx) {
     if (m.payload == "poison") {
@@ -879,10 +870,8 @@ BOOST_AUTO_TEST_CASE(dead_letter_outcomes_and_max_attempts_reach_the_dlq) {
   BOOST_TEST(e->metrics().dead_lettered == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(the_engine_keeps_an_entry_pending_while_the_dlq_write_fails) {
-  redis_server server;
-  redis_connection admin{redis_for(server.port())};
-  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+BOOST_FIXTURE_TEST_CASE(the_engine_keeps_an_entry_pending_while_the_dlq_write_fails,
+                        engine_on_a_stream) {
   std::atomic<int> calls{0};
   handler_registry h;
   h.add("orders", [&](const envelope&, handler_context&) {
@@ -977,10 +966,8 @@ BOOST_AUTO_TEST_CASE(entries_of_a_crashed_consumer_are_taken_over_and_acked) {
   BOOST_TEST(t->stats().read == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(duplicate_keys_are_handled_once_with_a_store) {
-  redis_server server;
-  redis_connection admin{redis_for(server.port())};
-  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+BOOST_FIXTURE_TEST_CASE(duplicate_keys_are_handled_once_with_a_store,
+                        engine_on_a_stream) {
   seen_log seen;
   handler_registry h;
   h.add("orders", [&](const envelope& m, handler_context& ctx) {
@@ -1004,10 +991,7 @@ BOOST_AUTO_TEST_CASE(duplicate_keys_are_handled_once_with_a_store) {
   BOOST_TEST(e->metrics().deduped == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(payloads_round_trip_byte_exact) {
-  redis_server server;
-  redis_connection admin{redis_for(server.port())};
-  auto t = std::make_shared<redis_streams_transport>(streams_for(server.port()));
+BOOST_FIXTURE_TEST_CASE(payloads_round_trip_byte_exact, engine_on_a_stream) {
   std::vector<std::string> payloads{std::string{"nul\0in\0the\0middle", 18},
                                     "crlf\r\n*1\r\n$4\r\nPING\r\n", "%s%n%d", "",
                                     blob_1mib()};

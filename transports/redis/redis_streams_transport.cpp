@@ -162,7 +162,6 @@ io_result redis_streams_transport::claim(std::size_t room, bool recover,
       cursor_ = "0-0";
     }
   }
-  std::vector<stream_entry_decoder::rejected_entry> rejected;
   const redisReply* entries = reply->element[1];
   for (std::size_t i = 0; i < entries->elements; ++i) {
     const redisReply* e = entries->element[i];
@@ -184,15 +183,12 @@ io_result redis_streams_transport::claim(std::size_t room, bool recover,
       continue;
     }
     if (!malformed.empty()) {
-      rejected.push_back({std::move(msg), std::move(malformed)});
+      park(msg, std::move(malformed), counters_.malformed);
       continue;
     }
     auto& counter = kind == "r" ? counters_.redelivered : counters_.taken_over;
     counter.fetch_add(1, std::memory_order_relaxed);
     out.push_back(std::move(msg));
-  }
-  for (auto& r : rejected) {
-    park(r.msg, std::move(r.reason), counters_.malformed);
   }
   return io_result::success();
 }
