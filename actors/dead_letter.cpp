@@ -33,7 +33,7 @@ struct dead_letter_state {
   bool retry_armed = false;
 
   dead_letter_state(caf::event_based_actor* s, std::shared_ptr<engine_context> c)
-      : self(s), ctx(c), settle(std::move(c), 0xd1eULL) {}
+      : self(s), ctx(std::move(c)), settle(*ctx, 0xd1eULL) {}
 
   void park(work_batch& items) {
     auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -96,7 +96,7 @@ struct dead_letter_state {
     if (!waiting.empty()) {
       auto items = std::move(waiting);
       waiting = work_batch{};
-      settle.settle(items);
+      ctx->settle.push(std::move(items));
     }
   }
 };

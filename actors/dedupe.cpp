@@ -5,31 +5,21 @@
 
 #include "actors/engine_context.hpp"
 #include "actors/messages.hpp"
-#include "actors/settlement.hpp"
-#include "actors/worker_inbox.hpp"
 
 namespace mailroom {
 
 namespace {
 
-// Below this many items a batch goes to one worker: splitting it further
-// costs more in hand-offs than it gains in parallelism.
-constexpr std::size_t min_chunk = 32;
-
 struct dedupe_state {
   std::shared_ptr<engine_context> ctx;
-  settlement settle;
-  std::size_t next_worker = 0;
   std::vector<std::string_view> keys;
-  std::vector<work_batch> per_worker;
   bool in_outage = false;
   std::uint64_t outage_total = 0;
   std::uint64_t outage_since_log = 0;
   clock::time_point last_outage_log{};
   static constexpr std::chrono::seconds outage_log_period{5};
 
-  explicit dedupe_state(std::shared_ptr<engine_context> c)
-      : ctx(c), settle(std::move(c), 0xdedeULL) {}
+  explicit dedupe_state(std::shared_ptr<engine_context> c) : ctx(std::move(c)) {}
 
   void classify(polled_batch& batch, work_batch& fresh, work_batch& direct) {
     auto& cfg = ctx->config.dedupe;
@@ -43,9 +33,14 @@ struct dedupe_state {
       claims = ctx->idempotency->claim(keys, cfg.claim_ttl);
     }
     std::uint64_t unavailable = 0;
+    auto first_fresh = batch.recovered_tokens.size();
     for (std::size_t i = 0; i < n; ++i) {
       work_item item;
       item.msg = std::move(batch.items[i]);
+      if (batch.lease != nullptr && i >= first_fresh) {
+        item.lease = batch.lease;
+        item.lease_index = static_cast<std::uint32_t>(i - first_fresh);
+      }
       auto status = claims.empty()      ? claim_result::state::fresh
                     : i < claims.size() ? claims[i].status
                                         : claim_result::state::unavailable;
@@ -137,46 +132,13 @@ struct dedupe_state {
     }
   }
 
-  void dispatch(work_batch& fresh) {
-    auto& inboxes = ctx->inboxes;
-    auto workers = inboxes.size();
-    if (ctx->config.engine.ordering == ordering_mode::per_key) {
-      per_worker.resize(workers);
-      std::hash<std::string> hash;
-      for (auto& item : fresh) {
-        per_worker[hash(item.msg.order_key()) % workers].push_back(std::move(item));
-      }
-      for (std::size_t w = 0; w < workers; ++w) {
-        if (!per_worker[w].empty()) {
-          inboxes[w]->push(std::move(per_worker[w]));
-          per_worker[w] = work_batch{};
-        }
-      }
-      return;
-    }
-    auto chunk = std::max(min_chunk, (fresh.size() + workers - 1) / workers);
-    for (std::size_t begin = 0; begin < fresh.size(); begin += chunk) {
-      auto end = std::min(fresh.size(), begin + chunk);
-      work_batch part(std::make_move_iterator(fresh.begin() + begin),
-                      std::make_move_iterator(fresh.begin() + end));
-      // Least-loaded of two candidates: cheap, and avoids piling onto a
-      // worker whose handler is slow.
-      auto a = next_worker++ % workers;
-      auto b = next_worker % workers;
-      auto w = inboxes[b]->size() < inboxes[a]->size() ? b : a;
-      inboxes[w]->push(std::move(part));
-    }
-  }
-
   void on_batch(polled_batch& batch) {
     work_batch fresh, direct;
     fresh.reserve(batch.items.size());
     classify(batch, fresh, direct);
     record(fresh);
-    dispatch(fresh);
-    if (!direct.empty()) {
-      settle.settle(direct);
-    }
+    ctx->queue.push(std::move(fresh), batch.items.size());
+    ctx->settle.push(std::move(direct));
   }
 };
 
@@ -190,8 +152,16 @@ caf::behavior dedupe_actor(caf::event_based_actor*, std::shared_ptr<engine_conte
           st->on_batch(batch);
         } catch (const std::exception& e) {
           // Nothing may unwind the actor: the batch stays unacked and the
-          // transport redelivers it.
-          spdlog::error("dedupe: batch of {} failed: {}", batch.items.size(), e.what());
+          // transport redelivers it; its room and budget are given back.
+          auto n = batch.items.size();
+          spdlog::error("dedupe: batch of {} failed: {}", n, e.what());
+          st->ctx->queue.push({}, n);
+          if (batch.lease != nullptr) {
+            batch.lease->release_all(); // or its leases would be renewed for ever
+          }
+          st->ctx->metrics.leave(static_cast<std::int64_t>(n));
+          caf::anon_send(st->ctx->handle(role::supervisor), settled_atom::value,
+                         static_cast<std::uint64_t>(n));
         }
       },
   };

@@ -1,7 +1,8 @@
 #pragma once
 
 // The dedupe actor: claims a whole polled batch in one store round trip,
-// settles duplicates at once, and dispatches the fresh messages to workers.
+// hands duplicates to the settler at once, and queues the fresh messages for
+// the lanes.
 
 #include <memory>
 

@@ -12,7 +12,6 @@
 #include "actors/handler_lane.hpp"
 #include "actors/messages.hpp"
 #include "actors/supervisor.hpp"
-#include "actors/worker_inbox.hpp"
 
 namespace mailroom {
 
@@ -71,6 +70,9 @@ struct engine::impl {
       lane->shutdown();
     }
     ctx->release_lanes();
+    // Calls still pending hold the context; deciding them breaks the cycle.
+    ctx->async.hand_back_all();
+    ctx->settle.stop();
     if (auto r = ctx->source->close(); !r) {
       spdlog::warn("closing the {} transport: {}", ctx->source->name(), r.what);
     }
@@ -91,9 +93,6 @@ engine::engine(engine_config config, engine_parts parts)
         "engine: workers, max_in_flight and batch_size must be > 0");
   }
   impl_->ctx = std::make_shared<engine_context>(std::move(config), std::move(parts));
-  for (std::uint32_t i = 0; i < impl_->ctx->config.engine.workers; ++i) {
-    impl_->ctx->inboxes.push_back(std::make_shared<worker_inbox>(i));
-  }
 }
 
 engine::~engine() {
@@ -110,6 +109,14 @@ void engine::start() {
   d.started = true;
   d.system_config = make_system_config();
   d.system = std::make_unique<caf::actor_system>(*d.system_config);
+  d.ctx->settle.start(*d.ctx);
+  // The queue's room signal wakes a poller that waits for room.
+  std::weak_ptr<engine_context> weak = d.ctx;
+  d.ctx->queue.set_on_room([weak] {
+    if (auto ctx = weak.lock()) {
+      caf::anon_send(ctx->handle(role::poller), poll_atom::value);
+    }
+  });
   auto* raw = impl_.get();
   d.supervisor = d.system->spawn(supervisor_actor, d.ctx,
                                  [raw](bool drained, std::uint64_t handed_back) {
@@ -151,7 +158,9 @@ bool engine::stopped() const {
 }
 
 metrics_snapshot engine::metrics() const {
-  return impl_->ctx->metrics.snapshot();
+  auto s = impl_->ctx->metrics.snapshot();
+  s.waiting = static_cast<std::int64_t>(impl_->ctx->queue.waiting());
+  return s;
 }
 
 sweep_summary engine::last_sweep() const {

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "actors/handler_lane.hpp"
-#include "actors/worker_inbox.hpp"
 
 namespace mailroom {
 
@@ -13,7 +12,15 @@ engine_context::engine_context(engine_config cfg, engine_parts parts)
       claims(config.sweeper.enabled ? std::move(parts.claims) : nullptr),
       handlers(std::move(parts.handlers)),
       mask(config.dead_letter.mask_fields, config.dead_letter.mask_regex,
-           config.dead_letter.mask_with) {}
+           config.dead_letter.mask_with),
+      queue(config.engine.ordering, config.engine.workers, config.engine.max_in_flight) {
+  if (auto terms = source->lease()) {
+    leases = std::make_unique<lease_tracker>(*terms);
+  }
+  for (std::uint32_t i = 0; i < config.engine.workers; ++i) {
+    slots.push_back(std::make_shared<worker_slot>(i));
+  }
+}
 
 caf::actor engine_context::handle(role r) const {
   std::lock_guard<std::mutex> guard{mutex_};
@@ -32,9 +39,6 @@ void engine_context::clear_handles() {
       h = nullptr;
     }
   }
-  for (auto& inbox : inboxes) {
-    inbox->attach(nullptr);
-  }
 }
 
 void engine_context::register_lane(std::shared_ptr<handler_lane> lane) {
@@ -52,8 +56,8 @@ void engine_context::release_lanes() {
     std::lock_guard<std::mutex> guard{mutex_};
     lanes_.clear();
   }
-  for (auto& inbox : inboxes) {
-    inbox->set_lane(nullptr);
+  for (auto& slot : slots) {
+    slot->set_lane(nullptr);
   }
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 
-// State every actor and lane of one engine shares: configuration, adapters,
-// metrics and the current handles of the long-lived actors. Handles change
-// when the supervisor restarts a child, so they sit behind a mutex.
+// State every actor, lane and settler of one engine shares: configuration,
+// adapters, metrics, the queue, the settler, the pending asynchronous calls,
+// the leases and the current handles of the long-lived actors. Handles
+// change when the supervisor restarts a child, so they sit behind a mutex.
 
 #include <memory>
 #include <mutex>
@@ -10,6 +11,11 @@
 
 #include <caf/actor.hpp>
 
+#include "actors/async_calls.hpp"
+#include "actors/lease_tracker.hpp"
+#include "actors/settler.hpp"
+#include "actors/work_queue.hpp"
+#include "actors/worker_slot.hpp"
 #include "core/claim_store.hpp"
 #include "core/engine_config.hpp"
 #include "core/handler.hpp"
@@ -21,7 +27,6 @@
 
 namespace mailroom {
 
-class worker_inbox;
 class handler_lane;
 
 /// The roles whose handles others look up.
@@ -30,14 +35,19 @@ enum class role { supervisor, poller, dead_letter, count };
 /// Shared state of one engine; owned by `engine::impl`, referenced by every
 /// actor and lane through a shared_ptr so an abandoned lane can outlive it.
 struct engine_context {
-  engine_config config;                               ///< Effective configuration.
-  std::shared_ptr<transport> source;                  ///< The transport.
-  std::shared_ptr<idempotency_store> idempotency;     ///< Null when dedupe is off.
-  std::shared_ptr<claim_store> claims;                ///< Null when the sweeper is off.
-  handler_registry handlers;                          ///< Read-only after start.
-  engine_metrics metrics;                             ///< Counters and latencies.
-  payload_mask mask;                                  ///< Dead-letter masking.
-  std::vector<std::shared_ptr<worker_inbox>> inboxes; ///< One per worker.
+  engine_config config;                           ///< Effective configuration.
+  std::shared_ptr<transport> source;              ///< The transport.
+  std::shared_ptr<idempotency_store> idempotency; ///< Null when dedupe is off.
+  std::shared_ptr<claim_store> claims;            ///< Null when the sweeper is off.
+  handler_registry handlers;                      ///< Read-only after start.
+  engine_metrics metrics;                         ///< Counters and latencies.
+  payload_mask mask;                              ///< Dead-letter masking.
+  work_queue queue;                               ///< Dispatched, waiting for a lane.
+  settler settle;                                 ///< Settles what was decided.
+  async_calls async;                              ///< Asynchronous calls in progress.
+  /// Leases of what the engine holds; null when the transport has none.
+  std::unique_ptr<lease_tracker> leases;
+  std::vector<std::shared_ptr<worker_slot>> slots; ///< One per worker.
 
   /// Builds the context; `mask` is built from `config.dead_letter`.
   engine_context(engine_config cfg, engine_parts parts);
@@ -48,14 +58,14 @@ struct engine_context {
   /// Replaces the handle of `r`.
   void set_handle(role r, caf::actor a);
 
-  /// Drops every actor handle this context holds (its own and the inboxes'),
-  /// so exited actors can be destroyed and the actor system can shut down.
+  /// Drops every actor handle this context holds, so exited actors can be
+  /// destroyed and the actor system can shut down.
   void clear_handles();
 
   /// Registers a lane so the engine can join or detach it at the end.
   void register_lane(std::shared_ptr<handler_lane> lane);
 
-  /// Forgets every lane (here and in the inboxes): lanes and the context
+  /// Forgets every lane (here and in the slots): lanes and the context
   /// reference each other, so the engine breaks the cycle once it stopped.
   void release_lanes();
 

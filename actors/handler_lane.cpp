@@ -2,12 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/async_calls.hpp"
 #include "actors/engine_context.hpp"
-#include "actors/worker_inbox.hpp"
 
 namespace mailroom {
-
-namespace {
 
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -15,33 +13,45 @@ std::int64_t steady_ns() {
       .count();
 }
 
-// Exceptions and unknown topics become outcomes here, so nothing a handler
-// does can unwind into the engine.
-outcome invoke(engine_context& ctx, const envelope& msg, handler_context& hctx) {
-  auto* fn = ctx.handlers.find(msg.topic);
-  if (fn == nullptr) {
-    if (ctx.config.engine.unknown_topic == unknown_topic_policy::ack) {
-      ctx.metrics.unrouted.fetch_add(1, std::memory_order_relaxed);
-      return outcome::ok();
-    }
-    return outcome::dead_letter("no handler for topic '" + msg.topic + "'");
-  }
+namespace {
+
+std::string threw(const std::exception* e) {
+  return e != nullptr ? std::string{"handler threw: "} + e->what()
+                      : std::string{"handler threw a non-standard exception"};
+}
+
+// Exceptions become outcomes here, so nothing a handler does can unwind into
+// the engine.
+outcome call_blocking(engine_context& ctx, const handler_fn& fn, const envelope& msg,
+                      handler_context& hctx) {
   try {
-    return (*fn)(msg, hctx);
+    return fn(msg, hctx);
   } catch (const std::exception& e) {
     ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
-    return outcome::retry(std::string{"handler threw: "} + e.what());
+    return outcome::retry(threw(&e));
   } catch (...) {
     ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
-    return outcome::retry("handler threw a non-standard exception");
+    return outcome::retry(threw(nullptr));
+  }
+}
+
+void call_async(engine_context& ctx, const async_handler_fn& fn,
+                const std::shared_ptr<async_call>& call, handler_context& hctx) {
+  try {
+    fn(call->message(), hctx, completion{call});
+  } catch (const std::exception& e) {
+    ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    call->complete(outcome::retry(threw(&e)));
+  } catch (...) {
+    ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    call->complete(outcome::retry(threw(nullptr)));
   }
 }
 
 } // namespace
 
-handler_lane::handler_lane(std::shared_ptr<engine_context> ctx,
-                           std::shared_ptr<worker_inbox> inbox, std::uint64_t seed)
-    : ctx_(ctx), inbox_(std::move(inbox)), settle_(std::move(ctx), seed) {}
+handler_lane::handler_lane(std::shared_ptr<engine_context> ctx, std::uint32_t index)
+    : ctx_(std::move(ctx)), index_(index) {}
 
 handler_lane::~handler_lane() {
   if (thread_.joinable()) {
@@ -54,9 +64,9 @@ void handler_lane::start() {
   thread_ = std::thread([self = shared_from_this()] { self->run(); });
 }
 
-std::shared_ptr<lane_job> handler_lane::current() const {
+std::shared_ptr<lane_unit> handler_lane::current() const {
   std::lock_guard<std::mutex> guard{mutex_};
-  return job_;
+  return unit_;
 }
 
 void handler_lane::abandon() {
@@ -66,7 +76,7 @@ void handler_lane::abandon() {
 
 void handler_lane::shutdown() {
   stop_.store(true, std::memory_order_release);
-  inbox_->wake_all();
+  ctx_->queue.wake_all();
   if (!thread_.joinable() || thread_.get_id() == std::this_thread::get_id()) {
     return;
   }
@@ -78,59 +88,212 @@ void handler_lane::shutdown() {
 }
 
 void handler_lane::run() {
-  static std::atomic<std::uint64_t> next_job_id{1};
+  auto& queue = ctx_->queue;
   for (;;) {
     work_batch items;
-    if (!inbox_->wait_take(max_job_items, items,
-                           [this] { return stop_.load(std::memory_order_acquire); })) {
+    if (!queue.take(queue.unit_size(), items,
+                    [this] { return stop_.load(std::memory_order_acquire); })) {
       break;
     }
-    auto job = std::make_shared<lane_job>();
-    job->id = next_job_id.fetch_add(1, std::memory_order_relaxed);
-    job->items = std::move(items);
+    ctx_->metrics.running.fetch_add(static_cast<std::int64_t>(items.size()),
+                                    std::memory_order_relaxed);
+    auto unit = std::make_shared<lane_unit>();
+    unit->items = std::move(items);
     {
       std::lock_guard<std::mutex> guard{mutex_};
-      job_ = job;
+      unit_ = unit;
       busy_.store(true, std::memory_order_release);
     }
-    if (!run_job(*job) || abandoned_.load(std::memory_order_acquire)) {
+    if (!run_unit(*unit) || abandoned_.load(std::memory_order_acquire)) {
       break;
     }
     std::lock_guard<std::mutex> guard{mutex_};
-    job_.reset();
+    unit_.reset();
     busy_.store(false, std::memory_order_release);
   }
   exited_.store(true, std::memory_order_release);
 }
 
-bool handler_lane::run_job(lane_job& job) {
-  auto timeout = ctx_->config.engine.handler_timeout;
-  for (std::size_t i = 0; i < job.items.size(); ++i) {
-    auto& item = job.items[i];
-    if (item.preset || item.requeue) {
-      continue;
+void handler_lane::trim_to_budget(lane_unit& unit) {
+  // The queue sized the unit by the slowest handler it knows of; a topic this
+  // lane has not timed yet counts as a whole budget, so its first message
+  // runs alone and a slow new handler does not hold a unit behind it.
+  auto& items = unit.items;
+  const auto budget = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          work_queue::unit_budget())
+                          .count();
+  std::int64_t cost = 0;
+  std::int64_t per_item = 0;
+  const std::string* topic = nullptr;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (topic == nullptr || items[i].msg.topic != *topic) {
+      topic = &items[i].msg.topic;
+      per_item = latency_.estimate(*topic);
+      per_item = per_item < 0 ? budget : std::max<std::int64_t>(per_item, 1);
     }
-    if (inbox_->handing_back()) {
-      item.requeue = std::chrono::milliseconds{0}; // drain deadline: not run
-      continue;
+    cost += per_item;
+    if (cost > budget && i > 0) {
+      give_back_rest(unit, i);
+      return;
     }
-    auto started = clock::now();
-    job.started_ns.store(steady_ns(), std::memory_order_relaxed);
-    job.progress.store(lane_job::word(i, lane_job::running), std::memory_order_release);
-    handler_context hctx{started + timeout, item.msg.attempt, &job.cancelled};
-    auto out = invoke(*ctx_, item.msg, hctx);
-    auto expected = lane_job::word(i, lane_job::running);
-    if (!job.progress.compare_exchange_strong(
-            expected, lane_job::word(i, lane_job::finished), std::memory_order_acq_rel)) {
-      // The worker timed this item out and owns the job now.
-      return false;
-    }
-    item.preset = std::move(out);
   }
-  job.progress.store(lane_job::word(job.items.size(), lane_job::settling),
-                     std::memory_order_release);
-  settle_.settle(job.items);
+}
+
+bool handler_lane::run_unit(lane_unit& unit) {
+  trim_to_budget(unit);
+  auto& items = unit.items;
+  const auto unit_started = clock::now();
+  // Latency is measured per run of one topic, so a fast handler's unit of
+  // 256 costs two clock reads, not 512.
+  auto run_started = unit_started;
+  std::string run_topic = items.empty() ? std::string{} : items.front().msg.topic;
+  std::size_t run_handled = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
+    if (!item.preset && !item.requeue) {
+      if (ctx_->queue.handing_back()) {
+        item.requeue = std::chrono::milliseconds{0}; // drain deadline: not run
+      } else {
+        if (!handle(unit, i)) {
+          return false;
+        }
+        ++run_handled;
+      }
+    }
+    bool last = i + 1 == items.size();
+    bool topic_changes = !last && items[i + 1].msg.topic != run_topic;
+    // A handler slower than its estimate must not hold the rest of the unit:
+    // past twice the unit's budget the rest goes back to the queue.
+    bool check_time = topic_changes || last || items.size() <= 16 || i % 16 == 15;
+    if (!check_time) {
+      continue;
+    }
+    auto now = clock::now();
+    if (topic_changes || last) {
+      latency_.record(run_topic, now - run_started, run_handled, now);
+      run_started = now;
+      run_handled = 0;
+      if (!last) {
+        run_topic = items[i + 1].msg.topic;
+      }
+    }
+    if (!last && now - unit_started > 2 * work_queue::unit_budget()) {
+      latency_.record(run_topic, now - run_started, run_handled, now);
+      give_back_rest(unit, i + 1);
+      break;
+    }
+  }
+  unit.progress.store(lane_unit::word(items.size(), lane_unit::settling),
+                      std::memory_order_release);
+  ctx_->queue.publish_estimate(index_, latency_.slowest(clock::now()));
+  hand_over(unit);
   return true;
+}
+
+void handler_lane::give_back_rest(lane_unit& unit, std::size_t first) {
+  // Called between handlers: the worker cannot take the unit over meanwhile.
+  auto& items = unit.items;
+  auto begin = items.begin() + static_cast<std::ptrdiff_t>(first);
+  work_batch rest(std::make_move_iterator(begin), std::make_move_iterator(items.end()));
+  items.erase(begin, items.end());
+  ctx_->metrics.running.fetch_sub(static_cast<std::int64_t>(rest.size()),
+                                  std::memory_order_relaxed);
+  ctx_->queue.put_back(std::move(rest));
+}
+
+bool handler_lane::handle(lane_unit& unit, std::size_t i) {
+  auto& item = unit.items[i];
+  const auto* entry = ctx_->handlers.find(item.msg.topic);
+  if (entry == nullptr) {
+    if (ctx_->config.engine.unknown_topic == unknown_topic_policy::ack) {
+      ctx_->metrics.unrouted.fetch_add(1, std::memory_order_relaxed);
+      item.preset = outcome::ok();
+    } else {
+      item.preset = outcome::dead_letter("no handler for topic '" + item.msg.topic + "'");
+    }
+    return true;
+  }
+  auto timeout = ctx_->config.engine.handler_timeout;
+  auto started = clock::now();
+  std::shared_ptr<async_call> call;
+  std::string key; // of an asynchronous call, copied: its completion moves the item
+  if (entry->async) {
+    if (ctx_->queue.keyed()) {
+      key = item.msg.order_key();
+    }
+    // The call owns the message from here; written before the progress word
+    // says "running", so a watchdog taking over never reads it half-moved.
+    call = std::make_shared<async_call>(ctx_, std::move(item), started + timeout);
+    item.async_started = true;
+    ctx_->async.add(call);
+  }
+  unit.started_ns.store(steady_ns(), std::memory_order_relaxed);
+  unit.progress.store(lane_unit::word(i, lane_unit::running), std::memory_order_release);
+  std::optional<outcome> out;
+  if (call) {
+    // Only the handler's completion moves the message: safe to read here.
+    handler_context hctx{started + timeout, call->message().attempt, call->cancel_flag()};
+    call_async(*ctx_, entry->async, call, hctx);
+  } else {
+    handler_context hctx{started + timeout, item.msg.attempt, &unit.cancelled};
+    out = call_blocking(*ctx_, entry->blocking, item.msg, hctx);
+  }
+  auto expected = lane_unit::word(i, lane_unit::running);
+  if (!unit.progress.compare_exchange_strong(
+          expected, lane_unit::word(i, lane_unit::finished), std::memory_order_acq_rel)) {
+    return false; // the worker timed this item out and owns the unit now
+  }
+  if (out) {
+    item.preset = std::move(out);
+  } else if (ctx_->queue.keyed()) {
+    hold_back_key(unit, i, key);
+  }
+  return true;
+}
+
+void handler_lane::hold_back_key(lane_unit& unit, std::size_t i, const std::string& key) {
+  // Later messages of the key must wait for this call's completion, not for
+  // the lane: they go back to the queue, behind the key the call holds.
+  auto& items = unit.items;
+  auto end = i + 1;
+  while (end < items.size() && items[end].msg.order_key() == key) {
+    ++end;
+  }
+  if (end == i + 1) {
+    return;
+  }
+  auto first = items.begin() + static_cast<std::ptrdiff_t>(i + 1);
+  auto last = items.begin() + static_cast<std::ptrdiff_t>(end);
+  work_batch later(std::make_move_iterator(first), std::make_move_iterator(last));
+  items.erase(first, last);
+  ctx_->metrics.running.fetch_sub(static_cast<std::int64_t>(later.size()),
+                                  std::memory_order_relaxed);
+  ctx_->queue.put_back(std::move(later));
+}
+
+void handler_lane::hand_over(lane_unit& unit) {
+  auto& items = unit.items;
+  ctx_->queue.finish_all(items);
+  work_batch decided;
+  decided.reserve(items.size());
+  bool all_decided = true;
+  for (auto& item : items) {
+    if (item.async_started) {
+      all_decided = false;
+    }
+  }
+  if (all_decided) {
+    decided = std::move(items); // the common case: no per-item move
+  } else {
+    for (auto& item : items) {
+      if (!item.async_started) {
+        decided.push_back(std::move(item));
+      }
+    }
+  }
+  ctx_->metrics.running.fetch_sub(static_cast<std::int64_t>(decided.size()),
+                                  std::memory_order_relaxed);
+  ctx_->settle.push(std::move(decided));
 }
 
 } // namespace mailroom

@@ -1,37 +1,40 @@
 #pragma once
 
-// A lane is the thread a worker runs its handlers and settlements on, so that
-// user code and blocking adapter I/O never stall CAF's cooperative scheduler.
-// The worker actor owns the lane's timeouts: when a handler overstays, the
-// worker takes the job over, abandons the lane (which exits once the handler
-// returns, its result discarded) and starts a fresh one.
+// A lane is the thread a worker runs its handlers on, so that user code never
+// stalls CAF's cooperative scheduler. It takes a unit of messages from the
+// engine's queue (about a millisecond of work: one message when handlers are
+// slow, up to 256 when they are fast), runs them in order, hands the decided
+// ones to the settler and takes the next unit. An asynchronous handler's
+// message leaves the unit when its call starts: the call settles it.
+//
+// The worker actor owns the lane's timeouts: when a blocking handler
+// overstays, the worker takes the unit over, abandons the lane (which exits
+// once the handler returns, its result discarded) and starts a fresh one.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
-#include "actors/messages.hpp"
-#include "actors/settlement.hpp"
+#include "actors/handler_latency.hpp"
+#include "actors/work_item.hpp"
 
 namespace mailroom {
 
 struct engine_context;
-class worker_inbox;
 
-/// One job of a lane: a run of items handled in order, then settled together.
+/// One unit of a lane: messages handled in order, then handed to the settler.
 ///
 /// `progress` packs the index of the item being handled with its phase, so
 /// the lane finishing an item and the worker timing it out race on one
 /// compare-and-swap: exactly one of them decides that item's outcome.
-struct lane_job {
+struct lane_unit {
   /// Phases of the item at `progress >> 2`.
   enum phase : std::uint64_t { running = 0, finished = 1, taken_over = 2, settling = 3 };
 
-  std::uint64_t id = 0; ///< Unique per job.
-  work_batch items;     ///< Items; `preset` holds decided outcomes.
+  work_batch items; ///< Items; `preset` holds decided outcomes.
   /// (item index << 2) | phase. Starts as "nothing running" so a watchdog
   /// looking before the first handler starts sees nothing to time out.
   std::atomic<std::uint64_t> progress{finished};
@@ -44,24 +47,22 @@ struct lane_job {
   }
 };
 
-/// A thread that takes jobs from its worker's inbox and runs them, one at a
-/// time: handlers in order, then one batched settlement.
+/// A thread that takes units from the engine's queue and runs them, one at
+/// a time.
 class handler_lane : public std::enable_shared_from_this<handler_lane> {
 public:
-  /// Creates a lane for the worker whose inbox is `inbox`; `seed` seeds the
-  /// lane's retry jitter.
-  handler_lane(std::shared_ptr<engine_context> ctx, std::shared_ptr<worker_inbox> inbox,
-               std::uint64_t seed);
+  /// Creates a lane of worker `index`.
+  handler_lane(std::shared_ptr<engine_context> ctx, std::uint32_t index);
 
   ~handler_lane();
 
   /// Starts the lane's thread.
   void start();
 
-  /// Returns the job being run, or nullptr when idle.
-  std::shared_ptr<lane_job> current() const;
+  /// Returns the unit being run, or nullptr when idle.
+  std::shared_ptr<lane_unit> current() const;
 
-  /// Returns true while a job is being run.
+  /// Returns true while a unit is being run.
   bool busy() const { return busy_.load(std::memory_order_acquire); }
 
   /// Makes the lane exit as soon as its running handler returns, without
@@ -72,28 +73,38 @@ public:
   /// runs (the process may end before that handler returns).
   void shutdown();
 
-  /// Most items one job takes: enough to amortise a hand-off and a batched
-  /// settlement, few enough that one timeout re-queues little.
-  static constexpr std::size_t max_job_items = 256;
-
   /// Returns true once the lane's thread has left its loop.
   bool exited() const { return exited_.load(std::memory_order_acquire); }
 
 private:
   void run();
-  // Returns false when the worker took the job over.
-  bool run_job(lane_job& job);
+  // Returns false when the worker took the unit over.
+  bool run_unit(lane_unit& unit);
+  // Handles item `i` with its handler; false when the worker took it over.
+  bool handle(lane_unit& unit, std::size_t i);
+  // Puts the messages after item `i` that share its ordering key back in the
+  // queue: an asynchronous call of that key is still running.
+  void hold_back_key(lane_unit& unit, std::size_t i, const std::string& key);
+  // Gives back the part of a fresh unit past about one budget of work.
+  void trim_to_budget(lane_unit& unit);
+  // Puts the items from `first` on, none of them started, back in the queue.
+  void give_back_rest(lane_unit& unit, std::size_t first);
+  // Hands the decided items of a finished unit to the settler.
+  void hand_over(lane_unit& unit);
 
   std::shared_ptr<engine_context> ctx_;
-  std::shared_ptr<worker_inbox> inbox_;
-  settlement settle_;
+  std::uint32_t index_;
+  handler_latency latency_;
   std::thread thread_;
-  mutable std::mutex mutex_; // guards job_
-  std::shared_ptr<lane_job> job_;
+  mutable std::mutex mutex_; // guards unit_
+  std::shared_ptr<lane_unit> unit_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> busy_{false};
   std::atomic<bool> abandoned_{false};
   std::atomic<bool> exited_{false};
 };
+
+/// Returns steady-clock nanoseconds now (the unit of `lane_unit::started_ns`).
+std::int64_t steady_ns();
 
 } // namespace mailroom

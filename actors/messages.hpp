@@ -13,6 +13,7 @@
 #include "core/envelope.hpp"
 #include "core/idempotency_store.hpp"
 #include "core/outcome.hpp"
+#include "actors/work_item.hpp"
 
 namespace mailroom {
 
@@ -22,7 +23,7 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 /// Poller → dedupe: a polled batch.
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
-/// Worker (self): check the running job against the handler timeout.
+/// Worker (self): check the running unit against the handler timeout.
 using watchdog_atom = caf::atom_constant<caf::atom("watchdog")>;
 /// Anyone → supervisor: `n` messages were settled and left the engine.
 using settled_atom = caf::atom_constant<caf::atom("settled")>;
@@ -41,27 +42,15 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 /// Engine → supervisor: crash worker `index` (fault injection).
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 
-/// One message on its way through dedupe, worker and settlement.
-struct work_item {
-  envelope msg;            ///< The message.
-  fencing_token token = 0; ///< Claim token; 0 when unclaimed (dedupe off, fail-open).
-  bool recorded = false;   ///< A pending-dispatch marker was written for it.
-  std::optional<outcome> preset; ///< Outcome decided by the handler or for it.
-  /// Hand the message back after this delay without counting a failure
-  /// (key in flight elsewhere, store outage under fail-closed, drain).
-  std::optional<std::chrono::milliseconds> requeue;
-  bool duplicate = false; ///< Acked as a duplicate of a done key.
-};
-
-/// A batch of work items, the payload of dispatch and settle messages.
-using work_batch = std::vector<work_item>;
-
 /// A polled batch as it travels from poller to dedupe.
 struct polled_batch {
   envelope_batch items; ///< Re-dispatched records first, then fresh deliveries.
   /// Tokens of the records the sweeper re-dispatched: `items[i]` for
   /// `i < recovered_tokens.size()` is a re-dispatch under that old token.
   std::vector<fencing_token> recovered_tokens;
+  /// Leases of the fresh deliveries (`items[recovered_tokens.size() + i]`
+  /// holds index i); null when the transport has no leases.
+  lease_group* lease = nullptr;
 };
 
 /// Messages on their way to the dead-letter destination.

@@ -25,17 +25,25 @@ struct poller_state {
   std::deque<dispatch_record> recovered;
   std::unordered_set<std::string> recovered_keys;
 
-  // Polling as soon as any credit returns would fetch one job's worth at a
+  // Polling as soon as any credit returns would fetch one unit's worth at a
   // time: tiny batches and a store round trip per handful of messages. The
-  // poller waits until a real batch fits (or half the budget, if smaller).
+  // poller waits until a real batch fits (or half the budget, if smaller),
+  // and no bigger than the queue's target (slow handlers: one per lane).
   std::uint64_t min_poll() const {
     auto& cfg = ctx->config.engine;
-    return std::max<std::uint64_t>(
-      1, std::min<std::uint64_t>(cfg.batch_size, cfg.max_in_flight / 2));
+    std::uint64_t batch = std::min<std::uint64_t>(cfg.batch_size, cfg.max_in_flight / 8);
+    return std::max<std::uint64_t>(1, std::min<std::uint64_t>(batch, ctx->queue.target()));
   }
 
+  // Polls once credits allow a batch and the queue has room for it: work is
+  // not taken from the broker long before a lane is ready for it. When the
+  // queue is full, the lane that next takes from it sends the poll.
   void loop() {
-    if (!looping && !stopped && credits >= min_poll()) {
+    if (looping || stopped) {
+      return;
+    }
+    auto threshold = min_poll();
+    if (credits >= threshold && ctx->queue.room_or_signal(threshold)) {
       looping = true;
       self->send(self, poll_atom::value);
     }
@@ -43,10 +51,17 @@ struct poller_state {
 
   void poll_once() {
     looping = false;
-    if (stopped || credits < min_poll()) {
+    auto threshold = min_poll();
+    if (stopped || credits < threshold) {
       return;
     }
-    auto want = std::min<std::uint64_t>(credits, ctx->config.engine.batch_size);
+    auto room = static_cast<std::uint64_t>(ctx->queue.room());
+    if (room < threshold && recovered.empty()) {
+      loop(); // arms the queue's signal
+      return;
+    }
+    auto want = std::min<std::uint64_t>(
+        {credits, ctx->config.engine.batch_size, std::max(room, threshold)});
     polled_batch batch;
     batch.items.reserve(want);
     // Re-dispatched records go first: they have waited longest.
@@ -82,7 +97,11 @@ struct poller_state {
     for (auto& msg : batch.items) {
       msg.received = now;
     }
+    if (ctx->leases) {
+      batch.lease = ctx->leases->open(batch.items, first_fresh, now);
+    }
     auto n = batch.items.size();
+    ctx->queue.reserve(n);
     if (n > 0) {
       credits -= n;
       ctx->metrics.enter(static_cast<std::int64_t>(n));

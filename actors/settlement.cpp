@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "actors/engine_context.hpp"
+#include "actors/messages.hpp"
 
 namespace mailroom {
 
@@ -19,8 +20,8 @@ std::int64_t micros_since(clock::time_point t, clock::time_point now) {
 
 } // namespace
 
-settlement::settlement(std::shared_ptr<engine_context> ctx, std::uint64_t seed)
-    : ctx_(std::move(ctx)), retry_(ctx_->config.retry, seed),
+settlement::settlement(engine_context& ctx, std::uint64_t seed)
+    : ctx_(&ctx), retry_(ctx_->config.retry, seed),
       io_retry_(io_retry_settings, seed ^ 0x9e3779b97f4a7c15ULL) {}
 
 void settlement::note_io_failure(const char* what, const io_result& r) {
@@ -135,6 +136,7 @@ void settlement::settle(work_batch& items) {
       continue;
     }
     latencies_.record(static_cast<std::uint64_t>(micros_since(item.msg.received, now)));
+    release_lease(item);
     if (item.token != 0 && !keep_claim[i] && ctx_->idempotency) {
       ctx_->idempotency->release(item.msg.key, item.token);
     }
@@ -170,6 +172,7 @@ void settlement::settle(work_batch& items) {
 void settlement::forget(const work_batch& items) {
   marks_.clear();
   for (auto& item : items) {
+    release_lease(item);
     if (item.token != 0 && ctx_->idempotency) {
       ctx_->idempotency->release(item.msg.key, item.token);
     }

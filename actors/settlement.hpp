@@ -1,8 +1,9 @@
 #pragma once
 
 // Settlement turns decided work items into transport and store calls, a whole
-// job at a time: one batched complete, one batched ack, one batch of terminal
-// marks. It blocks on adapter I/O, so it runs on lanes and detached actors only.
+// batch at a time: one batched complete, one batched ack, one batch of
+// terminal marks. It blocks on adapter I/O, so it runs on the settler's
+// thread and in detached actors only.
 
 #include <cstdint>
 #include <memory>
@@ -10,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/messages.hpp"
+#include "actors/work_item.hpp"
 #include "core/claim_store.hpp"
 #include "core/latency_histogram.hpp"
 #include "core/retry_policy.hpp"
@@ -24,8 +25,9 @@ struct engine_context;
 /// Not thread-safe: each lane and actor that settles owns one.
 class settlement {
 public:
-  /// Creates a settlement for `ctx`; `seed` seeds its retry jitter.
-  settlement(std::shared_ptr<engine_context> ctx, std::uint64_t seed);
+  /// Creates a settlement for `ctx` (which must outlive it); `seed` seeds
+  /// its retry jitter.
+  settlement(engine_context& ctx, std::uint64_t seed);
 
   /// Settles every item of `items` (each must carry `preset` or `requeue`):
   /// ok → complete + ack, retry → release + nack or dead-letter when over
@@ -33,8 +35,8 @@ public:
   /// to the supervisor. Leaves `items` in a moved-from state.
   void settle(work_batch& items);
 
-  /// Releases the claims of `items` and marks their dispatch records
-  /// terminal (after a dead-letter write, or a hand-back).
+  /// Releases the claims and leases of `items` and marks their dispatch
+  /// records terminal (after a dead-letter write).
   void forget(const work_batch& items);
 
   /// Tells the supervisor that `n` messages left the engine.
@@ -71,11 +73,11 @@ private:
   io_result nack(work_item& item, std::chrono::milliseconds delay);
   io_result release_then_nack(work_item& item, std::chrono::milliseconds delay);
 
-  std::shared_ptr<engine_context> ctx_;
+  engine_context* ctx_;
   retry_policy retry_;
   retry_policy io_retry_;
   std::vector<const envelope*> acks_;
-  std::vector<completion> completions_;
+  std::vector<done_mark> completions_;
   std::vector<std::size_t> completion_items_;
   std::vector<terminal_mark> marks_;
   work_batch parked_;

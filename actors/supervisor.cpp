@@ -4,12 +4,12 @@
 
 #include "actors/dead_letter.hpp"
 #include "actors/dedupe.hpp"
+#include "actors/lease_keeper.hpp"
 #include "actors/engine_context.hpp"
 #include "actors/messages.hpp"
 #include "actors/poller.hpp"
 #include "actors/sweeper.hpp"
 #include "actors/worker.hpp"
-#include "actors/worker_inbox.hpp"
 
 namespace mailroom {
 
@@ -21,7 +21,14 @@ constexpr std::chrono::milliseconds check_period{20};
 // the hand-back may take before the engine stops regardless.
 constexpr std::chrono::milliseconds handback_grace{3000};
 
-enum class child_kind : std::uint8_t { poller, dedupe, dead_letter, sweeper, worker };
+enum class child_kind : std::uint8_t {
+  poller,
+  dedupe,
+  dead_letter,
+  sweeper,
+  lease_keeper,
+  worker
+};
 
 const char* name_of(child_kind k) {
   switch (k) {
@@ -33,6 +40,8 @@ const char* name_of(child_kind k) {
     return "dead-letter";
   case child_kind::sweeper:
     return "sweeper";
+  case child_kind::lease_keeper:
+    return "lease keeper";
   default:
     return "worker";
   }
@@ -98,8 +107,10 @@ struct supervisor_state {
     }
     case child_kind::sweeper:
       return self->spawn<caf::detached + caf::monitored>(sweeper_actor, ctx);
+    case child_kind::lease_keeper:
+      return self->spawn<caf::detached + caf::monitored>(lease_keeper_actor, ctx);
     default:
-      return self->spawn<caf::monitored>(worker_actor, ctx, ctx->inboxes[index]);
+      return self->spawn<caf::monitored>(worker_actor, ctx, ctx->slots[index]);
     }
   }
 
@@ -115,15 +126,18 @@ struct supervisor_state {
 
   void start_all() {
     ctx->set_handle(role::supervisor, caf::actor_cast<caf::actor>(self));
-    children.reserve(ctx->inboxes.size() + 4);
+    children.reserve(ctx->slots.size() + 5);
     start_child(child_kind::dead_letter, 0);
-    for (std::uint32_t i = 0; i < ctx->inboxes.size(); ++i) {
+    for (std::uint32_t i = 0; i < ctx->slots.size(); ++i) {
       start_child(child_kind::worker, i);
     }
     start_child(child_kind::dedupe, 0);
     start_child(child_kind::poller, 0);
     if (ctx->claims) {
       start_child(child_kind::sweeper, 0);
+    }
+    if (ctx->leases) {
+      start_child(child_kind::lease_keeper, 0);
     }
     self->delayed_send(self, check_period, tick_atom::value);
   }
@@ -185,6 +199,11 @@ struct supervisor_state {
 
   void check() {
     auto now = clock::now();
+    if (auto expired = ctx->async.expire_due(now); expired > 0) {
+      ctx->metrics.timeouts.fetch_add(expired, std::memory_order_relaxed);
+      spdlog::warn("supervisor: {} asynchronous handler calls timed out after {} ms",
+                   expired, ctx->config.engine.handler_timeout.count());
+    }
     auto in_flight = ctx->metrics.in_flight();
     if (!draining) {
       if (ctx->config.engine.stop_when_exhausted && in_flight == 0 &&
@@ -201,6 +220,9 @@ struct supervisor_state {
       handed_back_count = static_cast<std::uint64_t>(in_flight);
       spdlog::warn("supervisor: drain deadline passed; handing back {} messages",
                    in_flight);
+      ctx->queue.set_handing_back();
+      ctx->queue.wake_all();
+      ctx->async.hand_back_all();
       for (auto& c : children) {
         if (c.handle &&
             (c.kind == child_kind::worker || c.kind == child_kind::dead_letter)) {

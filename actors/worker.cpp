@@ -5,18 +5,15 @@
 #include "actors/engine_context.hpp"
 #include "actors/handler_lane.hpp"
 #include "actors/messages.hpp"
-#include "actors/worker_inbox.hpp"
 
 namespace mailroom {
 
 namespace {
 
-std::atomic<std::uint64_t> next_lane_seed{0x5eed};
-
 struct worker_state {
   caf::event_based_actor* self;
   std::shared_ptr<engine_context> ctx;
-  std::shared_ptr<worker_inbox> inbox;
+  std::shared_ptr<worker_slot> slot;
   std::shared_ptr<handler_lane> lane;
   bool handing_back = false;
 
@@ -28,12 +25,9 @@ struct worker_state {
                                                  std::chrono::milliseconds{500});
   }
 
-  // Starts a lane on the inbox; `first` is queued ahead of everything before
-  // the lane runs, so the order of a taken-over job is kept.
-  void new_lane(work_batch first = {}) {
-    lane = std::make_shared<handler_lane>(ctx, inbox, next_lane_seed.fetch_add(1));
-    inbox->push_front(std::move(first));
-    inbox->set_lane(lane);
+  void new_lane() {
+    lane = std::make_shared<handler_lane>(ctx, slot->index());
+    slot->set_lane(lane);
     ctx->register_lane(lane);
     lane->start();
   }
@@ -42,38 +36,57 @@ struct worker_state {
     self->delayed_send(self, after, watchdog_atom::value);
   }
 
-  // Takes the running job away from the lane: decided items keep their
-  // outcome, the running item gets `running_outcome` (or is handed back),
-  // and a fresh lane settles them and runs the rest. Returns false when the
-  // lane moved on first.
-  bool take_over(lane_job& job, std::uint64_t word,
+  // Takes the running unit away from the lane: decided items keep their
+  // outcome, the running item gets `running_outcome` (or is handed back);
+  // both go to the settler, the items not started go back to the queue, and
+  // a fresh lane takes over. Returns false when the lane moved on first.
+  bool take_over(lane_unit& unit, std::uint64_t word,
                  std::optional<outcome> running_outcome) {
     auto index = static_cast<std::size_t>(word >> 2);
-    if (!job.progress.compare_exchange_strong(word,
-                                              lane_job::word(index, lane_job::taken_over),
-                                              std::memory_order_acq_rel)) {
+    if (!unit.progress.compare_exchange_strong(
+            word, lane_unit::word(index, lane_unit::taken_over), std::memory_order_acq_rel)) {
       return false;
     }
-    job.cancelled.store(true, std::memory_order_relaxed);
-    // Copy, not move: the abandoned handler still reads its envelope.
-    work_batch items = job.items;
-    if (running_outcome) {
-      items[index].preset = std::move(running_outcome);
-    } else {
-      items[index].requeue = std::chrono::milliseconds{0};
+    unit.cancelled.store(true, std::memory_order_relaxed);
+    // Copies, not moves: the abandoned handler still reads its envelope.
+    work_batch decided, not_started;
+    for (std::size_t i = 0; i < unit.items.size(); ++i) {
+      const auto& item = unit.items[i];
+      if (item.async_started) {
+        continue; // its call decides it, by completion or by its own timeout
+      }
+      if (i < index) {
+        decided.push_back(item);
+      } else if (i == index) {
+        decided.push_back(item);
+        if (running_outcome) {
+          decided.back().preset = std::move(running_outcome);
+        } else {
+          decided.back().requeue = std::chrono::milliseconds{0};
+        }
+      } else {
+        not_started.push_back(item);
+      }
     }
     lane->abandon();
-    new_lane(std::move(items));
+    auto& m = ctx->metrics;
+    m.running.fetch_sub(static_cast<std::int64_t>(decided.size() + not_started.size()),
+                        std::memory_order_relaxed);
+    ctx->queue.finish_all(decided);
+    ctx->queue.put_back(std::move(not_started));
+    ctx->settle.push(std::move(decided));
+    new_lane();
     return true;
   }
 
   void on_watchdog() {
-    auto job = lane->current();
-    auto word = job ? job->progress.load(std::memory_order_acquire) : 0;
-    bool running = job && (word & 3) == lane_job::running;
-    if (handing_back) {
+    auto unit = lane->current();
+    auto word = unit ? unit->progress.load(std::memory_order_acquire) : 0;
+    bool running = unit && (word & 3) == lane_unit::running;
+    if (handing_back || ctx->queue.handing_back()) {
+      handing_back = true;
       if (running) {
-        take_over(*job, word, std::nullopt);
+        take_over(*unit, word, std::nullopt);
       }
       arm(std::chrono::milliseconds{5});
       return;
@@ -81,25 +94,17 @@ struct worker_state {
     if (running) {
       auto timeout = ctx->config.engine.handler_timeout;
       auto started = clock::time_point{
-          std::chrono::nanoseconds{job->started_ns.load(std::memory_order_relaxed)}};
+          std::chrono::nanoseconds{unit->started_ns.load(std::memory_order_relaxed)}};
       if (clock::now() - started >= timeout) {
         auto reason = "handler timeout after " + std::to_string(timeout.count()) + " ms";
-        if (take_over(*job, word, outcome::retry(reason))) {
+        if (take_over(*unit, word, outcome::retry(reason))) {
           ctx->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
           spdlog::warn("worker {}: {}; lane abandoned, a fresh one takes over",
-                       inbox->index(), reason);
+                       slot->index(), reason);
         }
       }
     }
     arm(period());
-  }
-
-  // Drain deadline: queued work goes back to the transport, and a handler
-  // still running is abandoned with its message handed back.
-  void hand_back() {
-    handing_back = true;
-    inbox->set_handing_back();
-    inbox->wake_all();
   }
 };
 
@@ -107,21 +112,24 @@ struct worker_state {
 
 caf::behavior worker_actor(caf::event_based_actor* self,
                            std::shared_ptr<engine_context> ctx,
-                           std::shared_ptr<worker_inbox> inbox) {
+                           std::shared_ptr<worker_slot> slot) {
   auto st = std::make_shared<worker_state>();
   st->self = self;
   st->ctx = std::move(ctx);
-  st->inbox = std::move(inbox);
+  st->slot = std::move(slot);
   // A restarted worker adopts its predecessor's lane, and whatever it runs.
-  st->lane = st->inbox->attach(caf::actor_cast<caf::actor>(self));
+  st->lane = st->slot->lane();
   if (!st->lane || st->lane->exited()) {
     st->new_lane();
   }
-  st->handing_back = st->inbox->handing_back();
   st->arm(st->period());
   return {
       [st](watchdog_atom) { st->on_watchdog(); },
-      [st](handback_atom) { st->hand_back(); },
+      [st](handback_atom) {
+        st->handing_back = true;
+        st->ctx->queue.set_handing_back();
+        st->ctx->queue.wake_all();
+      },
   };
 }
 

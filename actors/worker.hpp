@@ -1,7 +1,7 @@
 #pragma once
 
-// The worker actor: owns one inbox and its lane, feeds the lane one job at a
-// time, and times out handlers that overstay.
+// The worker actor: supervises one lane (kept in its slot across restarts)
+// and times out blocking handlers that overstay.
 
 #include <memory>
 
@@ -10,11 +10,11 @@
 namespace mailroom {
 
 struct engine_context;
-class worker_inbox;
+class worker_slot;
 
-/// Returns the behaviour of a worker serving `inbox`.
+/// Returns the behaviour of the worker of `slot`.
 caf::behavior worker_actor(caf::event_based_actor* self,
                            std::shared_ptr<engine_context> ctx,
-                           std::shared_ptr<worker_inbox> inbox);
+                           std::shared_ptr<worker_slot> slot);
 
 } // namespace mailroom

@@ -35,11 +35,12 @@ void run_report::progress(const metrics_snapshot& m) {
   auto dt = seconds_between(last_, now);
   auto rate = dt > 0 ? static_cast<double>(settled - last_settled_) / dt : 0.0;
   std::fprintf(stderr,
-               "[%6.1fs] processed %s (%s msgs/s) in-flight %lld retried %s "
-               "dead-lettered %s deduped %s\n",
+               "[%6.1fs] processed %s (%s msgs/s) in-flight %lld (running %lld, waiting "
+               "%lld) retried %s dead-lettered %s deduped %s\n",
                seconds_between(started_, now), grouped(settled).c_str(),
                grouped(static_cast<std::uint64_t>(rate)).c_str(),
-               static_cast<long long>(m.in_flight), grouped(m.retried).c_str(),
+               static_cast<long long>(m.in_flight), static_cast<long long>(m.running),
+               static_cast<long long>(m.waiting), grouped(m.retried).c_str(),
                grouped(m.dead_lettered).c_str(), grouped(m.deduped).c_str());
   last_ = now;
   last_settled_ = settled;

@@ -30,6 +30,72 @@ struct handler_context {
 /// throws count as `retry` with the exception's text as the reason.
 using handler_fn = std::function<outcome(const envelope&, handler_context&)>;
 
+namespace detail {
+
+/// The engine's side of one asynchronous handler call (an implementation
+/// detail: handlers only see `completion`).
+class pending_call {
+public:
+  virtual ~pending_call() = default;
+
+  /// Delivers the outcome; returns false when the call was already decided
+  /// (completed before, timed out, or handed back at a drain).
+  virtual bool complete(outcome result) = 0;
+
+  /// Returns true once the engine no longer waits for this call.
+  virtual bool cancelled() const = 0;
+};
+
+} // namespace detail
+
+/// The way an asynchronous handler reports its outcome, later and from any
+/// thread.
+///
+/// Copyable and thread-safe; every copy refers to the same call. Exactly one
+/// call counts: the first. A second call, or one after the handler timeout
+/// (the message was then retried) or after the drain deadline (it was handed
+/// back), is ignored and counted (`duplicate_completions`,
+/// `late_completions`). Never calling it counts as a timeout.
+class completion {
+public:
+  /// Creates a completion that ignores every call (for tests of handlers).
+  completion() = default;
+
+  /// Wraps the engine's side of one call.
+  explicit completion(std::shared_ptr<detail::pending_call> call)
+      : call_(std::move(call)) {}
+
+  /// Reports the outcome. Returns true when this call decided the message,
+  /// false when it was ignored.
+  bool operator()(outcome result) const {
+    return call_ != nullptr && call_->complete(std::move(result));
+  }
+
+  /// Returns true once the engine no longer waits for this call (timed out,
+  /// or the engine is stopping): work still running may stop early.
+  bool cancelled() const { return call_ != nullptr && call_->cancelled(); }
+
+private:
+  std::shared_ptr<detail::pending_call> call_;
+};
+
+/// An asynchronous handler: starts the work for one message and returns at
+/// once; the outcome arrives later through `done`.
+///
+/// The envelope stays valid until `done` is first called (copy what you need
+/// beyond that); the context only during the call itself (its deadline and
+/// attempt are values to copy). An exception thrown by the call itself counts
+/// as `retry`, as for blocking handlers, and a later `done` is ignored.
+using async_handler_fn =
+    std::function<void(const envelope&, handler_context&, completion done)>;
+
+/// One registered handler: blocking (run on a lane, one at a time) or
+/// asynchronous (started on a lane, completed later). Exactly one is set.
+struct handler_entry {
+  handler_fn blocking;    ///< Set for blocking handlers.
+  async_handler_fn async; ///< Set for asynchronous handlers.
+};
+
 /// What the engine does with a message whose topic has no handler.
 enum class unknown_topic_policy {
   ack,         ///< Acknowledge it and count it as unrouted.
@@ -42,26 +108,42 @@ enum class unknown_topic_policy {
 /// many threads need no lock.
 class handler_registry {
 public:
-  /// Registers `fn` for messages of `topic`, replacing an earlier one.
-  void add(const std::string& topic, handler_fn fn) { by_topic_[topic] = std::move(fn); }
+  /// Registers the blocking handler `fn` for messages of `topic`, replacing
+  /// an earlier one.
+  void add(const std::string& topic, handler_fn fn) {
+    by_topic_[topic] = handler_entry{std::move(fn), {}};
+  }
 
-  /// Registers `fn` for every topic without a handler of its own.
-  void set_fallback(handler_fn fn) { fallback_ = std::move(fn); }
+  /// Registers the asynchronous handler `fn` for messages of `topic`,
+  /// replacing an earlier one. One lane can then hold many messages at once.
+  void add_async(const std::string& topic, async_handler_fn fn) {
+    by_topic_[topic] = handler_entry{{}, std::move(fn)};
+  }
+
+  /// Registers the blocking `fn` for every topic without a handler of its own.
+  void set_fallback(handler_fn fn) { fallback_ = handler_entry{std::move(fn), {}}; }
+
+  /// Registers the asynchronous `fn` for every topic without a handler of its own.
+  void set_async_fallback(async_handler_fn fn) {
+    fallback_ = handler_entry{{}, std::move(fn)};
+  }
 
   /// Returns the handler for `topic`, or nullptr when none applies.
-  const handler_fn* find(const std::string& topic) const {
+  const handler_entry* find(const std::string& topic) const {
     if (auto i = by_topic_.find(topic); i != by_topic_.end()) {
       return &i->second;
     }
-    return fallback_ ? &fallback_ : nullptr;
+    return has_fallback() ? &fallback_ : nullptr;
   }
 
   /// Returns true when no handler at all is registered.
-  bool empty() const { return by_topic_.empty() && !fallback_; }
+  bool empty() const { return by_topic_.empty() && !has_fallback(); }
 
 private:
-  std::unordered_map<std::string, handler_fn> by_topic_;
-  handler_fn fallback_;
+  bool has_fallback() const { return fallback_.blocking || fallback_.async; }
+
+  std::unordered_map<std::string, handler_entry> by_topic_;
+  handler_entry fallback_;
 };
 
 } // namespace mailroom

@@ -34,8 +34,8 @@ enum class fence_result {
   unavailable, ///< The store could not be asked.
 };
 
-/// One `complete` in a batch.
-struct completion {
+/// One `complete` in a batch: a claimed key to mark done.
+struct done_mark {
   std::string_view key;    ///< Idempotency key.
   fencing_token token;     ///< Token from the claim.
   std::string_view result; ///< Result to store for later duplicates.
@@ -57,7 +57,7 @@ public:
 
   /// Marks each claimed key done, keeping its result for `ttl`. Returns one
   /// result per completion, in order.
-  virtual std::vector<fence_result> complete(const std::vector<completion>& batch,
+  virtual std::vector<fence_result> complete(const std::vector<done_mark>& batch,
                                              std::chrono::milliseconds ttl) = 0;
 
   /// Deletes the claim on `key` if `token` still owns it, so the message can

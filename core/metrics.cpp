@@ -20,21 +20,10 @@ metrics_snapshot engine_metrics::snapshot() const {
     return a.load(std::memory_order_relaxed);
   };
   metrics_snapshot s;
-  s.polled = r(polled);
-  s.acked = r(acked);
-  s.retried = r(retried);
-  s.dead_lettered = r(dead_lettered);
-  s.deduped = r(deduped);
-  s.deferred = r(deferred);
-  s.handler_errors = r(handler_errors);
-  s.timeouts = r(timeouts);
-  s.unrouted = r(unrouted);
-  s.store_errors = r(store_errors);
-  s.transport_errors = r(transport_errors);
-  s.fenced = r(fenced);
-  s.recovered = r(recovered);
-  s.sweeps = r(sweeps);
-  s.restarts = r(restarts);
+#define MAILROOM_COPY_FIELD(name, help) s.name = r(name);
+  MAILROOM_ENGINE_COUNTERS(MAILROOM_COPY_FIELD)
+#undef MAILROOM_COPY_FIELD
+  s.running = running.load(std::memory_order_relaxed);
   s.in_flight = in_flight_.load(std::memory_order_relaxed);
   s.in_flight_peak = in_flight_peak_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> guard{latency_mutex_};

@@ -10,29 +10,42 @@
 
 namespace mailroom {
 
-/// A point-in-time copy of the engine's counters.
+/// Every counter of the engine, once: X(name, help). The snapshot's fields,
+/// the live atomics and their copy are generated from this list, so a new
+/// counter is one line here.
+#define MAILROOM_ENGINE_COUNTERS(X)                                                     \
+  X(polled, "Deliveries received from the transport")                                  \
+  X(acked, "Messages acked: handler ok, done duplicates, unrouted")                    \
+  X(retried, "Messages nacked after a failed attempt")                                 \
+  X(dead_lettered, "Messages parked in the dead-letter destination")                   \
+  X(deduped, "Messages acked as duplicates of done keys")                              \
+  X(deferred, "Messages handed back without a failure: key in flight elsewhere, "      \
+              "store outage, drain")                                                   \
+  X(handler_errors, "Handler exceptions")                                              \
+  X(timeouts, "Handler calls that hit the timeout")                                    \
+  X(unrouted, "Messages without a handler, acked")                                     \
+  X(store_errors, "Store calls that answered unavailable")                             \
+  X(transport_errors, "Transport calls that failed")                                   \
+  X(fenced, "Settles refused because the claim was taken over, and nacks and "        \
+            "dead-letters that found the delivery settled by a newer one")             \
+  X(recovered, "Messages re-dispatched by the sweeper")                                \
+  X(sweeps, "Sweeper ticks")                                                           \
+  X(restarts, "Children restarted by the supervisor")                                  \
+  X(duplicate_completions, "Asynchronous completions called again, ignored")           \
+  X(late_completions, "Asynchronous completions after the timeout or the drain, "      \
+                      "ignored")                                                       \
+  X(leases_extended, "Delivery leases extended while the engine held them")            \
+  X(leases_lost, "Deliveries whose lease the broker no longer granted")
+
+/// A point-in-time copy of the engine's counters and gauges.
 struct metrics_snapshot {
-  std::uint64_t polled = 0;           ///< Deliveries received from the transport.
-  std::uint64_t acked = 0;            ///< Acked: handler ok, done duplicates, unrouted.
-  std::uint64_t retried = 0;          ///< Nacked after a failed attempt.
-  std::uint64_t dead_lettered = 0;    ///< Parked in the dead-letter destination.
-  std::uint64_t deduped = 0;          ///< Acked as duplicates of done keys.
-  std::uint64_t deferred = 0;         ///< Handed back without a failure: key in flight
-                                      ///< elsewhere, store outage, drain.
-  std::uint64_t handler_errors = 0;   ///< Handler exceptions.
-  std::uint64_t timeouts = 0;         ///< Handler calls that hit the timeout.
-  std::uint64_t unrouted = 0;         ///< Messages without a handler, acked.
-  std::uint64_t store_errors = 0;     ///< Store calls that answered unavailable.
-  std::uint64_t transport_errors = 0; ///< Transport calls that failed.
-  /// Settles refused because the claim was taken over, and nacks and
-  /// dead-letters that found the delivery settled by a newer one
-  /// (io_result::stale).
-  std::uint64_t fenced = 0;
-  std::uint64_t recovered = 0;     ///< Messages re-dispatched by the sweeper.
-  std::uint64_t sweeps = 0;        ///< Sweeper ticks.
-  std::uint64_t restarts = 0;      ///< Children restarted by the supervisor.
+#define MAILROOM_SNAPSHOT_FIELD(name, help) std::uint64_t name = 0;
+  MAILROOM_ENGINE_COUNTERS(MAILROOM_SNAPSHOT_FIELD)
+#undef MAILROOM_SNAPSHOT_FIELD
   std::int64_t in_flight = 0;      ///< Messages in the engine right now.
   std::int64_t in_flight_peak = 0; ///< Highest `in_flight` seen.
+  std::int64_t waiting = 0;        ///< Dispatched, waiting for a lane.
+  std::int64_t running = 0;        ///< Taken by a lane, or in an asynchronous call.
   std::uint64_t p50_us = 0;        ///< Median receive-to-settle latency, µs.
   std::uint64_t p99_us = 0;        ///< 99th percentile latency, µs.
   std::uint64_t max_us = 0;        ///< Largest latency, µs.
@@ -50,21 +63,12 @@ struct metrics_snapshot {
 /// one histogram under a lock, also once per batch.
 class engine_metrics {
 public:
-  std::atomic<std::uint64_t> polled{0};           ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> acked{0};            ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> retried{0};          ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> dead_lettered{0};    ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> deduped{0};          ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> deferred{0};         ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> handler_errors{0};   ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> timeouts{0};         ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> unrouted{0};         ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> store_errors{0};     ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> transport_errors{0}; ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> fenced{0};           ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> recovered{0};        ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> sweeps{0};           ///< See metrics_snapshot.
-  std::atomic<std::uint64_t> restarts{0};         ///< See metrics_snapshot.
+#define MAILROOM_ATOMIC_FIELD(name, help) std::atomic<std::uint64_t> name{0};
+  MAILROOM_ENGINE_COUNTERS(MAILROOM_ATOMIC_FIELD)
+#undef MAILROOM_ATOMIC_FIELD
+
+  /// Messages taken by lanes and not yet decided (gauge).
+  std::atomic<std::int64_t> running{0};
 
   /// Adds `n` messages to the in-flight gauge and tracks its peak.
   void enter(std::int64_t n);
@@ -78,7 +82,8 @@ public:
   /// Merges a batch's latencies into the engine-wide histogram.
   void add_latencies(const latency_histogram& h);
 
-  /// Returns a copy of every counter and the latency percentiles.
+  /// Returns a copy of every counter and the latency percentiles; `waiting`
+  /// is left for the engine to fill in.
   metrics_snapshot snapshot() const;
 
 private:

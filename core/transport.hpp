@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,16 @@ struct dead_letter_record {
   std::string origin;                   ///< Where it came from (topic and receipt).
   std::int64_t dead_lettered_at_ms = 0; ///< Wall-clock time of parking, Unix ms.
   std::string payload;                  ///< Payload with configured fields masked.
+};
+
+/// How long a delivery stays this consumer's before the broker hands it to
+/// another one, for brokers with leases (SQS visibility, the memory
+/// transport's visibility timeout, a Redis Streams entry's idle time).
+struct lease_terms {
+  std::chrono::milliseconds duration; ///< Lease granted by a poll or an extend.
+  /// How often the engine renews the leases of what it still holds; a lease
+  /// is renewed when less than `duration - renew_every` of it is left.
+  std::chrono::milliseconds renew_every;
 };
 
 /// The broker seam: every transport adapter implements these calls.
@@ -49,6 +60,24 @@ public:
   /// write failed.
   virtual io_result dead_letter(const envelope& msg,
                                 const dead_letter_record& record) = 0;
+
+  /// Returns the lease terms of a delivery, or nullopt when the broker has no
+  /// leases (a delivery is this consumer's until it settles it: Kafka).
+  virtual std::optional<lease_terms> lease() const { return std::nullopt; }
+
+  /// Extends the leases of the deliveries `receipts` until `until`, so work
+  /// that the engine still holds (queued, running, waiting for its
+  /// dead-letter write) is not delivered to another consumer meanwhile.
+  /// Appends to `lost` the index of every receipt whose delivery is no
+  /// longer this consumer's (settled, or taken over): its later settle is
+  /// stale. The default does nothing (brokers without leases).
+  virtual io_result extend(const std::vector<const receipt*>& receipts,
+                           clock::time_point until, std::vector<std::size_t>& lost) {
+    (void)receipts;
+    (void)until;
+    (void)lost;
+    return io_result::success();
+  }
 
   /// Returns true when a finite source has delivered and settled everything.
   /// Endless transports (brokers) always return false.

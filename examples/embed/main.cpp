@@ -1,9 +1,17 @@
 // A small service embedding mailroom: it builds an engine in code over the
-// in-memory transport, registers lambda handlers, publishes some orders, and
-// stops once everything is settled. The tests run it and check its output.
+// in-memory transport, registers a blocking handler for orders and an
+// asynchronous one for e-mails (completed later from a timer thread, as an
+// async HTTP or database client would), publishes some messages, and stops
+// once everything is settled. The tests run it and check its output.
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include <mailroom/engine.hpp>
 
@@ -11,11 +19,65 @@
 #include "stores/memory/memory_idempotency_store.hpp"
 #include "transports/memory/memory_transport.hpp"
 
+namespace {
+
+// Stands in for an asynchronous client: runs each callback on its own thread
+// once its delay has passed.
+class fake_mail_client {
+public:
+  fake_mail_client() : thread_([this] { run(); }) {}
+  ~fake_mail_client() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // "Sends" a mail; `on_sent` runs 20 ms later on the client's thread.
+  void send_async(std::string to, std::function<void(bool)> on_sent) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds{20};
+    queue_.emplace(due, [to = std::move(to), on_sent = std::move(on_sent)] {
+      on_sent(!to.empty());
+    });
+    wake_.notify_all();
+  }
+
+private:
+  void run() {
+    std::unique_lock<std::mutex> guard{mutex_};
+    while (!done_ || !queue_.empty()) {
+      if (queue_.empty()) {
+        wake_.wait(guard);
+      } else if (queue_.begin()->first > std::chrono::steady_clock::now()) {
+        wake_.wait_until(guard, queue_.begin()->first);
+      } else {
+        auto job = std::move(queue_.begin()->second);
+        queue_.erase(queue_.begin());
+        guard.unlock();
+        job();
+        guard.lock();
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> queue_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+} // namespace
+
 int main() {
   using namespace mailroom;
   auto transport = std::make_shared<memory_transport>();
 
-  // 100 orders, every tenth sent twice (a duplicate key), one malformed.
+  // 100 orders, every tenth sent twice (a duplicate key), one malformed;
+  // 50 e-mails, handled asynchronously.
   for (int i = 0; i < 100; ++i) {
     envelope m;
     m.id = "order-" + std::to_string(i);
@@ -27,6 +89,13 @@ int main() {
       m.id += "-again";
       transport->publish(m);
     }
+  }
+  for (int i = 0; i < 50; ++i) {
+    envelope m;
+    m.id = "mail-" + std::to_string(i);
+    m.topic = "emails";
+    m.payload = "customer" + std::to_string(i) + "@example.com";
+    transport->publish(m);
   }
   transport->close_input();
 
@@ -47,6 +116,19 @@ int main() {
     handled.fetch_add(1);
     return outcome::ok();
   });
+  // The handler returns at once; the client's callback decides the outcome
+  // later, from the client's thread. Two lanes hold all 50 calls at once.
+  fake_mail_client mail;
+  std::atomic<int> mailed{0};
+  parts.handlers.add_async("emails",
+                           [&](const envelope& m, handler_context&, completion done) {
+                             mail.send_async(m.payload, [&mailed, done](bool sent) {
+                               if (sent) {
+                                 mailed.fetch_add(1);
+                               }
+                               done(sent ? outcome::ok() : outcome::retry("not sent"));
+                             });
+                           });
 
   engine e{cfg, std::move(parts)};
   e.start();
@@ -57,8 +139,8 @@ int main() {
   }
   e.stop();
   auto m = e.metrics();
-  std::printf("handled=%d acked=%llu deduped=%llu dead_lettered=%llu\n", handled.load(),
-              static_cast<unsigned long long>(m.acked),
+  std::printf("handled=%d mailed=%d acked=%llu deduped=%llu dead_lettered=%llu\n",
+              handled.load(), mailed.load(), static_cast<unsigned long long>(m.acked),
               static_cast<unsigned long long>(m.deduped),
               static_cast<unsigned long long>(m.dead_lettered));
   return 0;

@@ -657,7 +657,7 @@ memory_idempotency_store::claim(const std::vector<std::string_view>& keys,
 }
 
 std::vector<fence_result>
-memory_idempotency_store::complete(const std::vector<completion>& batch,
+memory_idempotency_store::complete(const std::vector<done_mark>& batch,
                                    std::chrono::milliseconds ttl) {
   if (!available()) {
     return std::vector<fence_result>(batch.size(), fence_result::unavailable);
@@ -666,7 +666,7 @@ memory_idempotency_store::complete(const std::vector<completion>& batch,
   auto key_of = [&](std::size_t i) { return batch[i].key; };
   visit_batch(batch.size(), false, key_of,
               [&](shard& s, std::size_t i, std::uint64_t hash, rep now) {
-                const completion& c = batch[i];
+                const done_mark& c = batch[i];
                 bool found = false;
                 const std::size_t at = s.find(tag_of(hash), c.key, found);
                 if (!found) {

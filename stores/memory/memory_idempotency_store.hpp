@@ -73,7 +73,7 @@ public:
   /// Marks each claimed key done with its result, kept for `ttl`. Returns
   /// `applied`, `fenced` (token not of the live claim) or, while switched
   /// off, `unavailable`, one per completion.
-  std::vector<fence_result> complete(const std::vector<completion>& batch,
+  std::vector<fence_result> complete(const std::vector<done_mark>& batch,
                                      std::chrono::milliseconds ttl) override;
 
   /// Deletes the live claim on `key` if `token` owns it. Returns `applied`,

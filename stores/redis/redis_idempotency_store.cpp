@@ -168,7 +168,7 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
 }
 
 std::vector<fence_result>
-redis_idempotency_store::complete(const std::vector<completion>& batch,
+redis_idempotency_store::complete(const std::vector<done_mark>& batch,
                                   std::chrono::milliseconds ttl) {
   if (batch.empty()) {
     return {};

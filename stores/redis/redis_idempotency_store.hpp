@@ -56,7 +56,7 @@ public:
 
   /// Marks each claimed key done with its result, kept for `ttl`, in one
   /// EVALSHA. Returns `applied`, `fenced` or `unavailable`, one per item.
-  std::vector<fence_result> complete(const std::vector<completion>& batch,
+  std::vector<fence_result> complete(const std::vector<done_mark>& batch,
                                      std::chrono::milliseconds ttl) override;
 
   /// Deletes the live claim on `key` if `token` owns it. Returns `applied`,

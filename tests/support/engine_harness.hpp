@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "mailroom/engine.hpp"
+#include "tests/support/forwarding_transport.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
 #include "transports/memory/memory_transport.hpp"
@@ -46,6 +47,9 @@ struct engine_harness {
   engine_config cfg;
   handler_registry handlers;
   std::unique_ptr<engine> eng;
+  /// False makes the engine see a transport without leases: nothing renews
+  /// the visibility of a slow delivery, so it times out and is redelivered.
+  bool renew_leases = true;
 
   /// Creates the adapters; `visibility` is the transport's visibility timeout.
   explicit engine_harness(std::chrono::milliseconds visibility = 5000ms,
@@ -99,6 +103,9 @@ struct engine_harness {
   void start(bool with_claims = true) {
     engine_parts parts;
     parts.transport = transport;
+    if (!renew_leases) {
+      parts.transport = std::make_shared<forwarding_transport>(transport, true);
+    }
     parts.idempotency = cfg.dedupe.enabled ? store : nullptr;
     parts.claims = with_claims ? claims : nullptr;
     parts.handlers = handlers;

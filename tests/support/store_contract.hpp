@@ -51,7 +51,7 @@ inline claim_result claim_one(idempotency_store& s, std::string_view key,
 inline fence_result complete_one(idempotency_store& s, std::string_view key,
                                  fencing_token token, std::string_view result = "ok",
                                  std::chrono::milliseconds ttl = 10s) {
-  auto r = s.complete({completion{key, token, result}}, ttl);
+  auto r = s.complete({done_mark{key, token, result}}, ttl);
   BOOST_REQUIRE(r.size() == 1u);
   return r[0];
 }

@@ -106,6 +106,25 @@ BOOST_AUTO_TEST_CASE(exec_handler_three_exit_paths_end_to_end) {
   BOOST_TEST(p.err().find("exec exited 3: bad") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(exec_processes_run_one_per_worker_at_once) {
+  // The reproduction: 8 messages, `sleep 1` each, 8 workers. One poll
+  // batch used to run on one lane, one process after another (8 s).
+  process_runner p{{binary, "run", "--config",
+                    std::string{MAILROOM_SOURCE_DIR} + "/config/memory-exec.toml", "--set",
+                    "source.messages=8", "--set", "source.duplicate_ratio=0", "--set",
+                    "handlers.audit.type=exec", "--set",
+                    "handlers.audit.command=[\"/bin/sh\",\"-c\",\"sleep 1\"]", "--set",
+                    "handler.command=[\"/bin/sh\",\"-c\",\"sleep 1\"]", "--set",
+                    "log.level=warn"}};
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(p.wait(30s) == 0);
+  auto took = std::chrono::steady_clock::now() - t0;
+  auto out = p.out();
+  BOOST_TEST(summary_value(out, "acked") == 8);
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(took).count() < 4000);
+  BOOST_TEST(summary_value(out, "latency p50 (us)") < 2000000);
+}
+
 BOOST_AUTO_TEST_CASE(bad_config_exits_two_naming_the_key) {
   process_runner p{run_args({"engine.max_in_flight=-5"})};
   BOOST_TEST(p.wait(10s) == 2);
@@ -115,6 +134,6 @@ BOOST_AUTO_TEST_CASE(bad_config_exits_two_naming_the_key) {
 BOOST_AUTO_TEST_CASE(embed_example_runs_and_settles_everything) {
   process_runner p{{MAILROOM_EMBED_EXAMPLE}};
   BOOST_REQUIRE(p.wait(30s) == 0);
-  BOOST_TEST(p.out().find("handled=99 acked=109 deduped=10 dead_lettered=1") !=
+  BOOST_TEST(p.out().find("handled=99 mailed=50 acked=159 deduped=10 dead_lettered=1") !=
              std::string::npos);
 }

@@ -54,10 +54,12 @@ BOOST_AUTO_TEST_CASE(retry_outcome_is_nacked_then_succeeds) {
 }
 
 BOOST_AUTO_TEST_CASE(a_retry_of_a_delivery_already_redelivered_counts_as_fenced) {
-  // The first delivery outlives its visibility timeout; the transport hands
-  // the message out again, and that delivery acks it. The first one's retry
-  // then finds its receipt stale: nothing happens, and it is not a retry.
+  // The first delivery outlives its visibility timeout (nothing renews it:
+  // the engine sees no leases); the transport hands the message out again,
+  // and that delivery acks it. The first one's retry then finds its receipt
+  // stale: nothing happens, and it is not a retry.
   engine_harness h{100ms};
+  h.renew_leases = false;
   h.cfg.dedupe.enabled = false;
   std::atomic<int> calls{0};
   h.handlers.add("orders", [&](const envelope&, handler_context& ctx) {

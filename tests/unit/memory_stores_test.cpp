@@ -18,7 +18,7 @@
 using namespace std::chrono_literals;
 using mailroom::claim_result;
 using steady = mailroom::clock;
-using mailroom::completion;
+using mailroom::done_mark;
 using mailroom::dispatch_record;
 using mailroom::fence_result;
 using mailroom::memory_claim_store;
@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(expired_entries_are_erased) {
   }
   std::vector<std::string_view> views(keys.begin(), keys.end());
   auto claims = s.claim(views, 60000ms);
-  std::vector<completion> done;
+  std::vector<done_mark> done;
   for (std::size_t i = 0; i < 500; ++i) {
     done.push_back({views[i], claims[i].token, "r"});
   }
@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(memory_stays_bounded_by_the_result_ttl) {
   memory_idempotency_store s{t.fn()};
   std::vector<std::string> keys(256);
   std::vector<std::string_view> views(256);
-  std::vector<completion> done(256);
+  std::vector<done_mark> done(256);
   std::size_t peak = 0;
   for (int batch = 0; batch < 800; ++batch) {
     for (int i = 0; i < 256; ++i) {
@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_CASE(memory_stays_bounded_by_the_result_ttl) {
     auto rs = s.claim(views, 60000ms);
     for (int i = 0; i < 256; ++i) {
       BOOST_TEST_REQUIRE((rs[i].status == state::fresh));
-      done[i] = completion{views[i], rs[i].token, "ok"};
+      done[i] = done_mark{views[i], rs[i].token, "ok"};
     }
     s.complete(done, 20ms);
     t.now += 1ms;
@@ -168,7 +168,7 @@ BOOST_AUTO_TEST_CASE(concurrent_claims_of_the_same_keys_give_one_fresh_each) {
           batch.push_back(keys[i]);
         }
         auto rs = s.claim(batch, 60000ms);
-        std::vector<completion> done;
+        std::vector<done_mark> done;
         for (int i = 0; i < 100; ++i) {
           if (rs[i].status == state::fresh) {
             fresh[first + i].fetch_add(1);
@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(growth_keeps_every_entry_findable) {
       wrong += r.status == state::in_flight ? 0 : 1;
     }
     BOOST_TEST(wrong == 0);
-    std::vector<completion> done;
+    std::vector<done_mark> done;
     for (int i = 0; i < key_count; i += 2) {
       done.push_back({keys[i], tokens[i], keys[i]});
     }
@@ -291,7 +291,7 @@ BOOST_AUTO_TEST_CASE(expired_entries_not_yet_erased_are_claimed_afresh) {
   }
   std::vector<std::string_view> views(keys.begin(), keys.end());
   auto first = s.claim(views, 100ms);
-  std::vector<completion> done;
+  std::vector<done_mark> done;
   for (int i = 0; i < key_count; i += 2) {
     done.push_back({views[i], first[i].token, "old"});
   }
@@ -578,7 +578,7 @@ BOOST_AUTO_TEST_CASE(concurrent_churn_with_expiry_leaves_nothing_behind) {
           views[i] = keys[i];
         }
         auto rs = s.claim(views, std::chrono::milliseconds{1 + rng() % 3});
-        std::vector<completion> done;
+        std::vector<done_mark> done;
         for (std::size_t i = 0; i < keys.size(); ++i) {
           if (rs[i].status != state::fresh) {
             continue;

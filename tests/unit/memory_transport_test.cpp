@@ -152,6 +152,37 @@ BOOST_AUTO_TEST_CASE(unsettled_message_reappears_after_visibility_timeout) {
   BOOST_TEST(t.stats().redelivered_by_timeout == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(extend_moves_visibility_and_reports_stale_receipts) {
+  memory_transport t{with_timeout(100ms)};
+  BOOST_TEST(t.lease()->duration.count() == 100);
+  t.publish(make("a"));
+  t.publish(make("b"));
+  t.publish(make("c"));
+  envelope_batch got;
+  t.poll(3, 0ms, got);
+  BOOST_REQUIRE(got.size() == 3u);
+  BOOST_REQUIRE(bool(t.ack(pointers({got[2]}))));
+  // "a" is extended, "b" is not, "c" is settled (so stale).
+  std::vector<const mailroom::receipt*> receipts{&got[0].handle, &got[2].handle};
+  std::vector<std::size_t> lost;
+  BOOST_REQUIRE(bool(t.extend(receipts, mailroom::clock::now() + 400ms, lost)));
+  BOOST_TEST((lost == std::vector<std::size_t>{1}));
+  BOOST_TEST(t.stats().extended == 1u);
+  // After the original timeout only "b" comes back.
+  envelope_batch again;
+  t.poll(3, 250ms, again);
+  BOOST_REQUIRE(again.size() == 1u);
+  BOOST_TEST(again[0].id == got[1].id);
+  BOOST_TEST(t.stats().in_flight == 2u);
+  BOOST_REQUIRE(bool(t.ack(pointers(again))));
+  // "a" comes back once its extended deadline passes.
+  envelope_batch later;
+  t.poll(3, 1000ms, later);
+  BOOST_REQUIRE(later.size() == 1u);
+  BOOST_TEST(later[0].id == got[0].id);
+  BOOST_TEST(later[0].attempt == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(stale_receipts_are_ignored) {
   memory_transport t{with_timeout(30ms)};
   t.publish(make("a"));

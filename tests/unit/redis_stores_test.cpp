@@ -29,7 +29,7 @@
 using namespace std::chrono_literals;
 using mailroom::checkpoint;
 using mailroom::claim_result;
-using mailroom::completion;
+using mailroom::done_mark;
 using mailroom::dispatch_record;
 using mailroom::failure_class;
 using mailroom::fence_result;
@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(odd_keys_and_values_round_trip_byte_exact) {
   std::vector<std::string_view> keys(odd.begin(), odd.end());
   auto claims = s.claim(keys, 10s);
   BOOST_REQUIRE(claims.size() == odd.size());
-  std::vector<completion> done;
+  std::vector<done_mark> done;
   for (std::size_t i = 0; i < odd.size(); ++i) {
     BOOST_TEST(claims[i].status == state::fresh);
     // Each key's result is the next odd string: the 1 MiB blob is a value too.

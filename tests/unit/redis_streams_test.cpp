@@ -563,6 +563,38 @@ BOOST_AUTO_TEST_CASE(stale_nack_and_dead_letter_of_a_taken_over_entry_do_nothing
   BOOST_TEST(owner(admin, "orders", id) == "other");
 }
 
+BOOST_AUTO_TEST_CASE(extend_keeps_held_entries_from_recovery_and_reports_lost_ones) {
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  auto s = streams_for(server.port());
+  s.min_idle = 300ms;
+  redis_streams_transport t{s};
+  BOOST_REQUIRE(static_cast<bool>(t.ensure_group()));
+  auto kept = xadd(admin, "orders", {{"payload", "a"}});
+  auto taken = xadd(admin, "orders", {{"payload", "b"}});
+  auto got = poll_some(t);
+  BOOST_REQUIRE(got.size() == 2u);
+  BOOST_TEST(t.lease()->duration.count() == 300);
+  std::this_thread::sleep_for(200ms);
+  // Another consumer takes `taken` over; `kept` is still ours.
+  run(admin, {"XCLAIM", "orders", "g", "other", "0", taken});
+  std::vector<const mailroom::receipt*> receipts{&got[0].handle, &got[1].handle};
+  std::vector<std::size_t> lost;
+  auto r = t.extend(receipts, mailroom::clock::now() + 300ms, lost);
+  BOOST_REQUIRE(static_cast<bool>(r));
+  BOOST_TEST((lost == std::vector<std::size_t>{1}));
+  BOOST_TEST(t.stats().extended == 1u);
+  // 200 ms later `kept` has been idle 200 ms, not 400: recovery with a
+  // 300 ms idle threshold leaves it alone, and its delivery count is still 1.
+  std::this_thread::sleep_for(200ms);
+  auto claimed = run(admin, {"XAUTOCLAIM", "orders", "g", "thief", "300", "0", "JUSTID"});
+  BOOST_REQUIRE(claimed->type == REDIS_REPLY_ARRAY);
+  BOOST_TEST(claimed->element[1]->elements == 0u);
+  BOOST_TEST(owner(admin, "orders", kept) == "c1");
+  auto p = run(admin, {"XPENDING", "orders", "g", kept, kept, "1"});
+  BOOST_TEST(p->element[0]->element[3]->integer == 1);
+}
+
 BOOST_AUTO_TEST_CASE(dead_letter_writes_the_record_and_only_then_acks) {
   redis_server server;
   redis_connection admin{redis_for(server.port())};
@@ -909,7 +941,10 @@ BOOST_AUTO_TEST_CASE(a_dead_letter_redone_after_a_take_over_is_counted_once) {
     return outcome::dead_letter("rejected");
   });
   run(admin, {"SET", "orders:dlq", "wrong type"}); // every DLQ write fails
-  auto e = start_engine(t, h);
+  // No lease renewal (as when the extend calls fail too): the entry's idle
+  // time runs out while the write waits, and recovery takes it over.
+  auto e = start_engine(
+      std::make_shared<mailroom::testing::forwarding_transport>(t, true), h);
   auto id = xadd(admin, "orders", {{"payload", "p"}});
   BOOST_TEST(eventually([&] { return calls.load() >= 2; }));
   run(admin, {"DEL", "orders:dlq"});
@@ -928,6 +963,38 @@ BOOST_AUTO_TEST_CASE(a_dead_letter_redone_after_a_take_over_is_counted_once) {
   auto dlq = xrange(admin, "orders:dlq");
   BOOST_REQUIRE(dlq.size() == 1u);
   BOOST_TEST(dlq[0].second["entry_id"] == id);
+}
+
+BOOST_AUTO_TEST_CASE(an_entry_waiting_for_its_dead_letter_write_keeps_its_lease) {
+  // The same wait as above with lease renewal on: the idle time never runs
+  // out, recovery never takes the entry over, the handler runs once.
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  auto s = streams_for(server.port());
+  s.min_idle = 150ms;
+  s.recovery_interval = 20ms;
+  s.max_deliveries = 0;
+  auto t = std::make_shared<redis_streams_transport>(s);
+  std::atomic<int> calls{0};
+  handler_registry h;
+  h.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::dead_letter("rejected");
+  });
+  run(admin, {"SET", "orders:dlq", "wrong type"});
+  auto e = start_engine(t, h);
+  auto id = xadd(admin, "orders", {{"payload", "p"}});
+  BOOST_TEST(eventually([&] { return calls.load() == 1; }));
+  std::this_thread::sleep_for(800ms); // five idle times
+  BOOST_TEST(calls.load() == 1);
+  BOOST_TEST(owner(admin, "orders", id) == "c1");
+  BOOST_TEST(t->stats().extended >= 3u);
+  run(admin, {"DEL", "orders:dlq"});
+  BOOST_TEST(eventually([&] { return pending(admin, "orders") == 0; }));
+  e->stop();
+  BOOST_TEST(e->metrics().dead_lettered == 1u);
+  BOOST_TEST(t->stats().taken_over == 0u);
+  BOOST_TEST(xrange(admin, "orders:dlq").size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(entries_of_a_crashed_consumer_are_taken_over_and_acked) {

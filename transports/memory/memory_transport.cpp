@@ -89,6 +89,28 @@ void memory_transport::unlink(slot_list& l, slot_index i) {
   --l.size;
 }
 
+void memory_transport::insert_in_flight(slot_index i) {
+  // Deadlines mostly arrive in order: walk back from the tail.
+  slot_index after = in_flight_.tail;
+  while (after != npos && slots_[after].due > slots_[i].due) {
+    after = slots_[after].prev;
+  }
+  slot& s = slots_[i];
+  s.prev = after;
+  s.next = after == npos ? in_flight_.head : slots_[after].next;
+  if (s.next == npos) {
+    in_flight_.tail = i;
+  } else {
+    slots_[s.next].prev = i;
+  }
+  if (after == npos) {
+    in_flight_.head = i;
+  } else {
+    slots_[after].next = i;
+  }
+  ++in_flight_.size;
+}
+
 memory_transport::slot_index memory_transport::find_in_flight(const receipt& r) const {
   if (r.offset < 0 || static_cast<std::uint64_t>(r.offset) >= slots_.size()) {
     return npos;
@@ -355,6 +377,29 @@ io_result memory_transport::dead_letter(const envelope& msg,
   }
   if (wake_pollers) {
     readable_.notify_all();
+  }
+  return io_result::success();
+}
+
+std::optional<lease_terms> memory_transport::lease() const {
+  auto d = settings_.visibility_timeout;
+  return lease_terms{d, std::max(d / 3, std::chrono::milliseconds{1})};
+}
+
+io_result memory_transport::extend(const std::vector<const receipt*>& receipts,
+                                   clock::time_point until,
+                                   std::vector<std::size_t>& lost) {
+  std::lock_guard<std::mutex> lock{mutex_};
+  for (std::size_t k = 0; k < receipts.size(); ++k) {
+    slot_index i = receipts[k] == nullptr ? npos : find_in_flight(*receipts[k]);
+    if (i == npos) {
+      lost.push_back(k);
+      continue;
+    }
+    unlink(in_flight_, i);
+    slots_[i].due = std::max(slots_[i].due, until);
+    insert_in_flight(i);
+    ++counters_.extended;
   }
   return io_result::success();
 }

@@ -43,6 +43,7 @@ struct memory_transport_stats {
   std::uint64_t redelivered_by_timeout =
       0;                           ///< Deliveries whose visibility timeout ran out.
   std::uint64_t stale_settles = 0; ///< Ack / nack / dead-letter calls ignored as stale.
+  std::uint64_t extended = 0;      ///< Visibility deadlines moved by extend().
 };
 
 /// An embedded, thread-safe queue with SQS-like semantics, for tests, the
@@ -126,6 +127,15 @@ public:
   /// Always succeeds.
   io_result dead_letter(const envelope& msg, const dead_letter_record& record) override;
 
+  /// Returns the visibility timeout as the lease, renewed every third of it.
+  std::optional<lease_terms> lease() const override;
+
+  /// Moves the visibility deadline of every current receipt to `until`;
+  /// stale receipts (settled, or redelivered since) are reported in `lost`.
+  /// Always succeeds.
+  io_result extend(const std::vector<const receipt*>& receipts, clock::time_point until,
+                   std::vector<std::size_t>& lost) override;
+
   /// Returns true when the input is closed and nothing is ready, delayed or
   /// in flight.
   bool exhausted() const override;
@@ -192,6 +202,8 @@ private:
   slot_index pop_front(slot_list& l);
   /// Removes slot `i` from `l`.
   void unlink(slot_list& l, slot_index i);
+  /// Links slot `i` into the in-flight list at its place by deadline.
+  void insert_in_flight(slot_index i);
   /// Returns the slot that receipt `r` currently owns, or `npos` if stale.
   slot_index find_in_flight(const receipt& r) const;
   /// Makes visible what timed out in flight or finished its delay by `now`.
@@ -208,7 +220,7 @@ private:
   std::vector<slot> slots_;
   slot_list free_;
   slot_list ready_;
-  slot_list in_flight_; // ordered by deadline: the timeout is constant
+  slot_list in_flight_; // ordered by deadline (extend() re-links in order)
   std::vector<delayed_entry> delayed_;
   std::vector<memory_dead_letter> dead_letters_;
   std::uint64_t next_seq_ = 1;

@@ -155,4 +155,24 @@ redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 return 1
 )lua";
 
+// KEYS: 1 stream. ARGV: 1 group, 2 consumer, 3.. entry ids.
+// Resets the idle time of every id still pending to this consumer (XCLAIM
+// JUSTID: the delivery count stays), so recovery elsewhere does not take over
+// an entry the engine still holds. Returns the 0-based positions of the ids
+// that are no longer this consumer's (acked, or taken over).
+const char* const redis_streams_scripts::extend = R"lua(
+local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
+local lost = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local p = redis.call('XPENDING', stream, group, id, id, 1)
+  if p[1] and p[1][2] == consumer then
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+  else
+    lost[#lost + 1] = i - 3
+  end
+end
+return lost
+)lua";
+
 } // namespace mailroom

@@ -20,6 +20,8 @@ struct redis_streams_scripts {
   static const char* const dead_letter;
   /// Deletes a consumer from its group when it holds no pending entry.
   static const char* const release_consumer;
+  /// Resets the idle time of entries still pending to this consumer.
+  static const char* const extend;
 };
 
 } // namespace mailroom

@@ -49,6 +49,7 @@ redis_streams_transport::redis_streams_transport(redis_streams_settings settings
   nack_script_ = settler_->add_script(redis_streams_scripts::nack);
   dead_letter_script_ = settler_->add_script(redis_streams_scripts::dead_letter);
   release_script_ = settler_->add_script(redis_streams_scripts::release_consumer);
+  extend_script_ = settler_->add_script(redis_streams_scripts::extend);
 }
 
 redis_streams_transport::~redis_streams_transport() = default;
@@ -64,6 +65,7 @@ redis_streams_stats redis_streams_transport::stats() const {
   s.over_delivered = counters_.over_delivered.load(std::memory_order_relaxed);
   s.malformed = counters_.malformed.load(std::memory_order_relaxed);
   s.stale_settles = counters_.stale_settles.load(std::memory_order_relaxed);
+  s.extended = counters_.extended.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -357,6 +359,43 @@ io_result redis_streams_transport::write_dead_letter(const envelope& msg,
     return io_result::stale_delivery();
   }
   counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  return io_result::success();
+}
+
+std::optional<lease_terms> redis_streams_transport::lease() const {
+  auto d = settings_.min_idle;
+  return lease_terms{d, std::max(d / 3, std::chrono::milliseconds{1})};
+}
+
+io_result redis_streams_transport::extend(const std::vector<const receipt*>& receipts,
+                                          clock::time_point, std::vector<std::size_t>& lost) {
+  if (receipts.empty()) {
+    return io_result::success();
+  }
+  std::shared_lock<std::shared_mutex> life{lifecycle_};
+  if (closed_) {
+    return io_result::fatal("redis streams: transport closed");
+  }
+  std::vector<std::string> args{settings_.group, settings_.consumer};
+  args.reserve(2 + receipts.size());
+  for (const receipt* r : receipts) {
+    args.push_back(r->handle);
+  }
+  auto r = settler_->evalsha(extend_script_, {settings_.stream}, args);
+  if (!r) {
+    return streams_failure(r);
+  }
+  const redisReply* reply = r.replies[0].get();
+  std::size_t n_lost = 0;
+  if (reply->type == REDIS_REPLY_ARRAY) {
+    for (std::size_t i = 0; i < reply->elements; ++i) {
+      if (reply->element[i]->type == REDIS_REPLY_INTEGER) {
+        lost.push_back(static_cast<std::size_t>(reply->element[i]->integer));
+        ++n_lost;
+      }
+    }
+  }
+  counters_.extended.fetch_add(receipts.size() - n_lost, std::memory_order_relaxed);
   return io_result::success();
 }
 

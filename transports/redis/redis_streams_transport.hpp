@@ -36,6 +36,7 @@ struct redis_streams_stats {
   /// Nacks and dead-letters ignored because the entry was settled or taken
   /// over by another consumer meanwhile.
   std::uint64_t stale_settles = 0;
+  std::uint64_t extended = 0; ///< Idle times reset by extend().
 };
 
 /// A transport on a Redis stream read through a consumer group.
@@ -128,6 +129,15 @@ public:
   /// the write failed.
   io_result dead_letter(const envelope& msg, const dead_letter_record& record) override;
 
+  /// Returns `min_idle` as the lease (an entry idle that long is taken over
+  /// by recovery), renewed every third of it.
+  std::optional<lease_terms> lease() const override;
+
+  /// Resets the idle time of every entry still pending to this consumer, in
+  /// one script call; entries acked or taken over meanwhile are `lost`.
+  io_result extend(const std::vector<const receipt*>& receipts, clock::time_point until,
+                   std::vector<std::size_t>& lost) override;
+
   /// Deletes this consumer from the group if it holds nothing pending (see
   /// `delete_consumer_on_close`) and releases both connections; later polls
   /// return empty and settle calls fail. Acks are synchronous, so nothing is
@@ -152,6 +162,7 @@ private:
     std::atomic<std::uint64_t> over_delivered{0};
     std::atomic<std::uint64_t> malformed{0};
     std::atomic<std::uint64_t> stale_settles{0};
+    std::atomic<std::uint64_t> extended{0};
   };
 
   /// Runs XGROUP CREATE on the polling connection; needs `poll_mutex_`.
@@ -178,6 +189,7 @@ private:
   redis_script_id nack_script_ = 0;
   redis_script_id dead_letter_script_ = 0;
   redis_script_id release_script_ = 0;
+  redis_script_id extend_script_ = 0;
 
   // Shared by every call, exclusive in close(): the connections outlive calls.
   mutable std::shared_mutex lifecycle_;

@@ -1,0 +1,40 @@
+#pragma once
+
+// One message on its way from dedupe to its settlement, and batches of them.
+// Free of CAF, so the queue, the lanes and the settler include it cheaply.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/envelope.hpp"
+#include "core/idempotency_store.hpp"
+#include "core/outcome.hpp"
+
+namespace mailroom {
+
+class lease_group;
+
+/// One message on its way through dedupe, a lane and settlement.
+struct work_item {
+  envelope msg;            ///< The message.
+  fencing_token token = 0; ///< Claim token; 0 when unclaimed (dedupe off, fail-open).
+  bool recorded = false;   ///< A pending-dispatch marker was written for it.
+  std::optional<outcome> preset; ///< Outcome decided by the handler or for it.
+  /// Hand the message back after this delay without counting a failure
+  /// (key in flight elsewhere, store outage under fail-closed, drain).
+  std::optional<std::chrono::milliseconds> requeue;
+  bool duplicate = false; ///< Acked as a duplicate of a done key.
+  /// The lease group of the poll that delivered it (brokers with leases),
+  /// kept renewed until the item is settled; null without leases.
+  lease_group* lease = nullptr;
+  std::uint32_t lease_index = 0; ///< Its place in `lease`.
+  /// Moved into an asynchronous call: the call, not the lane, settles it.
+  bool async_started = false;
+};
+
+/// A batch of work items, the payload of dispatch and settle messages.
+using work_batch = std::vector<work_item>;
+
+} // namespace mailroom
