@@ -26,6 +26,7 @@
 #include "child_process.hpp"
 #include "core/engine_config.hpp"
 #include "engine_throughput.hpp"
+#include "handler_latency.hpp"
 #include "machine_info.hpp"
 #include "options.hpp"
 #include "redis_bench.hpp"
@@ -69,7 +70,14 @@ const char* usage =
     "           starts its own redis-server and compares the Redis adapters with Redis itself\n"
     "           (redis-benchmark, a raw hiredis stream loop); writes <out>/redis.json\n"
     "       mailroom_bench redis-claims|redis-raw-stream|redis-engine-stream --port P\n"
-    "           [--messages N] [--batch 256] [--max-in-flight 1024] [--name S]   one run\n";
+    "           [--messages N] [--batch 256] [--max-in-flight 1024] [--name S]   one run\n"
+    "\n"
+    "       mailroom_bench handlers [--seconds 2] [--out DIR]\n"
+    "           handlers that take time: blocking 0/1/10 ms and async 10/50 ms at several\n"
+    "           workers and max_in_flight, beside W/L (M/L) and a raw baseline;\n"
+    "           writes <out>/handlers.json\n"
+    "       mailroom_bench handler-latency-one [--async] --latency-us L --workers W\n"
+    "           --max-in-flight M --messages N [--rate R]   one run\n";
 
 void quiet_logging() {
   auto logger = spdlog::stderr_color_mt("bench");
@@ -311,12 +319,20 @@ int main(int argc, char** argv) {
       quiet_logging();
       return run_redis_all(o);
     }
+    if (cmd == "handlers") {
+      quiet_logging();
+      return run_handler_latency_all(o);
+    }
     quiet_logging();
     nlohmann::json r;
     if (cmd == "engine") {
       auto s = engine_settings_from(o);
       o.check_unknown();
       r = run_engine(s);
+    } else if (cmd == "handler-latency-one") {
+      auto s = latency_settings_from(o);
+      o.check_unknown();
+      r = run_handler_latency(s);
     } else if (cmd == "long-lived" || cmd == "spawn") {
       auto s = ceiling_settings_from(o);
       o.check_unknown();

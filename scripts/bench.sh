@@ -8,6 +8,7 @@
 #   scripts/bench.sh --messages 500000    # any mailroom_bench option is passed through (later wins)
 #   scripts/bench.sh --redis              # the Redis benchmark (own redis-server; bench/out/redis.json)
 #   scripts/bench.sh --redis --claims 1M  # its options are passed through too
+#   scripts/bench.sh --handlers           # handlers that take time (blocking / async latency)
 #   scripts/bench.sh --help               # the options
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +16,15 @@ build_dir=${MAILROOM_BUILD_DIR:-build}
 
 quick=0
 redis=0
+handlers=0
 args=()
 for a in "$@"; do
   if [ "$a" = "--quick" ]; then
     quick=1
   elif [ "$a" = "--redis" ] || [ "$a" = "redis" ]; then
     redis=1
+  elif [ "$a" = "--handlers" ] || [ "$a" = "handlers" ]; then
+    handlers=1
   else
     args+=("$a")
   fi
@@ -34,6 +38,9 @@ if ! bash scripts/build.sh; then
   ninja -C "$build_dir" -j "${MAILROOM_JOBS:-2}" mailroom_bench
 fi
 
+if [ "$handlers" = 1 ]; then
+  exec "$build_dir/bench/mailroom_bench" handlers "${args[@]}"
+fi
 if [ "$redis" = 1 ]; then
   exec "$build_dir/bench/mailroom_bench" redis "${args[@]}"
 fi
