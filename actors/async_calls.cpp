@@ -33,6 +33,7 @@ bool async_call::decide(std::optional<outcome> result, state as) {
     settled.preset = std::move(result);
   } else {
     settled.requeue = std::chrono::milliseconds{0};
+    settled.drained = true;
   }
   settled.async_started = false;
   ctx_->queue.finish(settled);

@@ -92,6 +92,7 @@ struct dead_letter_state {
   void hand_back() {
     for (auto& item : waiting) {
       item.requeue = std::chrono::milliseconds{0};
+      item.drained = true;
     }
     if (!waiting.empty()) {
       auto items = std::move(waiting);

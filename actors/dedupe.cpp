@@ -13,6 +13,7 @@ namespace {
 struct dedupe_state {
   std::shared_ptr<engine_context> ctx;
   std::vector<std::string_view> keys;
+  work_batch items;
   bool in_outage = false;
   std::uint64_t outage_total = 0;
   std::uint64_t outage_since_log = 0;
@@ -24,23 +25,32 @@ struct dedupe_state {
   void classify(polled_batch& batch, work_batch& fresh, work_batch& direct) {
     auto& cfg = ctx->config.dedupe;
     auto n = batch.items.size();
-    std::vector<claim_result> claims;
-    if (ctx->idempotency) {
-      keys.clear();
-      for (auto& msg : batch.items) {
-        keys.emplace_back(msg.key);
-      }
-      claims = ctx->idempotency->claim(keys, cfg.claim_ttl);
-    }
-    std::uint64_t unavailable = 0;
     auto first_fresh = batch.recovered_tokens.size();
+    items.clear();
+    items.resize(n);
+    bool keyed = ctx->idempotency || ctx->claims;
     for (std::size_t i = 0; i < n; ++i) {
-      work_item item;
+      auto& item = items[i];
       item.msg = std::move(batch.items[i]);
+      if (keyed) {
+        item.store_key = dedupe_key(item.msg, cfg.scope);
+      }
       if (batch.lease != nullptr && i >= first_fresh) {
         item.lease = batch.lease;
         item.lease_index = static_cast<std::uint32_t>(i - first_fresh);
       }
+    }
+    std::vector<claim_result> claims;
+    if (ctx->idempotency) {
+      keys.clear();
+      for (auto& item : items) {
+        keys.emplace_back(item.store_key);
+      }
+      claims = ctx->idempotency->claim(keys, cfg.claim_ttl);
+    }
+    std::uint64_t unavailable = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& item = items[i];
       auto status = claims.empty()      ? claim_result::state::fresh
                     : i < claims.size() ? claims[i].status
                                         : claim_result::state::unavailable;
@@ -69,7 +79,7 @@ struct dedupe_state {
       // with: its old marker must not be swept again.
       if (i < batch.recovered_tokens.size() && ctx->claims &&
           status == claim_result::state::done) {
-        ctx->claims->mark_terminal(item.msg.key, batch.recovered_tokens[i]);
+        ctx->claims->mark_terminal(item.store_key, batch.recovered_tokens[i]);
       }
       direct.push_back(std::move(item));
     }
@@ -86,7 +96,8 @@ struct dedupe_state {
     auto now = clock::now();
     if (unavailable == 0) {
       if (in_outage) {
-        spdlog::info("dedupe: idempotency store answers again ({} messages affected)",
+        spdlog::warn("dedupe: idempotency store answers again ({} messages were handed "
+                     "back or processed unclaimed meanwhile)",
                      outage_total);
         in_outage = false;
       }
@@ -118,7 +129,7 @@ struct dedupe_state {
     std::vector<dispatch_record> records;
     records.reserve(fresh.size());
     for (auto& item : fresh) {
-      records.push_back({item.msg, item.token, now, expires});
+      records.push_back({item.msg, item.token, now, expires, item.store_key});
     }
     if (auto r = ctx->claims->record_dispatch(std::move(records)); r) {
       for (auto& item : fresh) {

@@ -47,12 +47,11 @@ struct engine::impl {
   bool torn_down = false;
   engine_exit exit;
 
-  void mark_stopped(bool drained, std::uint64_t handed_back) {
+  void mark_stopped(const engine_exit& how) {
     {
       std::lock_guard<std::mutex> guard{mutex};
       stopped = true;
-      exit.drained = drained;
-      exit.handed_back = handed_back;
+      exit = how;
     }
     stopped_cv.notify_all();
   }
@@ -119,9 +118,7 @@ void engine::start() {
   });
   auto* raw = impl_.get();
   d.supervisor = d.system->spawn(supervisor_actor, d.ctx,
-                                 [raw](bool drained, std::uint64_t handed_back) {
-                                   raw->mark_stopped(drained, handed_back);
-                                 });
+                                 [raw](const engine_exit& how) { raw->mark_stopped(how); });
 }
 
 void engine::request_stop() {

@@ -12,7 +12,7 @@ engine_context::engine_context(engine_config cfg, engine_parts parts)
       claims(config.sweeper.enabled ? std::move(parts.claims) : nullptr),
       handlers(std::move(parts.handlers)),
       mask(config.dead_letter.mask_fields, config.dead_letter.mask_regex,
-           config.dead_letter.mask_with),
+           config.dead_letter.mask_with, config.dead_letter.on_unparsable),
       queue(config.engine.ordering, config.engine.workers, config.engine.max_in_flight) {
   if (auto terms = source->lease()) {
     leases = std::make_unique<lease_tracker>(*terms);

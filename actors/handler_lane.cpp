@@ -153,6 +153,7 @@ bool handler_lane::run_unit(lane_unit& unit) {
     if (!item.preset && !item.requeue) {
       if (ctx_->queue.handing_back()) {
         item.requeue = std::chrono::milliseconds{0}; // drain deadline: not run
+        item.drained = true;
       } else {
         if (!handle(unit, i)) {
           return false;
@@ -244,6 +245,11 @@ bool handler_lane::handle(lane_unit& unit, std::size_t i) {
     return false; // the worker timed this item out and owns the unit now
   }
   if (out) {
+    // A handler that gives up at its own deadline (the exec handler kills its
+    // child there) timed out as surely as one the watchdog takes over.
+    if (out->what == outcome::kind::retry && clock::now() >= started + timeout) {
+      ctx_->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
+    }
     item.preset = std::move(out);
   } else if (ctx_->queue.keyed()) {
     hold_back_key(unit, i, key);

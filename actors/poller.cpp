@@ -67,7 +67,7 @@ struct poller_state {
     // Re-dispatched records go first: they have waited longest.
     while (batch.items.size() < want && !recovered.empty()) {
       auto& rec = recovered.front();
-      recovered_keys.erase(rec.message.key);
+      recovered_keys.erase(rec.filed_under());
       batch.recovered_tokens.push_back(rec.token);
       batch.items.push_back(std::move(rec.message));
       recovered.pop_front();
@@ -75,16 +75,24 @@ struct poller_state {
     auto first_fresh = batch.items.size();
     auto wait =
         first_fresh > 0 ? std::chrono::milliseconds{0} : ctx->config.engine.poll_wait;
-    auto r = ctx->source->poll(want - first_fresh, wait, batch.items);
+    io_result r;
+    try {
+      r = ctx->source->poll(want - first_fresh, wait, batch.items);
+    } catch (const std::exception& e) {
+      r = io_result::fatal(std::string{"poll threw: "} + e.what());
+    }
     if (!r) {
       ctx->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
-      auto delay = backoff.delay(++failures);
-      // One line per failure streak step, not per poll: an outage must not flood the log.
-      spdlog::warn("poller: {} poll failed ({}); retrying in {} ms", ctx->source->name(),
-                   r.what, delay.count());
       if (r.failure == failure_class::fatal) {
-        spdlog::error("poller: fatal transport error, polling stops: {}", r.what);
+        // Retrying here would hide it: the poller stops with the reason, the
+        // supervisor restarts it, and gives up on the run if it keeps failing.
+        spdlog::error("poller: {} poll failed for good: {}", ctx->source->name(), r.what);
       } else {
+        auto delay = backoff.delay(++failures);
+        // One line per failure streak step, not per poll: an outage must not
+        // flood the log.
+        spdlog::warn("poller: {} poll failed ({}); retrying in {} ms",
+                     ctx->source->name(), r.what, delay.count());
         looping = true;
         self->delayed_send(self, delay, poll_atom::value);
       }
@@ -108,6 +116,10 @@ struct poller_state {
       ctx->metrics.polled.fetch_add(n - first_fresh, std::memory_order_relaxed);
       self->send(dedupe, batch_atom::value, std::move(batch));
     }
+    if (r.failure == failure_class::fatal) {
+      self->quit(caf::make_error(caf::sec::runtime_error, r.what));
+      return;
+    }
     if (r) {
       loop();
     }
@@ -115,7 +127,7 @@ struct poller_state {
 
   void add_recovered(std::vector<dispatch_record>& records) {
     for (auto& rec : records) {
-      if (recovered_keys.insert(rec.message.key).second) {
+      if (recovered_keys.insert(rec.filed_under()).second) {
         recovered.push_back(std::move(rec));
       }
     }

@@ -40,7 +40,7 @@ io_result settlement::release_then_nack(work_item& item,
   // Release first: a redelivery racing ahead of the release would find its
   // own key in flight and be deferred for nothing.
   if (item.token != 0 && ctx_->idempotency) {
-    ctx_->idempotency->release(item.msg.key, item.token);
+    ctx_->idempotency->release(item.store_key, item.token);
   }
   return nack(item, delay);
 }
@@ -52,6 +52,7 @@ io_result settlement::nack(work_item& item, std::chrono::milliseconds delay) {
 void settlement::settle(work_batch& items) {
   auto& m = ctx_->metrics;
   std::uint64_t acked = 0, retried = 0, deferred = 0, deduped = 0, fenced = 0;
+  std::uint64_t handed_back = 0;
   acks_.clear();
   completions_.clear();
   completion_items_.clear();
@@ -62,7 +63,12 @@ void settlement::settle(work_batch& items) {
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     if (item.requeue) {
-      ++(release_then_nack(item, *item.requeue).stale ? fenced : deferred);
+      if (release_then_nack(item, *item.requeue).stale) {
+        ++fenced;
+      } else {
+        ++deferred;
+        handed_back += item.drained ? 1 : 0;
+      }
       keep_claim[i] = true;
       continue;
     }
@@ -70,7 +76,7 @@ void settlement::settle(work_batch& items) {
     switch (out.what) {
     case outcome::kind::ok:
       if (item.token != 0) {
-        completions_.push_back({item.msg.key, item.token, {}});
+        completions_.push_back({item.store_key, item.token, {}});
         completion_items_.push_back(i);
       } else {
         acks_.push_back(&item.msg);
@@ -138,10 +144,10 @@ void settlement::settle(work_batch& items) {
     latencies_.record(static_cast<std::uint64_t>(micros_since(item.msg.received, now)));
     release_lease(item);
     if (item.token != 0 && !keep_claim[i] && ctx_->idempotency) {
-      ctx_->idempotency->release(item.msg.key, item.token);
+      ctx_->idempotency->release(item.store_key, item.token);
     }
     if (item.recorded) {
-      marks_.push_back({item.msg.key, item.token});
+      marks_.push_back({item.store_key, item.token});
     }
   }
   if (ctx_->claims && !marks_.empty()) {
@@ -151,6 +157,7 @@ void settlement::settle(work_batch& items) {
   m.acked.fetch_add(acked, std::memory_order_relaxed);
   m.retried.fetch_add(retried, std::memory_order_relaxed);
   m.deferred.fetch_add(deferred, std::memory_order_relaxed);
+  m.handed_back.fetch_add(handed_back, std::memory_order_relaxed);
   m.deduped.fetch_add(deduped, std::memory_order_relaxed);
   m.fenced.fetch_add(fenced, std::memory_order_relaxed);
   m.add_latencies(latencies_);
@@ -174,10 +181,10 @@ void settlement::forget(const work_batch& items) {
   for (auto& item : items) {
     release_lease(item);
     if (item.token != 0 && ctx_->idempotency) {
-      ctx_->idempotency->release(item.msg.key, item.token);
+      ctx_->idempotency->release(item.store_key, item.token);
     }
     if (item.recorded) {
-      marks_.push_back({item.msg.key, item.token});
+      marks_.push_back({item.store_key, item.token});
     }
   }
   if (ctx_->claims && !marks_.empty()) {

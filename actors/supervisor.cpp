@@ -53,16 +53,21 @@ struct child {
   caf::actor handle;
   std::uint32_t crashes = 0;
   clock::time_point started;
+  std::string last_reason;
 };
+
+// A child that stops this many times in a row for the same reason, each time
+// soon after its restart, will not heal by restarting: the engine gives up.
+constexpr std::uint32_t max_same_crashes = 5;
 
 struct supervisor_state {
   caf::event_based_actor* self;
   std::shared_ptr<engine_context> ctx;
-  std::function<void(bool, std::uint64_t)> on_stopped;
+  std::function<void(const engine_exit&)> on_stopped;
   std::vector<child> children;
   bool draining = false;
   bool handed_back = false;
-  std::uint64_t handed_back_count = 0;
+  std::string failure;
   clock::time_point deadline;
   clock::time_point hard_deadline;
 
@@ -156,13 +161,31 @@ struct supervisor_state {
     if (clock::now() - c->started > 10 * cfg.restart_backoff_cap) {
       c->crashes = 0;
     }
+    auto reason = caf::to_string(msg.reason);
+    if (reason != c->last_reason) {
+      c->crashes = 0;
+    }
+    c->last_reason = reason;
+    if (c->crashes + 1 >= max_same_crashes) {
+      give_up(*c, reason);
+      return;
+    }
     auto shift = std::min<std::uint32_t>(c->crashes++, 20);
     auto backoff = std::min<std::chrono::milliseconds>(
         cfg.restart_backoff_cap, cfg.restart_backoff_base * (std::int64_t{1} << shift));
     spdlog::error("supervisor: {} {} stopped ({}); restarting in {} ms", name_of(c->kind),
-                  c->index, caf::to_string(msg.reason), backoff.count());
+                  c->index, reason, backoff.count());
     self->delayed_send(self, backoff, restart_atom::value,
                        static_cast<std::uint8_t>(c->kind), c->index);
+  }
+
+  // Ends the run: the child fails the same way on every restart.
+  void give_up(const child& c, const std::string& reason) {
+    failure = std::string{name_of(c.kind)} + " " + std::to_string(c.index) + " stopped " +
+              std::to_string(max_same_crashes) + " times in a row (" + reason +
+              "); giving up";
+    spdlog::critical("supervisor: {}", failure);
+    begin_drain();
   }
 
   void restart(child_kind k, std::uint32_t index) {
@@ -217,8 +240,8 @@ struct supervisor_state {
       return;
     } else if (!handed_back && now >= deadline) {
       handed_back = true;
-      handed_back_count = static_cast<std::uint64_t>(in_flight);
-      spdlog::warn("supervisor: drain deadline passed; handing back {} messages",
+      spdlog::warn("supervisor: drain deadline passed; handing back the {} messages still "
+                   "in flight",
                    in_flight);
       ctx->queue.set_handing_back();
       ctx->queue.wake_all();
@@ -246,7 +269,14 @@ struct supervisor_state {
       }
     }
     if (on_stopped) {
-      on_stopped(all_settled && !handed_back, handed_back_count);
+      engine_exit exit;
+      exit.drained = all_settled && !handed_back;
+      exit.handed_back = ctx->metrics.handed_back.load(std::memory_order_relaxed);
+      exit.abandoned =
+          all_settled ? 0 : static_cast<std::uint64_t>(std::max<std::int64_t>(
+                                0, ctx->metrics.in_flight()));
+      exit.failure = failure;
+      on_stopped(exit);
       on_stopped = nullptr;
     }
     self->quit();
@@ -257,7 +287,7 @@ struct supervisor_state {
 
 caf::behavior supervisor_actor(caf::event_based_actor* self,
                                std::shared_ptr<engine_context> ctx,
-                               std::function<void(bool, std::uint64_t)> on_stopped) {
+                               std::function<void(const engine_exit&)> on_stopped) {
   auto st = std::make_shared<supervisor_state>();
   st->self = self;
   st->ctx = std::move(ctx);

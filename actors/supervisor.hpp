@@ -9,14 +9,16 @@
 
 #include <caf/all.hpp>
 
+#include "mailroom/engine.hpp"
+
 namespace mailroom {
 
 struct engine_context;
 
 /// Returns the behaviour of the supervisor; `on_stopped` runs once, when the
-/// drain finished (with the number of messages handed back at its deadline).
-caf::behavior
-supervisor_actor(caf::event_based_actor* self, std::shared_ptr<engine_context> ctx,
-                 std::function<void(bool drained, std::uint64_t)> on_stopped);
+/// engine stopped, with how it ended.
+caf::behavior supervisor_actor(caf::event_based_actor* self,
+                               std::shared_ptr<engine_context> ctx,
+                               std::function<void(const engine_exit&)> on_stopped);
 
 } // namespace mailroom

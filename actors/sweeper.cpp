@@ -30,7 +30,7 @@ sweep_summary sweep(engine_context& ctx, std::vector<dispatch_record>& out) {
   std::unordered_set<std::string> seen;
   for (auto* list : {&stale, &expired}) {
     for (auto& rec : *list) {
-      if (seen.insert(rec.message.key).second) {
+      if (seen.insert(rec.filed_under()).second) {
         out.push_back(std::move(rec));
       }
     }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/envelope.hpp"
@@ -26,10 +27,15 @@ struct work_item {
   /// (key in flight elsewhere, store outage under fail-closed, drain).
   std::optional<std::chrono::milliseconds> requeue;
   bool duplicate = false; ///< Acked as a duplicate of a done key.
+  /// The key it is claimed, completed and recorded under (`dedupe_key`);
+  /// empty while neither dedupe nor the sweeper is on.
+  std::string store_key;
   /// The lease group of the poll that delivered it (brokers with leases),
   /// kept renewed until the item is settled; null without leases.
   lease_group* lease = nullptr;
   std::uint32_t lease_index = 0; ///< Its place in `lease`.
+  /// Handed back because of the drain deadline (counted as handed back).
+  bool drained = false;
   /// Moved into an asynchronous call: the call, not the lane, settles it.
   bool async_started = false;
 };

@@ -63,6 +63,7 @@ struct worker_state {
           decided.back().preset = std::move(running_outcome);
         } else {
           decided.back().requeue = std::chrono::milliseconds{0};
+          decided.back().drained = true;
         }
       } else {
         not_started.push_back(item);

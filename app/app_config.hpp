@@ -76,6 +76,9 @@ struct handler_spec {
   /// pairs; sorted by name when loaded from TOML. Ignored by the other
   /// handlers. Default empty.
   std::vector<std::pair<std::string, std::string>> env;
+  /// Whether the exec handler's child starts from an empty environment (only
+  /// MAILROOM_* and `env`) instead of mailroom's own. Default false.
+  bool env_clear = false;
 };
 
 /// Progress-report settings: the `[progress]` section.
@@ -123,6 +126,17 @@ struct app_config {
   /// Returns true when an enabled feature keeps its store on Redis: dedupe
   /// with `dedupe_store` "redis", or the sweeper with `sweeper_store`
   /// "redis", or the Redis Streams transport. Only then is `redis` used.
+  /// Returns the names of the environment variables this configuration
+  /// reads secrets from (`redis.password_env`, ...): they are never passed
+  /// on to a handler's child process.
+  std::vector<std::string> secret_env_names() const {
+    std::vector<std::string> names;
+    if (!redis.password_env.empty()) {
+      names.push_back(redis.password_env);
+    }
+    return names;
+  }
+
   bool uses_redis() const {
     return transport.type == "redis" ||
            (engine_cfg.dedupe.enabled && dedupe_store == "redis") ||

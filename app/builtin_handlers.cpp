@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -266,10 +267,6 @@ std::string with_tail(std::string head, const std::string& err) {
   return head;
 }
 
-bool is_transient_spawn_error(int err) {
-  return err == EAGAIN || err == ENOMEM || err == EMFILE || err == ENFILE;
-}
-
 class exec_runner {
 public:
   explicit exec_runner(exec_settings s) : settings_(std::move(s)) {
@@ -281,13 +278,17 @@ public:
         per_message_.emplace_back(name);
       }
     }
-    auto clashes = [&](std::string_view entry) {
+    auto dropped = [&](std::string_view entry) {
       auto name = entry.substr(0, entry.find('='));
-      return overridden(name) || std::find(per_message_.begin(), per_message_.end(),
-                                           name) != per_message_.end();
+      auto listed = [&](const auto& names) {
+        return std::find(names.begin(), names.end(), name) != names.end();
+      };
+      // Secrets the configuration names (the Redis password's variable...)
+      // never reach a child: it may print its environment.
+      return overridden(name) || listed(per_message_) || listed(settings_.scrub_env);
     };
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-      if (!clashes(*e)) {
+    for (char** e = environ; !settings_.env_clear && e != nullptr && *e != nullptr; ++e) {
+      if (!dropped(*e)) {
         fixed_env_.emplace_back(*e);
       }
     }
@@ -389,10 +390,12 @@ outcome exec_runner::run(const envelope& msg, handler_context& ctx) const {
   out_w.reset();
   err_w.reset();
   if (spawn_error != 0) {
-    auto why =
-        "exec spawn of '" + settings_.command[0] + "' failed: " + errno_text(spawn_error);
-    return is_transient_spawn_error(spawn_error) ? outcome::retry(std::move(why))
-                                                 : outcome::dead_letter(std::move(why));
+    // The command was checked when the configuration was loaded: a failure
+    // now (processes or memory exhausted, the file replaced meanwhile) is the
+    // machine's, not the message's. Thrown, so it counts as a handler error
+    // and the message is retried.
+    throw std::runtime_error("exec spawn of '" + settings_.command[0] +
+                             "' failed: " + errno_text(spawn_error));
   }
 
   child_process child(pid);
@@ -552,7 +555,9 @@ outcome exec_runner::run(const envelope& msg, handler_context& ctx) const {
                       : outcome::dead_letter(std::move(why));
   }
   if (WIFSIGNALED(status)) {
-    return outcome::dead_letter(
+    // Killed from outside (the OOM killer, an operator): says nothing about
+    // the message, so it is retried within its budget.
+    return outcome::retry(
         with_tail("exec killed by signal " + std::to_string(WTERMSIG(status)), err));
   }
   return outcome::dead_letter("exec ended with wait status " + std::to_string(status));
@@ -587,6 +592,51 @@ handler_fn make_exec_handler(exec_settings settings) {
   return [runner](const envelope& msg, handler_context& ctx) {
     return runner->run(msg, ctx);
   };
+}
+
+std::string check_exec_command(const std::string& program) {
+  auto check = [](const std::string& path) -> std::string {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) {
+      return errno_text(errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      return "is a directory";
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return "is not a regular file";
+    }
+    if (::access(path.c_str(), X_OK) != 0) {
+      return "is not executable";
+    }
+    return {};
+  };
+  if (program.empty()) {
+    return "is empty";
+  }
+  if (program.find('/') != std::string::npos) {
+    return check(program);
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::string first_problem;
+  for (std::size_t begin = 0; begin <= dirs.size();) {
+    auto end = dirs.find(':', begin);
+    if (end == std::string::npos) {
+      end = dirs.size();
+    }
+    auto dir = dirs.substr(begin, end - begin);
+    auto candidate = (dir.empty() ? std::string{"."} : dir) + "/" + program;
+    auto why = check(candidate);
+    if (why.empty()) {
+      return {};
+    }
+    if (first_problem.empty() && why != errno_text(ENOENT)) {
+      first_problem = candidate + " " + why;
+    }
+    begin = end + 1;
+  }
+  return first_problem.empty() ? "not found in PATH" : first_problem;
 }
 
 } // namespace mailroom

@@ -18,6 +18,7 @@
 
 #include <toml++/toml.h>
 
+#include "app/builtin_handlers.hpp"
 #include "core/payload_mask.hpp"
 
 namespace mailroom {
@@ -32,13 +33,20 @@ using key_list = std::vector<std::string_view>;
 
 // Durations are bounded so that adding one to a time point can never overflow.
 constexpr std::uint64_t max_duration = std::numeric_limits<std::uint32_t>::max();
-constexpr std::uint64_t max_payload_bytes = 64ull << 20;
+// A generated payload is copied a few times inside the engine (transport,
+// dispatch record): 16 MiB keeps a run of them within a few hundred MiB.
+constexpr std::uint64_t max_payload_bytes = 16ull << 20;
+constexpr std::uint64_t max_capacity_bytes = 64ull << 30;
 constexpr std::uint32_t max_workers = 1024;
+// Bounds the in-flight budget (and everything sized by it: the queue, the
+// lease groups) to what one process can hold; a poll asks for at most this.
+constexpr std::uint32_t max_in_flight_limit = 1'000'000;
+constexpr std::uint32_t max_batch_size = 100'000;
 
 const key_list top_keys{"log",     "engine",  "retry",       "dedupe",
                         "sweeper", "redis",   "dead_letter", "transport",
                         "source",  "handler", "handlers",    "progress"};
-const key_list handler_keys{"type", "latency_us", "command", "env"};
+const key_list handler_keys{"type", "latency_us", "command", "env", "env_clear"};
 const key_list store_kinds{"memory", "redis"};
 
 // What the shell and `env` accept as a variable name; anything else in
@@ -50,6 +58,21 @@ bool is_env_name(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
   });
+}
+
+// What XGROUP CREATE takes as a start id: "$", or <ms>[-<seq>] in digits.
+bool is_stream_start_id(std::string_view s) {
+  if (s == "$") {
+    return true;
+  }
+  auto digits = [](std::string_view d) {
+    return !d.empty() && d.size() <= 20 &&
+           std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  auto dash = s.find('-');
+  return dash == std::string_view::npos
+             ? digits(s)
+             : digits(s.substr(0, dash)) && digits(s.substr(dash + 1));
 }
 
 bool is_bare_key(std::string_view s) {
@@ -424,6 +447,7 @@ handler_spec read_handler(const toml::table* t, const std::string& prefix,
   s.one_of("type", h.type, {"demo", "noop", "log", "exec"});
   s.duration<std::chrono::microseconds>("latency_us", h.latency, 0, "microseconds");
   bool has_command = s.strings("command", h.command);
+  s.boolean("env_clear", h.env_clear);
   if (const auto* env = s.table("env")) {
     std::string env_path = s.path("env");
     for (auto&& [k, v] : *env) {
@@ -455,6 +479,11 @@ handler_spec read_handler(const toml::table* t, const std::string& prefix,
     if (h.command.front().empty()) {
       s.fail("command", "a program as the first element", "\"\"");
     }
+    // A typo here used to dead-letter every message and exit 0.
+    if (auto why = check_exec_command(h.command.front()); !why.empty()) {
+      s.fail("command", "an executable program as the first element",
+             truncated(quote(h.command.front())) + " (" + why + ")");
+    }
   }
   return h;
 }
@@ -478,9 +507,9 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
                "restart_backoff_base_ms", "restart_backoff_cap_ms",
                "stop_when_exhausted"},
               raw);
-    s.integer("max_in_flight", e.max_in_flight, 1);
+    s.integer("max_in_flight", e.max_in_flight, 1, max_in_flight_limit);
     s.integer("workers", e.workers, 1, max_workers);
-    s.integer("batch_size", e.batch_size, 1);
+    s.integer("batch_size", e.batch_size, 1, max_batch_size);
     s.duration<milliseconds>("poll_wait_ms", e.poll_wait, 0, "milliseconds");
     s.duration<milliseconds>("handler_timeout_ms", e.handler_timeout, 1, "milliseconds");
     s.enumeration<ordering_mode>(
@@ -518,7 +547,7 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     auto& d = ec.dedupe;
     section s(top.table("dedupe"), "dedupe",
               {"enabled", "store", "claim_ttl_ms", "result_ttl_ms", "in_flight_delay_ms",
-               "on_store_error", "store_error_delay_ms"},
+               "on_store_error", "store_error_delay_ms", "scope"},
               raw);
     s.boolean("enabled", d.enabled);
     s.one_of("store", cfg.dedupe_store, store_kinds);
@@ -531,6 +560,9 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
          {"fail_closed", store_failure_policy::fail_closed}});
     s.duration<milliseconds>("store_error_delay_ms", d.store_error_delay, 0,
                              "milliseconds");
+    s.enumeration<dedupe_scope>("scope", d.scope,
+                                {{"topic", dedupe_scope::topic},
+                                 {"global", dedupe_scope::global}});
     if (d.enabled && d.claim_ttl <= ec.engine.handler_timeout) {
       s.fail("claim_ttl_ms",
              "more than engine.handler_timeout_ms (" +
@@ -590,10 +622,14 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
   {
     auto& dl = ec.dead_letter;
     section s(top.table("dead_letter"), "dead_letter",
-              {"mask_fields", "mask_regex", "mask_with"}, raw);
+              {"mask_fields", "mask_regex", "mask_with", "on_unparsable"}, raw);
     s.strings("mask_fields", dl.mask_fields);
     s.string("mask_regex", dl.mask_regex);
     s.string("mask_with", dl.mask_with);
+    s.enumeration<unparsable_policy>("on_unparsable", dl.on_unparsable,
+                                     {{"redact", unparsable_policy::redact},
+                                      {"regex", unparsable_policy::regex},
+                                      {"keep", unparsable_policy::keep}});
     for (const auto& p : dl.mask_fields) {
       try {
         payload_mask{{p}, {}, dl.mask_with};
@@ -620,11 +656,13 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     }
     cfg.transport.type = type;
     auto& m = cfg.transport.memory;
-    section ms(s.table("memory"), s.path("memory"), {"visibility_timeout_ms", "capacity"},
+    section ms(s.table("memory"), s.path("memory"),
+               {"visibility_timeout_ms", "capacity", "capacity_bytes"},
                raw);
     ms.duration<milliseconds>("visibility_timeout_ms", m.visibility_timeout, 1,
                               "milliseconds");
-    ms.integer("capacity", m.capacity, 1);
+    ms.integer("capacity", m.capacity, 1, max_in_flight_limit);
+    ms.integer("capacity_bytes", m.capacity_bytes, 1, max_capacity_bytes, "bytes");
 
     auto& rt = cfg.transport.redis;
     section rs(s.table("redis"), s.path("redis"),
@@ -670,6 +708,23 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     name("errors_hash", rt.errors_hash, false,
          "a key without NUL, or \"\" for \"<stream>:errors\"");
     rs.boolean("delete_consumer_on_close", rt.delete_consumer_on_close);
+    if (!is_stream_start_id(rt.group_start_id)) {
+      rs.fail("group_start_id",
+              "\"0\" (every entry), \"$\" (only new ones) or a stream id such as "
+              "\"1700000000000-0\"",
+              truncated(quote(rt.group_start_id)));
+    }
+    // The transport's own keys must not be the stream: a dead-letter written
+    // to the stream it came from would be read and dead-lettered again.
+    for (auto [key, value] : {std::pair<std::string_view, const std::string*>{
+                                  "dlq_stream", &rt.dlq_stream},
+                              {"retry_zset", &rt.retry_zset},
+                              {"errors_hash", &rt.errors_hash}}) {
+      if (on_redis && !value->empty() && *value == rt.stream) {
+        rs.fail(key, "a key other than transport.redis.stream (" + quote(rt.stream) + ")",
+                truncated(quote(*value)));
+      }
+    }
     if (on_redis && rt.min_idle <= ec.engine.handler_timeout) {
       rs.fail("min_idle_ms",
               "more than engine.handler_timeout_ms (" +
@@ -684,6 +739,13 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
                   ") so an entry still within its retry budget is not dead-lettered for "
                   "its delivery count",
               std::to_string(rt.max_deliveries));
+    }
+    if (s.find("type") == nullptr) {
+      // An empty or truncated file (a config mount gone wrong) must not start
+      // the built-in demo and look like a working service.
+      s.fail("type", "one of \"memory\", \"redis\" (required: say which transport to "
+                     "consume from)",
+             "nothing");
     }
   }
   {
@@ -962,6 +1024,7 @@ void render_handler(renderer& r, const std::string& path, const handler_spec& h)
   r.kv("latency_us", std::chrono::duration_cast<std::chrono::microseconds>(h.latency));
   r.kv("command", h.command);
   r.env(h.env);
+  r.kv("env_clear", h.env_clear);
 }
 
 } // namespace
@@ -1047,6 +1110,8 @@ std::string render_config(const app_config& cfg) {
        enum_name(d.on_store_error, {{"fail_open", store_failure_policy::fail_open},
                                     {"fail_closed", store_failure_policy::fail_closed}}));
   r.kv("store_error_delay_ms", duration_cast<milliseconds>(d.store_error_delay));
+  r.kv("scope", enum_name(d.scope, {{"topic", dedupe_scope::topic},
+                                    {"global", dedupe_scope::global}}));
 
   const auto& w = ec.sweeper;
   r.table("sweeper");
@@ -1072,6 +1137,10 @@ std::string render_config(const app_config& cfg) {
   r.kv("mask_fields", ec.dead_letter.mask_fields);
   r.kv("mask_regex", ec.dead_letter.mask_regex);
   r.kv("mask_with", ec.dead_letter.mask_with);
+  r.kv("on_unparsable", enum_name(ec.dead_letter.on_unparsable,
+                                  {{"redact", unparsable_policy::redact},
+                                   {"regex", unparsable_policy::regex},
+                                   {"keep", unparsable_policy::keep}}));
 
   r.table("transport");
   r.kv("type", cfg.transport.type);
@@ -1079,6 +1148,7 @@ std::string render_config(const app_config& cfg) {
   r.kv("visibility_timeout_ms",
        duration_cast<milliseconds>(cfg.transport.memory.visibility_timeout));
   r.kv("capacity", cfg.transport.memory.capacity);
+  r.kv("capacity_bytes", cfg.transport.memory.capacity_bytes);
   const auto& rt = cfg.transport.redis;
   r.table("transport.redis");
   r.kv("stream", rt.stream);

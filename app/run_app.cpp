@@ -29,7 +29,7 @@ namespace mailroom {
 
 namespace {
 
-handler_fn make_handler(const handler_spec& spec) {
+handler_fn make_handler(const handler_spec& spec, const app_config& cfg) {
   if (spec.type == "noop") {
     return make_noop_handler();
   }
@@ -40,6 +40,8 @@ handler_fn make_handler(const handler_spec& spec) {
     exec_settings s;
     s.command = spec.command;
     s.env = spec.env;
+    s.env_clear = spec.env_clear;
+    s.scrub_env = cfg.secret_env_names();
     return make_exec_handler(std::move(s));
   }
   return make_demo_handler(spec.latency);
@@ -139,7 +141,8 @@ int run_app(const app_config& cfg) {
     auto settings = cfg.transport.redis;
     settings.redis = cfg.redis;
     const auto& dl = cfg.engine_cfg.dead_letter;
-    settings.dlq_mask = payload_mask{dl.mask_fields, dl.mask_regex, dl.mask_with};
+    settings.dlq_mask =
+        payload_mask{dl.mask_fields, dl.mask_regex, dl.mask_with, dl.on_unparsable};
     streams = std::make_shared<redis_streams_transport>(std::move(settings));
     // The transport's connections are its own; a probe on the same settings
     // gives the same clear start-up error as the stores.
@@ -169,7 +172,7 @@ int run_app(const app_config& cfg) {
     parts.idempotency = std::make_shared<memory_idempotency_store>();
   }
   if (claims_on_redis) {
-    auto store = std::make_shared<redis_claim_store>(cfg.redis);
+    auto store = std::make_shared<redis_claim_store>(cfg.redis, t.source_id());
     check_redis(store->connection());
     parts.claims = std::move(store);
   } else if (cfg.engine_cfg.sweeper.enabled) {
@@ -181,9 +184,9 @@ int run_app(const app_config& cfg) {
                  : dedupe_on_redis ? "idempotency and claim stores"
                                    : "claim store");
   }
-  parts.handlers.set_fallback(make_handler(cfg.default_handler));
+  parts.handlers.set_fallback(make_handler(cfg.default_handler, cfg));
   for (auto& [topic, spec] : cfg.topic_handlers) {
-    parts.handlers.add(topic, make_handler(spec));
+    parts.handlers.add(topic, make_handler(spec, cfg));
   }
 
   std::unique_ptr<generator_source> generator;
@@ -226,6 +229,10 @@ int run_app(const app_config& cfg) {
   auto rejected =
       memory ? 0 : streams->stats().malformed + streams->stats().over_delivered;
   report.summary(m, dlq_holds, rejected, exit);
+  if (!exit.failure.empty()) {
+    std::fprintf(stderr, "mailroom: %s\n", exit.failure.c_str());
+    return 1;
+  }
   return 0;
 }
 

@@ -18,6 +18,12 @@ struct dispatch_record {
   fencing_token token = 0;           ///< Token of the claim it was dispatched under.
   clock::time_point dispatched{};    ///< When the pending-dispatch marker was written.
   clock::time_point claim_expires{}; ///< When the claim stops fencing others out.
+  /// The key the record is filed under: the message's dedupe key
+  /// (`dedupe_key`); empty means the message's idempotency key.
+  std::string key;
+
+  /// Returns the key the record is filed under.
+  const std::string& filed_under() const { return key.empty() ? message.key : key; }
 };
 
 /// One terminal mark of a batch.
@@ -31,6 +37,11 @@ struct terminal_mark {
 /// Dedupe writes a pending-dispatch marker (with the claim's expiry) for every
 /// message it dispatches; the worker marks it terminal when the message is
 /// settled. What is left behind by a crashed worker is found by the sweeper.
+///
+/// A store holds the records of one source (transport, stream or topic,
+/// consumer group: `transport::source_id`): a sweeper lists only what its own
+/// transport delivered, so a crashed deployment's work is never run by the
+/// handler of another deployment sharing the same Redis.
 class claim_store {
 public:
   virtual ~claim_store() = default;

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "core/dedupe_key.hpp"
 #include "core/handler.hpp"
+#include "core/payload_mask.hpp"
 #include "core/retry_policy.hpp"
 
 namespace mailroom {
@@ -50,6 +52,9 @@ struct dedupe_settings {
   store_failure_policy on_store_error =
       store_failure_policy::fail_closed; ///< Outage policy.
   milliseconds store_error_delay{1000};  ///< Nack delay under fail_closed, ms.
+  /// Which messages a key makes duplicates of: the same topic (default) or
+  /// every topic (`dedupe_key`).
+  dedupe_scope scope = dedupe_scope::topic;
 };
 
 /// Sweeper settings: the `[sweeper]` section.
@@ -65,6 +70,8 @@ struct dead_letter_settings {
   std::vector<std::string> mask_fields; ///< JSON paths ("$.card.number") to mask.
   std::string mask_regex;               ///< Regex whose matches are masked.
   std::string mask_with = "***";        ///< Replacement text.
+  /// What happens to a payload that is not JSON while `mask_fields` is set.
+  unparsable_policy on_unparsable = unparsable_policy::redact;
 };
 
 /// Everything the engine itself needs; transports and handlers are wired in

@@ -21,6 +21,7 @@ namespace mailroom {
   X(deduped, "Messages acked as duplicates of done keys")                              \
   X(deferred, "Messages handed back without a failure: key in flight elsewhere, "      \
               "store outage, drain")                                                   \
+  X(handed_back, "Of the deferred: handed back at the drain deadline")                 \
   X(handler_errors, "Handler exceptions")                                              \
   X(timeouts, "Handler calls that hit the timeout")                                    \
   X(unrouted, "Messages without a handler, acked")                                     \

@@ -1,5 +1,7 @@
 #include "core/payload_mask.hpp"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <cctype>
 #include <limits>
@@ -167,8 +169,9 @@ std::size_t nesting_depth(const std::string& text) {
 } // namespace
 
 payload_mask::payload_mask(std::vector<std::string> json_paths, const std::string& regex,
-                           std::string replacement)
-    : path_texts_(std::move(json_paths)), replacement_(std::move(replacement)) {
+                           std::string replacement, unparsable_policy on_unparsable)
+    : path_texts_(std::move(json_paths)), replacement_(std::move(replacement)),
+      on_unparsable_(on_unparsable) {
   paths_.reserve(path_texts_.size());
   for (const auto& p : path_texts_) {
     paths_.push_back(parse_path(p));
@@ -192,6 +195,19 @@ payload_mask::payload_mask(std::vector<std::string> json_paths, const std::strin
   }
 }
 
+std::string payload_mask::redacted(const std::string& payload) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest);
+  static const char hex[] = "0123456789abcdef";
+  std::string out = "[redacted: not JSON, " + std::to_string(payload.size()) +
+                    " bytes, sha256 ";
+  for (unsigned char b : digest) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out + "]";
+}
+
 std::string payload_mask::apply(const std::string& payload) const {
   // Every failure path masks the whole payload: leaking it is the worse error.
   try {
@@ -202,7 +218,14 @@ std::string payload_mask::apply(const std::string& payload) const {
         return replacement_;
       }
       json doc = json::parse(payload, nullptr, false);
-      if (!doc.is_discarded()) {
+      if (doc.is_discarded()) {
+        if (on_unparsable_ == unparsable_policy::redact) {
+          return redacted(payload);
+        }
+        if (on_unparsable_ == unparsable_policy::keep && !regex_) {
+          return payload;
+        }
+      } else {
         const json replacement = replacement_;
         for (const auto& path : paths_) {
           masked = mask_at(doc, path, 0, replacement) || masked;

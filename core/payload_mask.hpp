@@ -21,6 +21,14 @@ struct mask_step {
 
 } // namespace detail
 
+/// What a mask with JSON paths does with a payload that is not JSON (the
+/// usual reason it was dead-lettered), where no path can be found.
+enum class unparsable_policy {
+  redact, ///< Replace it by its size and SHA-256 (the default).
+  regex,  ///< Apply only the regular expression, keep the rest.
+  keep,   ///< Keep it as it is (the regular expression still applies).
+};
+
 /// Hides sensitive parts of a payload before it leaves the engine.
 ///
 /// The dead-letter actor runs every payload through a mask before writing it
@@ -63,13 +71,20 @@ public:
   /// naming the offending path or expression and what is wrong with it, e.g.
   /// "mask path 'card.number': must start with '$'", so configuration
   /// validation can report it as is.
+  ///
+  /// `on_unparsable` applies when JSON paths are configured and a payload
+  /// does not parse: `redact` replaces it by
+  /// `[redacted: not JSON, N bytes, sha256 <hex>]` (a card number in a
+  /// truncated document must not reach the DLQ in clear).
   explicit payload_mask(std::vector<std::string> json_paths,
-                        const std::string& regex = {}, std::string replacement = "***");
+                        const std::string& regex = {}, std::string replacement = "***",
+                        unparsable_policy on_unparsable = unparsable_policy::redact);
 
   /// Returns `payload` with the configured parts replaced.
   ///
-  /// Never throws for any input: a payload that is not JSON only gets the
-  /// regular expression applied. Where masking cannot be done safely the
+  /// Never throws for any input: a payload that is not JSON follows the
+  /// `on_unparsable` policy when paths are configured, else gets the regular
+  /// expression only. Where masking cannot be done safely the
   /// whole payload is replaced by the replacement text rather than leaked:
   /// when the regular-expression engine fails (it can run out of resources
   /// on pathological input), or when JSON paths are configured and the
@@ -85,11 +100,15 @@ public:
   /// Returns the replacement text.
   const std::string& replacement() const { return replacement_; }
 
+  /// Returns `[redacted: not JSON, N bytes, sha256 <hex>]` for `payload`.
+  static std::string redacted(const std::string& payload);
+
 private:
   std::vector<std::string> path_texts_;
   std::vector<std::vector<detail::mask_step>> paths_;
   std::optional<std::regex> regex_;
   std::string replacement_ = "***";
+  unparsable_policy on_unparsable_ = unparsable_policy::redact;
   std::string regex_format_; // replacement_ with `$` escaped for regex_replace
 };
 

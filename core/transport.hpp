@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string>
 #include <vector>
 
 #include "core/envelope.hpp"
@@ -42,6 +43,11 @@ public:
 
   /// Returns the adapter's name for logs ("memory", "kafka", ...).
   virtual const char* name() const = 0;
+
+  /// Returns what identifies the source this transport consumes: adapter,
+  /// stream / topics / queue and consumer group ("redis-streams:orders:g").
+  /// Recovery records are scoped by it. Defaults to name().
+  virtual std::string source_id() const { return name(); }
 
   /// Appends up to `max` messages to `out`, waiting at most `wait` when none
   /// is ready. Returns a failure only when the broker could not be asked.

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev librdkafka-dev libhiredis-dev libspdlog-dev libfmt-dev
-  libboost-test-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libboost-test-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libssl-dev
   redis-server redis-tools gnuplot-nox procps
 )
 

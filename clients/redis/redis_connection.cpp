@@ -96,10 +96,6 @@ io_result redis_connection::ensure_connected(bool gated) {
   }
   auto r = open();
   if (r) {
-    if (failures_ > 0) {
-      spdlog::info("redis {}: connected again after {} failed attempts", where(),
-                   failures_);
-    }
     failures_ = 0;
     return r;
   }
@@ -243,6 +239,7 @@ redis_replies redis_connection::run(const redis_pipeline& commands) {
   bool was_connected = context_ != nullptr;
   if (auto r = ensure_connected(true); !r) {
     out.status = r;
+    note_failed_call();
     return out;
   }
   bool timed_out = false;
@@ -255,6 +252,7 @@ redis_replies redis_connection::run(const redis_pipeline& commands) {
     if (auto c = ensure_connected(true); !c) {
       out.replies.clear();
       out.status = c;
+      note_failed_call();
       return out;
     }
     r = exchange(commands, out.replies, &timed_out);
@@ -263,10 +261,31 @@ redis_replies redis_connection::run(const redis_pipeline& commands) {
     drop(r.what);
     out.replies.clear();
     out.status = io_result::transient("redis " + where() + ": " + r.what);
+    note_failed_call();
     return out;
   }
+  note_answered();
   classify(out, where());
   return out;
+}
+
+void redis_connection::note_failed_call() {
+  if (outage_since_ == clock::time_point{}) {
+    outage_since_ = clock::now();
+  }
+  ++outage_failed_calls_;
+}
+
+void redis_connection::note_answered() {
+  if (outage_since_ == clock::time_point{}) {
+    return;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() -
+                                                                  outage_since_);
+  spdlog::warn("redis {}: answering again after {:.1f} s; {} calls failed meanwhile",
+               where(), static_cast<double>(ms.count()) / 1000.0, outage_failed_calls_);
+  outage_since_ = {};
+  outage_failed_calls_ = 0;
 }
 
 redis_replies redis_connection::send(const redis_pipeline& commands) {

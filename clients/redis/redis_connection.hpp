@@ -148,6 +148,10 @@ private:
   redis_replies run(const redis_pipeline& commands);
   /// Closes the socket after an I/O failure described by `why`.
   void drop(const std::string& why);
+  /// Counts a call that could not reach the server (starts an outage).
+  void note_failed_call();
+  /// Ends an outage with one log line: the server answered.
+  void note_answered();
   /// Returns "host:port" for messages.
   std::string where() const;
 
@@ -159,6 +163,10 @@ private:
   std::uint32_t failures_ = 0;   // consecutive failed connects
   clock::time_point retry_at_{}; // no connect attempt before this
   io_result last_failure_;       // why the last connect failed
+  // An outage runs from the first failed call to the first call answered
+  // again: one line when it starts, one (with its length) when it ends.
+  clock::time_point outage_since_{};
+  std::uint64_t outage_failed_calls_ = 0;
   std::atomic<std::uint64_t> round_trips_{0};
 };
 

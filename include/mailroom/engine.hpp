@@ -50,8 +50,17 @@ struct sweep_summary {
 
 /// How an engine ended.
 struct engine_exit {
-  bool drained = true;           ///< False when the drain deadline forced a nack.
-  std::uint64_t handed_back = 0; ///< Messages nacked at the drain deadline.
+  /// False when the drain deadline forced a hand-back, or work was left.
+  bool drained = true;
+  /// Messages handed back to the transport at the drain deadline (each also
+  /// counted as deferred).
+  std::uint64_t handed_back = 0;
+  /// Messages still unsettled when the engine stopped (a handler that never
+  /// returned): the transport redelivers them after their lease.
+  std::uint64_t abandoned = 0;
+  /// Why the engine stopped by itself when it could not go on (a child
+  /// failing the same way on every restart); empty after a normal stop.
+  std::string failure;
 };
 
 /// An engine: supervisor, poller, dedupe, workers, dead-letter and sweeper

@@ -10,7 +10,7 @@ io_result memory_claim_store::record_dispatch(std::vector<dispatch_record> batch
   }
   std::lock_guard<std::mutex> lock{mutex_};
   for (dispatch_record& r : batch) {
-    auto key = r.message.key;
+    auto key = r.filed_under();
     records_.insert_or_assign(std::move(key), std::move(r));
   }
   return io_result::success();
@@ -39,6 +39,9 @@ io_result memory_claim_store::select(std::size_t limit, std::vector<dispatch_rec
   out.reserve(out.size() + n);
   for (std::size_t i = 0; i < n; ++i) {
     out.push_back(*hits[i]);
+    if (out.back().key.empty()) {
+      out.back().key = out.back().message.key;
+    }
   }
   return io_result::success();
 }

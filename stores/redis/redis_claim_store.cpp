@@ -30,14 +30,15 @@ return out
 
 } // namespace
 
-redis_claim_store::redis_claim_store(redis_settings settings)
-    : connection_(std::move(settings)),
-      by_dispatch_(connection_.key("claims:by_dispatch")),
-      by_expiry_(connection_.key("claims:by_expiry")),
+redis_claim_store::redis_claim_store(redis_settings settings, std::string scope)
+    : connection_(std::move(settings)), scope_(std::move(scope)),
+      by_dispatch_(connection_.key("claims:" + scope_ + ":by_dispatch")),
+      by_expiry_(connection_.key("claims:" + scope_ + ":by_expiry")),
       terminal_script_(connection_.add_script(terminal_lua)) {}
 
 std::string redis_claim_store::record_key(std::string_view key) const {
   std::string name{"claim:"};
+  name.append(scope_).push_back(':');
   name.append(key);
   return connection_.key(name);
 }
@@ -51,7 +52,8 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
   commands.reserve(4 * batch.size() + 2);
   commands.push_back({"MULTI"});
   for (const auto& r : batch) {
-    auto hash = record_key(r.message.key);
+    const auto& key = r.filed_under();
+    auto hash = record_key(key);
     commands.push_back({"DEL", hash});
     redis_command hset{"HSET", hash};
     auto fields = encode_dispatch_record(r, time);
@@ -59,9 +61,9 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
                 std::make_move_iterator(fields.end()));
     commands.push_back(std::move(hset));
     commands.push_back({"ZADD", by_dispatch_,
-                        std::to_string(time.to_unix_ms(r.dispatched)), r.message.key});
+                        std::to_string(time.to_unix_ms(r.dispatched)), key});
     commands.push_back({"ZADD", by_expiry_,
-                        std::to_string(time.to_unix_ms(r.claim_expires)), r.message.key});
+                        std::to_string(time.to_unix_ms(r.claim_expires)), key});
   }
   commands.push_back({"EXEC"});
   auto r = connection_.pipeline(commands);
@@ -119,6 +121,7 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
       spdlog::warn("redis claim store: skipping a malformed record");
       continue;
     }
+    record.key.assign(reply_text(members->element[i]));
     out.push_back(std::move(record));
   }
   return io_result::success();

@@ -12,13 +12,16 @@
 
 namespace mailroom {
 
-/// A claim store on Redis: one hash per record and two sorted-set indexes.
+/// A claim store on Redis: one hash per record and two sorted-set indexes,
+/// all under the store's scope (the source it records for, see
+/// `transport::source_id`), so two deployments on one Redis never see each
+/// other's records.
 ///
-/// A record lives in the hash `<prefix>claim:<key>` (every envelope field
-/// byte-exact, the token, and its times; see `encode_dispatch_record`). The
-/// sorted sets `<prefix>claims:by_dispatch` and `<prefix>claims:by_expiry`
-/// hold the idempotency key scored by dispatch time and by claim expiry, so
-/// the sweeper's questions are range queries:
+/// A record lives in the hash `<prefix>claim:<scope>:<key>` (every envelope
+/// field byte-exact, the token, and its times; see `encode_dispatch_record`).
+/// The sorted sets `<prefix>claims:<scope>:by_dispatch` and
+/// `<prefix>claims:<scope>:by_expiry` hold the record key scored by dispatch
+/// time and by claim expiry, so the sweeper's questions are range queries:
 ///
 /// - `record_dispatch`: one MULTI/EXEC pipeline per batch replaces each
 ///   record and its two index entries atomically.
@@ -40,9 +43,9 @@ namespace mailroom {
 /// `mark_terminal` answers `unavailable`.
 class redis_claim_store final : public claim_store {
 public:
-  /// Creates a store on its own connection built from `settings`; it
-  /// connects on first use.
-  explicit redis_claim_store(redis_settings settings);
+  /// Creates a store for the records of source `scope` on its own
+  /// connection built from `settings`; it connects on first use.
+  redis_claim_store(redis_settings settings, std::string scope);
 
   redis_claim_store(const redis_claim_store&) = delete;
   redis_claim_store& operator=(const redis_claim_store&) = delete;
@@ -88,6 +91,7 @@ private:
   std::vector<fence_result> terminate(const std::vector<terminal_mark>& batch);
 
   mutable redis_connection connection_;
+  std::string scope_;
   std::string by_dispatch_;
   std::string by_expiry_;
   redis_script_id terminal_script_;

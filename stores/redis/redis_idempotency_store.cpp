@@ -42,6 +42,23 @@ end
 return 0
 )lua";
 
+// KEYS[i]: a claim whose outcome was never learnt. ARGV[i]: its token.
+// Deletes each that still holds its token; returns how many it deleted.
+constexpr const char* release_all_lua = R"lua(
+local n = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then
+    redis.call('DEL', key)
+    n = n + 1
+  end
+end
+return n
+)lua";
+
+// Claims whose outcome is unknown are remembered up to this many; beyond it
+// the oldest are left to expire by their TTL.
+constexpr std::size_t max_unresolved = 1 << 20;
+
 // Returns the result stored in a `done:<token>:<result>` value, if `value`
 // is one.
 std::optional<std::string_view> done_result(std::string_view value) {
@@ -82,6 +99,7 @@ redis_idempotency_store::redis_idempotency_store(redis_settings settings)
     : connection_(std::move(settings)),
       complete_script_(connection_.add_script(complete_lua)),
       release_script_(connection_.add_script(release_lua)),
+      release_all_script_(connection_.add_script(release_all_lua)),
       key_prefix_(connection_.key("idem:")), rng_(std::random_device{}()) {}
 
 std::string redis_idempotency_store::redis_key(std::string_view key) const {
@@ -106,6 +124,7 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
   if (keys.empty()) {
     return out;
   }
+  resolve_unknown_claims();
   // One `SET key token NX PX ttl GET` per key, pipelined: the reply is nil
   // when the key was absent (the claim is ours) and the previous value
   // otherwise. NX with GET needs Redis 7.0.
@@ -130,6 +149,14 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
     }
   }
   if (r.replies.size() != keys.size()) {
+    // The SETs may have run with their replies lost: the keys would stay
+    // claimed by tokens nobody holds until the TTL. Remember them, so the
+    // first call that reaches Redis again releases them.
+    if (r.status.failure == failure_class::transient) {
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        remember_orphan(keys[i], out[i].token);
+      }
+    }
     for (auto& c : out) {
       c = claim_result{};
     }
@@ -167,6 +194,52 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
   return out;
 }
 
+void redis_idempotency_store::remember_orphan(std::string_view key, fencing_token token) {
+  std::lock_guard<std::mutex> lock{unresolved_mutex_};
+  if (unresolved_.size() >= max_unresolved) {
+    unresolved_.pop_front();
+  }
+  unresolved_.emplace_back(redis_key(key), token);
+}
+
+void redis_idempotency_store::resolve_unknown_claims() {
+  std::deque<std::pair<std::string, fencing_token>> pending;
+  {
+    std::lock_guard<std::mutex> lock{unresolved_mutex_};
+    if (unresolved_.empty()) {
+      return;
+    }
+    pending.swap(unresolved_);
+  }
+  std::vector<std::string> names;
+  std::vector<std::string> tokens;
+  names.reserve(pending.size());
+  tokens.reserve(pending.size());
+  for (auto& [name, token] : pending) {
+    names.push_back(std::move(name));
+    tokens.push_back(std::to_string(token));
+  }
+  auto r = connection_.evalsha(release_all_script_, names, tokens);
+  if (!r || r.replies[0]->type != REDIS_REPLY_INTEGER) {
+    // Still unreachable: keep them for the next call.
+    std::lock_guard<std::mutex> lock{unresolved_mutex_};
+    for (std::size_t i = 0; i < names.size() && unresolved_.size() < max_unresolved; ++i) {
+      unresolved_.emplace_back(std::move(names[i]), pending[i].second);
+    }
+    return;
+  }
+  released_unknown_.fetch_add(static_cast<std::uint64_t>(r.replies[0]->integer),
+                              std::memory_order_relaxed);
+  spdlog::warn("redis idempotency store: Redis answers again; released {} of {} claims "
+               "left behind by calls that failed during the outage",
+               r.replies[0]->integer, names.size());
+}
+
+std::size_t redis_idempotency_store::unresolved_claims() const {
+  std::lock_guard<std::mutex> lock{unresolved_mutex_};
+  return unresolved_.size();
+}
+
 std::vector<fence_result>
 redis_idempotency_store::complete(const std::vector<done_mark>& batch,
                                   std::chrono::milliseconds ttl) {
@@ -188,6 +261,14 @@ redis_idempotency_store::complete(const std::vector<done_mark>& batch,
   std::vector<fence_result> out(batch.size(), fence_result::unavailable);
   if (!is_array_of(reply, batch.size())) {
     log_server_failure("complete", r);
+    // The messages are handed back; their live claims would make every
+    // redelivery wait for claim_ttl. A lost but applied complete left a done
+    // value, which the release leaves alone.
+    if (r.status.failure == failure_class::transient) {
+      for (const auto& c : batch) {
+        remember_orphan(c.key, c.token);
+      }
+    }
     return out;
   }
   read_fence_replies(reply, out);
@@ -199,6 +280,9 @@ fence_result redis_idempotency_store::release(std::string_view key, fencing_toke
       connection_.evalsha(release_script_, {redis_key(key)}, {std::to_string(token)});
   if (!r || r.replies[0]->type != REDIS_REPLY_INTEGER) {
     log_server_failure("release", r);
+    if (r.status.failure == failure_class::transient) {
+      remember_orphan(key, token); // released once Redis answers
+    }
     return fence_result::unavailable;
   }
   return r.replies[0]->integer == 1 ? fence_result::applied : fence_result::fenced;

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -33,6 +35,19 @@ namespace mailroom {
 ///   repeating an applied complete answers `applied` and changes nothing
 ///   (the token stays in the done value for that).
 /// - `release`: compare-and-delete of a live claim.
+///
+/// A claim call whose replies never arrived (timeout, connection lost) may
+/// have claimed its keys anyway, under tokens nobody will use; a complete or
+/// release that failed leaves its claim live while its message is handed
+/// back. The store remembers all of them and, before its next claim reaches
+/// Redis, releases every one still holding its token (one script call), so
+/// those messages are claimable at once rather than only after `claim_ttl`.
+///
+/// A claim call whose replies never arrived (timeout, connection lost) may
+/// have claimed its keys anyway, under tokens nobody will use: the store
+/// remembers them and, before its next claim reaches Redis, releases every
+/// one still holding its token (one script call), so those messages are
+/// claimable at once rather than only after `claim_ttl`.
 ///
 /// Tokens are random 63-bit numbers, never 0, from a per-store
 /// `std::mt19937_64` seeded by `std::random_device`. While Redis cannot be
@@ -69,13 +84,30 @@ public:
   /// Returns the connection, to check or force its state.
   redis_connection& connection() { return connection_; }
 
+  /// Returns the number of claims whose outcome is still unknown.
+  std::size_t unresolved_claims() const;
+
+  /// Returns how many such claims were found still held and released.
+  std::uint64_t released_unknown_claims() const {
+    return released_unknown_.load(std::memory_order_relaxed);
+  }
+
 private:
+  /// Remembers a claim that may be live with nobody to settle it: a claim
+  /// whose reply was lost, or the claim of a complete or release that failed.
+  void remember_orphan(std::string_view key, fencing_token token);
+  /// Releases remembered claims still holding their tokens.
+  void resolve_unknown_claims();
   /// Returns a fresh token, never 0.
   fencing_token next_token();
 
   redis_connection connection_;
   redis_script_id complete_script_;
   redis_script_id release_script_;
+  redis_script_id release_all_script_;
+  mutable std::mutex unresolved_mutex_;
+  std::deque<std::pair<std::string, fencing_token>> unresolved_;
+  std::atomic<std::uint64_t> released_unknown_{0};
   const std::string key_prefix_; // `<prefix>idem:`
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;

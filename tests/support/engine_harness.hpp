@@ -78,6 +78,15 @@ struct engine_harness {
     transport->publish(std::move(m));
   }
 
+  /// Returns the store key the engine claims the idempotency key `key` of
+  /// `topic` under (dedupe keys are scoped by topic).
+  static std::string store_key(const std::string& key, const std::string& topic = "orders") {
+    envelope m;
+    m.key = key;
+    m.topic = topic;
+    return dedupe_key(m, dedupe_scope::topic);
+  }
+
   /// Publishes `n` messages "m-i" with keys "k-i".
   void publish_many(int n, const std::string& topic = "orders") {
     for (int i = 0; i < n; ++i) {

@@ -11,7 +11,7 @@
 namespace mailroom::testing {
 
 /// Forwards to `inner`; with `hide_leases`, reports no lease terms.
-class forwarding_transport final : public transport {
+class forwarding_transport : public transport {
 public:
   forwarding_transport(std::shared_ptr<transport> inner, bool hide_leases)
       : inner_(std::move(inner)), hide_leases_(hide_leases) {}

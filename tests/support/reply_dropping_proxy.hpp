@@ -59,7 +59,11 @@ public:
 
   /// Makes the proxy lose the next reply from the server and close that
   /// client's connection.
-  void drop_next_reply() { drop_ = true; }
+  void drop_next_reply() { drop_next_replies(1); }
+
+  /// Makes the proxy lose the next `n` replies, each with its connection (a
+  /// call that is repeated on a new connection loses its reply again).
+  void drop_next_replies(int n) { drop_ = n; }
 
   /// Returns how many replies were dropped so far.
   int dropped() const { return dropped_.load(); }
@@ -133,7 +137,7 @@ private:
         return;
       }
       if (fds[1].revents != 0) {
-        if (drop_.exchange(false)) {
+        if (take_drop()) {
           // The reply is lost with the connection: the client sees EOF.
           ++dropped_;
           return;
@@ -145,11 +149,18 @@ private:
     }
   }
 
+  bool take_drop() {
+    int n = drop_.load();
+    while (n > 0 && !drop_.compare_exchange_weak(n, n - 1)) {
+    }
+    return n > 0;
+  }
+
   const int target_port_;
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> drop_{false};
+  std::atomic<int> drop_{0};
   std::atomic<int> dropped_{0};
   std::thread thread_;
   std::vector<std::thread> relays_; // one per client connection

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -242,7 +243,7 @@ BOOST_AUTO_TEST_CASE(exec_exit_codes_map_to_outcomes) {
   BOOST_TEST(quiet.reason == "exec exited 3");
 
   auto killed = sh("kill -9 $$")(msg, ctx);
-  BOOST_TEST((killed.what == outcome::kind::dead_letter));
+  BOOST_TEST((killed.what == outcome::kind::retry)); // an OOM kill is not the message's
   BOOST_TEST(killed.reason == "exec killed by signal 9");
 }
 
@@ -364,16 +365,71 @@ BOOST_AUTO_TEST_CASE(exec_leftover_background_processes_are_killed_on_exit) {
   BOOST_TEST(orphan_dies(background, 1s));
 }
 
-BOOST_AUTO_TEST_CASE(exec_command_not_found_is_dead_lettered) {
+BOOST_AUTO_TEST_CASE(exec_spawn_failure_throws_so_the_engine_retries_and_counts_it) {
+  // A typo is caught when the configuration is loaded; a spawn that fails
+  // later is the machine's problem, not the message's: it must not be
+  // dead-lettered (it used to dead-letter everything and exit 0).
   mailroom::exec_settings s;
   s.command = {"mailroom-no-such-command-xyz", "arg"};
   auto ctx = make_ctx();
-  auto r = mailroom::make_exec_handler(s)(make_msg("{}"), ctx);
-  BOOST_TEST((r.what == outcome::kind::dead_letter));
-  BOOST_TEST(r.reason.find("mailroom-no-such-command-xyz") != std::string::npos);
-  BOOST_TEST(r.reason.find("No such file or directory") != std::string::npos);
-
+  try {
+    mailroom::make_exec_handler(s)(make_msg("{}"), ctx);
+    BOOST_FAIL("a failed spawn returned an outcome");
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    BOOST_TEST(what.find("mailroom-no-such-command-xyz") != std::string::npos);
+    BOOST_TEST(what.find("No such file or directory") != std::string::npos);
+  }
   BOOST_CHECK_THROW(mailroom::make_exec_handler({}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(exec_killed_by_a_signal_is_retried_not_dead_lettered) {
+  auto ctx = make_ctx();
+  auto r = sh("echo dying >&2; kill -9 $$")(make_msg("{}"), ctx);
+  BOOST_TEST((r.what == outcome::kind::retry));
+  BOOST_TEST(r.reason == "exec killed by signal 9: dying");
+}
+
+BOOST_AUTO_TEST_CASE(exec_commands_are_checked_like_posix_spawnp_finds_them) {
+  temp_dir dir;
+  auto plain = dir.file("plain");
+  std::ofstream{plain} << "#!/bin/sh\nexit 0\n";
+  BOOST_TEST(mailroom::check_exec_command("sh").empty());
+  BOOST_TEST(mailroom::check_exec_command("/bin/sh").empty());
+  BOOST_TEST(mailroom::check_exec_command("mailroom-no-such-command-xyz") ==
+             "not found in PATH");
+  BOOST_TEST(mailroom::check_exec_command("/nonexistent/prog") ==
+             "No such file or directory");
+  BOOST_TEST(mailroom::check_exec_command(plain) == "is not executable");
+  BOOST_TEST(mailroom::check_exec_command("/tmp") == "is a directory");
+  ::chmod(plain.c_str(), 0755);
+  BOOST_TEST(mailroom::check_exec_command(plain).empty());
+}
+
+BOOST_AUTO_TEST_CASE(exec_children_never_see_the_secrets_the_config_names) {
+  temp_dir dir;
+  auto out = dir.file("env");
+  ::setenv("MAILROOM_TEST_SECRET_PW", "topsecret", 1);
+  ::setenv("MAILROOM_TEST_PLAIN", "visible", 1);
+  mailroom::exec_settings s;
+  s.command = {"sh", "-c", "env > '" + out + "'"};
+  s.scrub_env = {"MAILROOM_TEST_SECRET_PW"};
+  auto ctx = make_ctx();
+  BOOST_TEST((mailroom::make_exec_handler(s)(make_msg("{}"), ctx).what == outcome::kind::ok));
+  auto env = read_file(out);
+  BOOST_TEST(env.find("topsecret") == std::string::npos);
+  BOOST_TEST(env.find("MAILROOM_TEST_PLAIN=visible") != std::string::npos);
+
+  // env_clear: only the MAILROOM_* variables and the handler's own.
+  s.env_clear = true;
+  s.env = {{"ONLY_THIS", "1"}};
+  BOOST_TEST((mailroom::make_exec_handler(s)(make_msg("{}"), ctx).what == outcome::kind::ok));
+  env = read_file(out);
+  BOOST_TEST(env.find("MAILROOM_TEST_PLAIN") == std::string::npos);
+  BOOST_TEST(env.find("ONLY_THIS=1") != std::string::npos);
+  BOOST_TEST(env.find("MAILROOM_TOPIC=orders") != std::string::npos);
+  ::unsetenv("MAILROOM_TEST_SECRET_PW");
+  ::unsetenv("MAILROOM_TEST_PLAIN");
 }
 
 BOOST_AUTO_TEST_CASE(exec_child_that_never_reads_stdin_does_not_hang) {

@@ -248,3 +248,27 @@ BOOST_AUTO_TEST_CASE(unreachable_redis_at_start_exits_1_with_a_clear_message) {
                                    std::to_string(port) + ": ") != std::string::npos,
                       "stderr: " << p.err());
 }
+
+BOOST_AUTO_TEST_CASE(a_card_number_in_an_unparsable_payload_never_reaches_the_dlq) {
+  // The example masks $.card.number; a payload that does not parse (the
+  // reason the demo handler dead-letters it) used to go to the DLQ verbatim.
+  redis_server server;
+  mailroom::redis_connection admin{admin_settings(server)};
+  const std::string payload = R"({"card":{"number":"4111111111111111"},"bad":)";
+  auto id = run(admin, {"XADD", stream, "*", "key", "order-9", "payload", payload});
+  std::string last{id->str, id->len};
+  process_runner p{run_args(server.port(), {})};
+  wait_settled(admin, last, 30s);
+  auto out = terminate(p);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 1);
+  auto records = run(admin, {"XRANGE", dlq, "-", "+"});
+  BOOST_REQUIRE(records->elements == 1u);
+  std::string fields;
+  for (std::size_t i = 0; i < records->element[0]->element[1]->elements; ++i) {
+    auto* f = records->element[0]->element[1]->element[i];
+    fields += std::string{f->str, f->len} + "\n";
+  }
+  BOOST_TEST(fields.find("4111111111111111") == std::string::npos, fields);
+  BOOST_TEST(fields.find("[redacted: not JSON, 44 bytes, sha256 ") != std::string::npos,
+             fields);
+}

@@ -2,6 +2,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <regex>
+#include <sstream>
+
+#include <sys/stat.h>
 
 #include "tests/support/process_runner.hpp"
 
@@ -89,7 +92,8 @@ BOOST_AUTO_TEST_CASE(exec_handler_three_exit_paths_end_to_end) {
   auto path = "/tmp/mailroom-exec-" + std::to_string(getpid()) + ".toml";
   {
     std::ofstream f{path};
-    f << "[source]\nmessages = 30\nduplicate_ratio = 0.0\npoison_ratio = 0.0\n"
+    f << "[transport]\ntype = \"memory\"\n"
+      << "[source]\nmessages = 30\nduplicate_ratio = 0.0\npoison_ratio = 0.0\n"
          "flaky_ratio = 0.0\n[handler]\ntype = \"exec\"\ncommand = [\"/bin/sh\", \"-c\", "
       << "\"" << std::regex_replace(script, std::regex{"\""}, "\\\"") << "\"]\n"
       << "[retry]\nbase_ms = 1\ncap_ms = 5\nmax_attempts = 3\n[progress]\nenabled = "
@@ -136,4 +140,74 @@ BOOST_AUTO_TEST_CASE(embed_example_runs_and_settles_everything) {
   BOOST_REQUIRE(p.wait(30s) == 0);
   BOOST_TEST(p.out().find("handled=99 mailed=50 acked=159 deduped=10 dead_lettered=1") !=
              std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(exec_command_typos_are_config_errors) {
+  // They used to dead-letter every message and exit 0.
+  auto dir = "/tmp/mailroom-cli-exec-" + std::to_string(getpid());
+  ::mkdir(dir.c_str(), 0755);
+  auto plain = dir + "/not-executable";
+  std::ofstream{plain} << "#!/bin/sh\nexit 0\n";
+  for (auto [program, why] : {std::pair<std::string, std::string>{"/nonexistent/prog",
+                                                                  "No such file"},
+                              {plain, "is not executable"},
+                              {dir, "is a directory"},
+                              {"mailroom-no-such-program", "not found in PATH"}}) {
+    for (const char* command : {"validate", "run"}) {
+      process_runner p{{binary, command, "--config", default_config, "--set",
+                        "handler.type=exec", "--set",
+                        "handler.command=[\"" + program + "\"]"}};
+      BOOST_TEST(p.wait(10s) == 2, command << " " << program);
+      BOOST_TEST(p.err().find("handler.command") != std::string::npos, p.err());
+      BOOST_TEST(p.err().find(why) != std::string::npos, p.err());
+    }
+  }
+  std::remove(plain.c_str());
+  ::rmdir(dir.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(exec_children_do_not_inherit_the_redis_password) {
+  auto out = "/tmp/mailroom-cli-env-" + std::to_string(getpid());
+  ::setenv("MRPW_CLI_TEST", "topsecret", 1);
+  process_runner p{run_args({"source.messages=2", "handler.type=exec",
+                             "handler.command=[\"/bin/sh\", \"-c\", \"env >> " + out + "\"]",
+                             "redis.password_env=MRPW_CLI_TEST", "log.level=warn"})};
+  BOOST_REQUIRE(p.wait(30s) == 0);
+  ::unsetenv("MRPW_CLI_TEST");
+  std::ifstream in{out};
+  std::stringstream env;
+  env << in.rdbuf();
+  std::remove(out.c_str());
+  BOOST_TEST(env.str().find("MAILROOM_TOPIC=") != std::string::npos); // the child ran
+  BOOST_TEST(env.str().find("topsecret") == std::string::npos);
+  BOOST_TEST(env.str().find("MRPW_CLI_TEST") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(exec_timeouts_are_counted_as_timeouts) {
+  process_runner p{run_args({"source.messages=3", "source.duplicate_ratio=0",
+                             "source.poison_ratio=0", "source.flaky_ratio=0",
+                             "handler.type=exec",
+                             "handler.command=[\"/bin/sh\", \"-c\", \"sleep 5\"]",
+                             "engine.handler_timeout_ms=300", "retry.max_attempts=1",
+                             "log.level=error"})};
+  BOOST_REQUIRE(p.wait(30s) == 0);
+  auto out = p.out();
+  BOOST_TEST(summary_value(out, "handler timeouts") == 3);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 3);
+}
+
+BOOST_AUTO_TEST_CASE(big_payloads_are_bounded_in_memory) {
+  // 20 messages of 64 MiB used 4 GB of RSS; the generator's payloads are
+  // now at most 16 MiB and the memory transport holds at most 64 MiB.
+  process_runner bad{run_args({"source.payload_bytes=67108864"})};
+  BOOST_TEST(bad.wait(10s) == 2);
+  BOOST_TEST(bad.err().find("source.payload_bytes") != std::string::npos);
+  process_runner p{run_args({"source.messages=20", "source.payload_bytes=16777216",
+                             "log.level=warn"})};
+  BOOST_REQUIRE(p.wait(60s) == 0);
+  auto out = p.out();
+  BOOST_TEST(summary_value(out, "acked") + summary_value(out, "dead-lettered") == 20);
+  auto rss_line = out.substr(out.find("peak RSS"));
+  double mib = std::stod(rss_line.substr(rss_line.find_first_of("0123456789")));
+  BOOST_TEST(mib < 1024.0, rss_line.substr(0, rss_line.find('\n')));
 }

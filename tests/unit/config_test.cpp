@@ -55,9 +55,19 @@ bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
+// transport.type is required; a snippet about other sections gets the
+// memory transport.
+std::string with_transport(const std::string& text) {
+  if (text.find("[transport]") != std::string::npos ||
+      text.find("transport.type") != std::string::npos) {
+    return text;
+  }
+  return text + "\n[transport]\ntype = \"memory\"\n";
+}
+
 app_config load_text(const std::string& text,
                      const std::vector<std::string>& overrides = {}) {
-  temp_file f(text);
+  temp_file f(with_transport(text));
   return load_config(f.path, overrides);
 }
 
@@ -67,7 +77,7 @@ void check_rejected(const std::string& text, const std::vector<std::string>& ove
                     const std::string& key,
                     const std::vector<std::string>& fragments = {}) {
   BOOST_TEST_CONTEXT("config:\n" << text << "\nexpected key: " << key) {
-    temp_file f(text);
+    temp_file f(with_transport(text));
     try {
       load_config(f.path, overrides);
       BOOST_ERROR("accepted, expected a config_error about " << key);
@@ -285,6 +295,20 @@ BOOST_AUTO_TEST_CASE(bad_redis_transport_values_are_rejected) {
   check_rejected(with_stream + "group_start_id = \"\"\n",
                  "transport.redis.group_start_id", {"\"0\""});
   check_rejected(with_stream + "block_ms = 0\n", "transport.redis.block_ms", {"got 0"});
+  // Validated here rather than failing at run time with Redis's "ERR Invalid
+  // stream ID" and no key named.
+  check_rejected(with_stream + "group_start_id = \"foo\"\n",
+                 "transport.redis.group_start_id", {"\"$\"", "got \"foo\""});
+  check_rejected(with_stream + "group_start_id = \"12-x\"\n",
+                 "transport.redis.group_start_id", {"got \"12-x\""});
+  BOOST_TEST(load_text(with_stream + "group_start_id = \"1700000000000-3\"\n")
+                 .transport.redis.group_start_id == "1700000000000-3");
+  // A dead-letter stream equal to the stream looped: each record was read
+  // back and dead-lettered again.
+  check_rejected(with_stream + "dlq_stream = \"s\"\n", "transport.redis.dlq_stream",
+                 {"other than transport.redis.stream"});
+  check_rejected(with_stream + "retry_zset = \"s\"\n", "transport.redis.retry_zset",
+                 {"other than"});
   check_rejected(with_stream + "min_idle_ms = -5\n", "transport.redis.min_idle_ms",
                  {"got -5"});
   check_rejected(with_stream + "recovery_interval_ms = \"soon\"\n",
@@ -334,7 +358,19 @@ BOOST_AUTO_TEST_CASE(min_idle_must_exceed_the_handler_timeout) {
                  .transport.type == "memory");
 }
 
-BOOST_AUTO_TEST_CASE(empty_file_gives_struct_defaults) {
+BOOST_AUTO_TEST_CASE(an_empty_file_is_rejected_for_its_missing_transport_type) {
+  // A config mount gone wrong must not run the 1M-message demo.
+  temp_file empty("");
+  try {
+    load_config(empty.path, {});
+    BOOST_FAIL("an empty file was accepted");
+  } catch (const config_error& e) {
+    BOOST_TEST(e.key() == "transport.type");
+    BOOST_TEST(std::string{e.what()}.find("required") != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_file_with_only_the_transport_gives_struct_defaults) {
   app_config c = load_text("");
   app_config d;
   BOOST_TEST(c.engine_cfg.engine.workers == d.engine_cfg.engine.workers);
@@ -545,7 +581,13 @@ BOOST_AUTO_TEST_CASE(out_of_range_numbers_are_rejected) {
   check_rejected("[engine]\nworkers = 0\n", "engine.workers", {"1..1024", "got 0"});
   check_rejected("[engine]\nworkers = 1025\n", "engine.workers", {"got 1025"});
   check_rejected("[engine]\nmax_in_flight = 4294967296\n", "engine.max_in_flight",
-                 {"4294967295", "got 4294967296"});
+                 {"1..1000000", "got 4294967296"});
+  // Values that passed validation and then crashed the poller on every
+  // restart (a vector of 4e9 envelopes) are out of range now.
+  check_rejected("", {"engine.max_in_flight=4294967295"}, "engine.max_in_flight",
+                 {"1..1000000", "got 4294967295"});
+  check_rejected("", {"engine.batch_size=1000000000"}, "engine.batch_size",
+                 {"1..100000", "got 1000000000"});
   check_rejected("[retry]\nmax_attempts = 0\n", "retry.max_attempts", {"got 0"});
   check_rejected("[source]\npoison_ratio = 1.5\n", "source.poison_ratio",
                  {"0..1", "got 1.5"});

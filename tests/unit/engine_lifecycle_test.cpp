@@ -102,10 +102,12 @@ BOOST_AUTO_TEST_CASE(sweeper_recovers_a_claimed_then_abandoned_message) {
   envelope_batch polled;
   BOOST_REQUIRE(h.transport->poll(1, 0ms, polled));
   BOOST_REQUIRE(polled.size() == 1u);
-  std::vector<std::string_view> keys{"k-0"};
+  // It claimed and recorded under the topic-scoped key, as every owner does.
+  auto key = dedupe_key(polled[0], dedupe_scope::topic);
+  std::vector<std::string_view> keys{key};
   auto token = h.store->claim(keys, 100ms)[0].token;
   auto now = clock::now();
-  h.claims->record_dispatch({{polled[0], token, now, now + 100ms}});
+  h.claims->record_dispatch({{polled[0], token, now, now + 100ms, key}});
   h.transport->close_input();
 
   std::atomic<int> calls{0};
@@ -239,4 +241,29 @@ BOOST_AUTO_TEST_CASE(visibility_timeout_redelivers_what_was_never_settled) {
   BOOST_TEST(calls.load() == 1);
   BOOST_TEST(h.transport->stats().redelivered_by_timeout == 1u);
   BOOST_TEST(m.acked == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_child_that_fails_the_same_way_on_every_restart_ends_the_run) {
+  // A poll that throws every time (as a bad allocation size did) used to
+  // restart the poller every 5 s for ever, processing nothing.
+  struct throwing_transport final : forwarding_transport {
+    using forwarding_transport::forwarding_transport;
+    io_result poll(std::size_t, std::chrono::milliseconds, envelope_batch&) override {
+      throw std::length_error("cannot create std::vector larger than max_size()");
+    }
+  };
+  auto inner = std::make_shared<memory_transport>();
+  engine_config cfg = scaled_down_config();
+  cfg.engine.restart_backoff_base = 1ms;
+  cfg.engine.restart_backoff_cap = 5ms;
+  engine_parts parts;
+  parts.transport = std::make_shared<throwing_transport>(inner, false);
+  parts.handlers.add("orders", [](const envelope&, handler_context&) { return outcome::ok(); });
+  engine e{cfg, std::move(parts)};
+  e.start();
+  BOOST_REQUIRE(e.wait_for(10000ms)); // stopped by itself
+  auto exit = e.stop();
+  BOOST_TEST(exit.failure.find("poller 0 stopped 5 times in a row") != std::string::npos,
+             exit.failure);
+  BOOST_TEST(e.metrics().restarts == 4u);
 }

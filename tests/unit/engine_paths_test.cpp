@@ -110,7 +110,8 @@ BOOST_AUTO_TEST_CASE(dead_letter_outcome_skips_the_budget_and_masks_fields) {
   BOOST_TEST(rec.payload.find("secret-42") == std::string::npos);
   BOOST_TEST(rec.payload.find("***") != std::string::npos);
   // The key is released, so a replay from the DLQ would be handled again.
-  std::vector<std::string_view> keys{"k-1"};
+  auto k1 = h.store_key("k-1");
+  std::vector<std::string_view> keys{k1};
   BOOST_TEST((h.store->claim(keys, 1000ms)[0].status == claim_result::state::fresh));
 }
 
@@ -180,10 +181,10 @@ BOOST_AUTO_TEST_CASE(a_handler_past_its_timeout_is_abandoned_and_retried) {
 
 BOOST_AUTO_TEST_CASE(done_keys_are_acked_without_running_the_handler) {
   engine_harness h;
-  std::vector<std::string_view> keys{"k-1", "k-2"};
+  auto k1 = h.store_key("k-1"), k2 = h.store_key("k-2");
+  std::vector<std::string_view> keys{k1, k2};
   auto claims = h.store->claim(keys, 10000ms);
-  h.store->complete({{"k-1", claims[0].token, "r1"}, {"k-2", claims[1].token, "r2"}},
-                    60000ms);
+  h.store->complete({{k1, claims[0].token, "r1"}, {k2, claims[1].token, "r2"}}, 60000ms);
   auto& calls = h.ack_and_count();
   h.publish_many(5);
   h.start();
@@ -196,14 +197,15 @@ BOOST_AUTO_TEST_CASE(done_keys_are_acked_without_running_the_handler) {
 
 BOOST_AUTO_TEST_CASE(in_flight_keys_are_deferred_until_the_claim_is_released) {
   engine_harness h;
-  std::vector<std::string_view> keys{"k-0"};
+  auto k0 = h.store_key("k-0");
+  std::vector<std::string_view> keys{k0};
   auto token = h.store->claim(keys, 60000ms)[0].token;
   auto& calls = h.ack_and_count();
   h.publish_many(1);
   h.start();
   BOOST_REQUIRE(eventually([&] { return h.eng->metrics().deferred >= 3; }));
   BOOST_TEST(calls.load() == 0);
-  h.store->release("k-0", token);
+  h.store->release(k0, token);
   BOOST_REQUIRE(h.run_to_end());
   auto m = h.finish();
   BOOST_TEST(calls.load() == 1);
@@ -292,7 +294,8 @@ BOOST_AUTO_TEST_CASE(a_stale_worker_cannot_complete_a_claim_taken_over) {
   h.handlers.add("orders", [&](const envelope&, handler_context&) {
     if (calls++ == 0) {
       offset_ms += 20000; // past claim_ttl (10 s)
-      std::vector<std::string_view> keys{"k-0"};
+      auto k0 = h.store_key("k-0");
+      std::vector<std::string_view> keys{k0};
       auto r = h.store->claim(keys, 60000ms);
       BOOST_TEST((r[0].status == claim_result::state::fresh));
       thief = r[0].token;
@@ -304,7 +307,7 @@ BOOST_AUTO_TEST_CASE(a_stale_worker_cannot_complete_a_claim_taken_over) {
   BOOST_REQUIRE(eventually([&] { return h.eng->metrics().fenced == 1; }));
   BOOST_TEST(h.transport->stats().acked == 0u);
   // The new owner finishes; the redelivery is then a duplicate of a done key.
-  h.store->complete({{"k-0", thief, "done by thief"}}, 60000ms);
+  h.store->complete({{h.store_key("k-0"), thief, "done by thief"}}, 60000ms);
   BOOST_REQUIRE(h.run_to_end());
   auto m = h.finish();
   BOOST_TEST(calls.load() == 1);

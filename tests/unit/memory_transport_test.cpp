@@ -350,6 +350,31 @@ BOOST_AUTO_TEST_CASE(error_history_survives_nacks_and_reaches_the_dead_letter_li
   BOOST_TEST(t.exhausted());
 }
 
+BOOST_AUTO_TEST_CASE(payload_bytes_bound_what_the_transport_holds) {
+  memory_transport_settings ts;
+  ts.capacity_bytes = 3000;
+  memory_transport t{ts};
+  std::vector<envelope> batch;
+  for (int i = 0; i < 5; ++i) {
+    auto m = make(std::to_string(i));
+    m.payload.assign(1000, 'x');
+    batch.push_back(std::move(m));
+  }
+  // Three 1000-byte payloads fit; the fourth waits for room.
+  BOOST_TEST(t.publish_some(batch, 0, 50ms) == 3u);
+  envelope_batch got;
+  t.poll(1, 0ms, got);
+  BOOST_TEST(t.publish_some(batch, 3, 50ms) == 0u); // in flight still counts
+  BOOST_REQUIRE(bool(t.ack(pointers(got))));
+  BOOST_TEST(t.publish_some(batch, 3, 50ms) == 1u);
+  // One message larger than the whole capacity still goes into an empty one.
+  memory_transport tiny{ts};
+  std::vector<envelope> big;
+  big.push_back(make("big"));
+  big[0].payload.assign(10000, 'y');
+  BOOST_TEST(tiny.publish_some(big, 0, 50ms) == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(publisher_blocks_at_capacity_until_messages_are_settled) {
   memory_transport t{with_timeout(30000ms, 4)};
   std::atomic<bool> done{false};

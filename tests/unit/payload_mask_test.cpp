@@ -9,6 +9,7 @@
 #include "core/payload_mask.hpp"
 
 using mailroom::payload_mask;
+using mailroom::unparsable_policy;
 using nlohmann::json;
 
 namespace {
@@ -101,14 +102,41 @@ BOOST_AUTO_TEST_CASE(replacement_is_literal_in_regex) {
   BOOST_TEST(m.apply("a secret b") == "a $& $1 $$ b");
 }
 
-BOOST_AUTO_TEST_CASE(non_json_payload_gets_only_the_regex) {
-  payload_mask m({"$.card.number"}, R"(\b\d{16}\b)");
+BOOST_AUTO_TEST_CASE(non_json_payload_is_redacted_by_default_when_paths_are_set) {
+  // The usual reason a message is dead-lettered is that it did not parse:
+  // then no path can be found, and the card number went out in clear.
+  payload_mask m({"$.card.number"});
+  auto out = m.apply(R"({"card":{"number":"4111111111111111"},"bad":)");
+  BOOST_TEST(out.find("4111") == std::string::npos);
+  BOOST_TEST(out.rfind("[redacted: not JSON, 44 bytes, sha256 ", 0) == 0, out);
+  // sha256("plain text"), checked with sha256sum.
+  BOOST_TEST(m.apply("plain text") ==
+             "[redacted: not JSON, 10 bytes, sha256 "
+             "c9ecf5e54c7b3f2640ecca21f96d4c3625a2b7935104f41c5ede29935a9e52c9]");
+  // A payload that parses keeps the field masking as before.
+  BOOST_TEST(m.apply(R"({"card":{"number":"4111"}})") == R"({"card":{"number":"***"}})");
+  // Without paths there is nothing to redact for: the text stays.
+  BOOST_TEST(payload_mask(std::vector<std::string>{}).apply("plain text") == "plain text");
+}
+
+BOOST_AUTO_TEST_CASE(non_json_payload_gets_only_the_regex_with_the_regex_policy) {
+  payload_mask m({"$.card.number"}, R"(\b\d{16}\b)", "***", unparsable_policy::regex);
   BOOST_TEST(m.apply("card=4111111111111111 {broken") == "card=*** {broken");
-  payload_mask paths_only({"$.card.number"});
+  payload_mask paths_only({"$.card.number"}, {}, "***", unparsable_policy::regex);
   BOOST_TEST(paths_only.apply("plain text") == "plain text");
   BOOST_TEST(paths_only.apply("") == "");
   BOOST_TEST(paths_only.apply(std::string("\xff\xfe{", 3)) ==
              std::string("\xff\xfe{", 3));
+  payload_mask keep({"$.card.number"}, {}, "***", unparsable_policy::keep);
+  BOOST_TEST(keep.apply("plain text") == "plain text");
+}
+
+BOOST_AUTO_TEST_CASE(the_documented_card_regex_masks_card_like_digit_runs) {
+  // The optional expression config/default.toml documents for mask_regex.
+  payload_mask m(std::vector<std::string>{}, R"(\b(?:\d[ -]?){12,18}\d\b)");
+  BOOST_TEST(m.apply("pay 4111 1111 1111 1111 now") == "pay *** now");
+  BOOST_TEST(m.apply("pay 4111-1111-1111-1111") == "pay ***");
+  BOOST_TEST(m.apply("id 12345, order 2024") == "id 12345, order 2024");
 }
 
 BOOST_AUTO_TEST_CASE(deeply_nested_payload_is_masked_whole) {

@@ -269,7 +269,7 @@ BOOST_AUTO_TEST_CASE(every_key_lives_under_the_configured_prefix) {
   redis_connection admin{settings_for(server)};
   auto settings = settings_for(server, "tenant-a:");
   redis_idempotency_store ids{settings};
-  redis_claim_store claims{settings};
+  redis_claim_store claims{settings, "test-source"};
   redis_checkpoint_store ckpt{settings};
   auto c = claim_one(ids, "k1");
   claim_one(ids, "k2");
@@ -388,7 +388,7 @@ BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
   redis_server server;
   auto settings = settings_for(server);
   redis_idempotency_store ids{settings};
-  redis_claim_store claims{settings};
+  redis_claim_store claims{settings, "test-source"};
   redis_checkpoint_store ckpt{settings};
   auto held = claim_one(ids, "held");
   BOOST_REQUIRE(held.status == state::fresh);
@@ -485,6 +485,41 @@ BOOST_AUTO_TEST_CASE(a_claim_or_complete_whose_reply_was_lost_is_still_applied) 
   BOOST_TEST(done.result == "r");
 }
 
+BOOST_AUTO_TEST_CASE(claims_whose_every_reply_was_lost_are_released_when_redis_answers) {
+  // Redis runs the SETs, the reply is lost, and so is the reply of the
+  // repeat: the call answers unavailable while the keys stay claimed by
+  // tokens nobody holds. Those messages would wait for claim_ttl (a minute)
+  // everywhere; the store releases them with its next call instead.
+  redis_server server;
+  reply_dropping_proxy proxy{server.port()};
+  auto through_proxy = settings_for(server);
+  through_proxy.port = proxy.port();
+  redis_idempotency_store s{through_proxy};
+  redis_idempotency_store direct{settings_for(server)};
+  BOOST_REQUIRE(claim_one(s, "warm-up").status == state::fresh);
+
+  proxy.drop_next_replies(2);
+  std::vector<std::string_view> lost{"lost-1", "lost-2"};
+  auto r = s.claim(lost, 60000ms);
+  BOOST_TEST(proxy.dropped() == 2);
+  BOOST_TEST(r[0].status == state::unavailable);
+  BOOST_TEST(r[1].status == state::unavailable);
+  BOOST_TEST(s.unresolved_claims() == 2u);
+  BOOST_TEST(claim_one(direct, "lost-1").status == state::in_flight); // held for nothing
+
+  // The first call that reaches Redis again (the connection backs off a
+  // little first) releases the orphaned claims before its own.
+  int tries = 0;
+  while (claim_one(s, "next-" + std::to_string(tries)).status != state::fresh && tries < 200) {
+    ++tries;
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(s.unresolved_claims() == 0u);
+  BOOST_TEST(s.released_unknown_claims() == 2u);
+  BOOST_TEST(claim_one(direct, "lost-1").status == state::fresh);
+  BOOST_TEST(claim_one(s, "lost-2").status == state::fresh);
+}
+
 BOOST_AUTO_TEST_CASE(a_restart_between_calls_costs_no_failure) {
   redis_server server;
   redis_idempotency_store s{settings_for(server)};
@@ -519,7 +554,7 @@ BOOST_AUTO_TEST_CASE(a_hung_server_times_out_within_the_command_timeout) {
 
 BOOST_AUTO_TEST_CASE(records_round_trip_every_envelope_field) {
   redis_server server;
-  redis_claim_store s{settings_for(server)};
+  redis_claim_store s{settings_for(server), "test-source"};
   auto now = steady::now();
   dispatch_record r = record(std::string{"odd\r\nkey\0 %s", 12}, 0xfedcba9876543210ULL,
                              now - 5s, now - 1s);
@@ -561,14 +596,14 @@ BOOST_AUTO_TEST_CASE(records_round_trip_every_envelope_field) {
 
 BOOST_AUTO_TEST_CASE(contract_records_are_listed_by_dispatch_time_and_by_expiry) {
   redis_server server;
-  redis_claim_store s{settings_for(server)};
+  redis_claim_store s{settings_for(server), "test-source"};
   contract::records_are_listed_by_dispatch_time_and_by_expiry(s);
 }
 
 BOOST_AUTO_TEST_CASE(contract_mark_terminal_is_fenced_by_token) {
   redis_server server;
   redis_connection admin{settings_for(server)};
-  redis_claim_store s{settings_for(server)};
+  redis_claim_store s{settings_for(server), "test-source"};
   contract::mark_terminal_is_fenced_by_token(s);
   BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0); // records and both indexes gone
 }
@@ -576,13 +611,13 @@ BOOST_AUTO_TEST_CASE(contract_mark_terminal_is_fenced_by_token) {
 BOOST_AUTO_TEST_CASE(a_batch_of_terminal_marks_is_one_script_call) {
   redis_server server;
   redis_connection admin{settings_for(server)};
-  redis_claim_store s{settings_for(server)};
+  redis_claim_store s{settings_for(server), "test-source"};
   auto now = steady::now();
   BOOST_REQUIRE(static_cast<bool>(s.record_dispatch(
       {record("a", 1, now, now), record("b", 2, now, now), record("c", 3, now, now)})));
   BOOST_TEST(s.mark_terminal("a", 1) == fence_result::applied);
   BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("a")}) == 0);
-  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:by_expiry"}) == 2);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_expiry"}) == 2);
   auto evalsha_before = server.calls_of("evalsha");
   s.mark_terminal_all({terminal_mark{"b", 2}, terminal_mark{"c", 3}});
   BOOST_TEST(server.calls_of("evalsha") - evalsha_before == 1);

@@ -9,6 +9,9 @@ namespace mailroom {
 namespace {
 
 constexpr std::size_t batch_size = 256;
+// A batch also ends at this many payload bytes, so big payloads are built a
+// few at a time rather than 256 of them ahead of the transport's room.
+constexpr std::size_t batch_bytes = std::size_t{4} << 20;
 constexpr std::size_t recent_keys = 1000;
 
 enum class kind : std::uint8_t { clean, poison, flaky, duplicate };
@@ -161,13 +164,15 @@ void generator_source::run() {
   while (open && i < settings_.messages && !stop_.load(std::memory_order_relaxed)) {
     batch.clear();
     kinds.clear();
-    for (; i < settings_.messages && batch.size() < batch_size; ++i) {
+    std::size_t bytes = 0;
+    for (; i < settings_.messages && batch.size() < batch_size && bytes < batch_bytes; ++i) {
       message_draw d = draws.next(i);
       envelope& e = batch.emplace_back();
       e.id = "m-" + std::to_string(i);
       e.key = "k-" + std::to_string(d.key_index);
       e.topic = topics[i % topics.size()];
       e.payload = make_payload(i, d.k, settings_.payload_bytes);
+      bytes += e.payload.size();
       kinds.push_back(d.k);
     }
     std::size_t pos = 0;

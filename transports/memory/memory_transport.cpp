@@ -1,5 +1,7 @@
 #include "transports/memory/memory_transport.hpp"
 
+#include "core/instance_name.hpp"
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -22,9 +24,11 @@ const auto due_after = [](const auto& a, const auto& b) {
 
 } // namespace
 
-memory_transport::memory_transport(memory_transport_settings s) : settings_(s) {
+memory_transport::memory_transport(memory_transport_settings s)
+    : settings_(s), source_id_("memory:" + instance_name()) {
   settings_.capacity =
       std::clamp<std::size_t>(settings_.capacity, 1, static_cast<std::size_t>(npos) - 1);
+  settings_.capacity_bytes = std::max<std::size_t>(settings_.capacity_bytes, 1);
 }
 
 memory_transport::~memory_transport() = default;
@@ -44,6 +48,7 @@ memory_transport::slot_index memory_transport::take_slot() {
 
 void memory_transport::free_slot(slot_index i) {
   slot& s = slots_[i];
+  bytes_ -= std::min(bytes_, s.msg.payload.size());
   // Drop the payload now rather than at reuse, so an idle transport holds nothing.
   s.msg = envelope{};
   s.state = slot_state::free;
@@ -155,7 +160,7 @@ std::size_t memory_transport::insert_range(envelope* first, envelope* last, bool
       if (closed_ || input_closed_) {
         break;
       }
-      if (live() >= settings_.capacity) {
+      if (full(m->payload.size())) {
         // Let consumers see what this call added before sleeping on them.
         if (wake_pollers && poll_waiters_ > 0) {
           readable_.notify_all();
@@ -168,13 +173,14 @@ std::size_t memory_transport::insert_range(envelope* first, envelope* last, bool
           writable_.wait_until(lock, deadline);
         }
         --publish_waiters_;
-        if (!forever && clock::now() >= deadline && live() >= settings_.capacity) {
+        if (!forever && clock::now() >= deadline && full(m->payload.size())) {
           break;
         }
         continue;
       }
       slot_index i = take_slot();
       slot& s = slots_[i];
+      bytes_ += m->payload.size();
       s.msg = std::move(*m);
       s.seq = next_seq_++;
       s.generation = 0;

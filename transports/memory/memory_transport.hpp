@@ -22,6 +22,10 @@ struct memory_transport_settings {
   /// Most messages held at once (ready + delayed + in flight); publishers
   /// block beyond it. Default 65536; 0 counts as 1.
   std::size_t capacity = 65536;
+  /// Most payload bytes held at once; publishers block beyond it (a single
+  /// message larger than this still goes in when the transport is empty).
+  /// Default 64 MiB; 0 counts as 1.
+  std::size_t capacity_bytes = std::size_t{64} << 20;
 };
 
 /// One entry of the memory transport's dead-letter list.
@@ -57,8 +61,9 @@ struct memory_transport_stats {
 /// as success, as SQS does with outdated receipt handles: the newer delivery
 /// owns the message and will settle it.
 ///
-/// Memory is bounded by `capacity`: producers block while that many messages
-/// are ready, delayed or in flight. Settle calls are O(1) per message and each
+/// Memory is bounded by `capacity` and `capacity_bytes`: producers block
+/// while that many messages, or payload bytes, are ready, delayed or in
+/// flight. Settle calls are O(1) per message and each
 /// call takes the lock once, so batches amortise locking.
 class memory_transport final : public transport {
 public:
@@ -73,6 +78,10 @@ public:
 
   /// Returns "memory".
   const char* name() const override { return "memory"; }
+
+  /// Returns "memory:<instance>", unique to this transport: its messages live
+  /// in this process only, so no other process may recover its records.
+  std::string source_id() const override { return source_id_; }
 
   // ---- producer side -----------------------------------------------------
 
@@ -210,10 +219,17 @@ private:
   void promote(clock::time_point now);
   /// Returns the number of messages held (ready + delayed + in flight).
   std::size_t live() const { return ready_.size + delayed_.size() + in_flight_.size; }
+  /// Returns true when `bytes` more payload would not fit (an empty
+  /// transport takes any one message).
+  bool full(std::size_t bytes) const {
+    return live() >= settings_.capacity ||
+           (live() > 0 && bytes_ + bytes > settings_.capacity_bytes);
+  }
   /// Returns true when the input is closed and nothing is held.
   bool drained() const { return input_closed_ && live() == 0; }
 
   memory_transport_settings settings_;
+  const std::string source_id_;
   mutable std::mutex mutex_;
   std::condition_variable readable_; // pollers wait here
   std::condition_variable writable_; // publishers wait here
@@ -224,6 +240,7 @@ private:
   std::vector<delayed_entry> delayed_;
   std::vector<memory_dead_letter> dead_letters_;
   std::uint64_t next_seq_ = 1;
+  std::size_t bytes_ = 0; // payload bytes held
   std::size_t poll_waiters_ = 0;
   std::size_t publish_waiters_ = 0;
   bool input_closed_ = false;

@@ -1,25 +1,14 @@
 #include "transports/redis/redis_streams_settings.hpp"
 
-#include <algorithm>
-#include <cstdio>
-#include <random>
-#include <stdexcept>
+#include "core/instance_name.hpp"
 
-#include <unistd.h>
+#include <algorithm>
+#include <stdexcept>
 
 namespace mailroom {
 
 std::string default_consumer_name() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
-    std::snprintf(host, sizeof host, "%s", "host");
-  }
-  // The random part keeps two instances apart even when a container reuses
-  // the same hostname and pid after a restart.
-  std::random_device rd;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-  return std::string{host} + "-" + std::to_string(::getpid()) + "-" + suffix;
+  return instance_name();
 }
 
 redis_streams_settings resolve_defaults(redis_streams_settings s) {

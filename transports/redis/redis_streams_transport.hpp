@@ -105,6 +105,11 @@ public:
   /// Returns "redis-streams".
   const char* name() const override { return "redis-streams"; }
 
+  /// Returns "redis-streams:<stream>:<group>".
+  std::string source_id() const override {
+    return std::string{"redis-streams:"} + settings_.stream + ":" + settings_.group;
+  }
+
   /// Creates the consumer group (and the stream) unless it exists. Polls do
   /// this by themselves; call it to fail early or to create the group before
   /// producers write.
