@@ -5,6 +5,8 @@
 #include "actors/engine_context.hpp"
 #include "actors/messages.hpp"
 #include "actors/settlement.hpp"
+#include "core/log_event.hpp"
+#include "core/log_limiter.hpp"
 
 namespace mailroom {
 
@@ -29,6 +31,7 @@ struct dead_letter_state {
   retry_policy backoff{retry_settings{std::chrono::milliseconds{100},
                                       std::chrono::milliseconds{10000}, 0}};
   work_batch waiting; // writes that failed, retried on a timer
+  log_limiter limiter{20, std::chrono::milliseconds{5000}};
   std::uint32_t failures = 0;
   bool retry_armed = false;
 
@@ -60,13 +63,13 @@ struct dead_letter_state {
         ++stale;
         written.push_back(std::move(item));
       } else if (r) {
-        spdlog::info("dead-lettered {} (topic {}, {} attempts): {}", item.msg.id,
-                     item.msg.topic, rec.attempts, rec.reason);
+        note_written(item.msg, rec);
         written.push_back(std::move(item));
       } else {
         waiting.push_back(std::move(item));
       }
     }
+    report_suppressed(false);
     m.dead_lettered.fetch_add(written.size() - stale, std::memory_order_relaxed);
     m.fenced.fetch_add(stale, std::memory_order_relaxed);
     settle.forget(written);
@@ -81,6 +84,26 @@ struct dead_letter_state {
     }
   }
 
+  // Every dead-letter is a warning with its facts, up to 20 per 5 s; past
+  // that a summary line per window says how many more there were.
+  void note_written(const envelope& msg, const dead_letter_record& rec) {
+    if (!limiter.allow(clock::now())) {
+      return;
+    }
+    auto attempts = std::to_string(rec.attempts);
+    log_event(spdlog::level::warn, "dead-lettered",
+              {{"id", msg.id}, {"topic", msg.topic}, {"attempts", attempts},
+               {"reason", rec.reason}});
+  }
+
+  void report_suppressed(bool force) {
+    if (auto n = limiter.take_suppressed(clock::now(), force); n > 0) {
+      spdlog::warn("dead-lettered {} more messages not logged one by one (more than 20 in "
+                   "{} s); the run summary counts them all",
+                   n, limiter.window().count() / 1000);
+    }
+  }
+
   void retry_waiting() {
     retry_armed = false;
     auto items = std::move(waiting);
@@ -90,6 +113,7 @@ struct dead_letter_state {
 
   // Drain deadline: whatever could not be written goes back to the transport.
   void hand_back() {
+    report_suppressed(true);
     for (auto& item : waiting) {
       item.requeue = std::chrono::milliseconds{0};
       item.drained = true;
@@ -107,6 +131,8 @@ struct dead_letter_state {
 caf::behavior dead_letter_actor(caf::event_based_actor* self,
                                 std::shared_ptr<engine_context> ctx) {
   auto st = std::make_shared<dead_letter_state>(self, std::move(ctx));
+  // What the limiter held back is reported when the actor ends.
+  self->attach_functor([st] { st->report_suppressed(true); });
   return {
       [st](park_atom, park_batch& batch) { st->park(batch.items); },
       [st](tick_atom) { st->retry_waiting(); },

@@ -170,6 +170,7 @@ caf::behavior dedupe_actor(caf::event_based_actor*, std::shared_ptr<engine_conte
           if (batch.lease != nullptr) {
             batch.lease->release_all(); // or its leases would be renewed for ever
           }
+          st->ctx->metrics.deferred.fetch_add(n, std::memory_order_relaxed);
           st->ctx->metrics.leave(static_cast<std::int64_t>(n));
           caf::anon_send(st->ctx->handle(role::supervisor), settled_atom::value,
                          static_cast<std::uint64_t>(n));

@@ -114,6 +114,7 @@ struct poller_state {
       credits -= n;
       ctx->metrics.enter(static_cast<std::int64_t>(n));
       ctx->metrics.polled.fetch_add(n - first_fresh, std::memory_order_relaxed);
+      ctx->metrics.recovered.fetch_add(first_fresh, std::memory_order_relaxed);
       self->send(dedupe, batch_atom::value, std::move(batch));
     }
     if (r.failure == failure_class::fatal) {

@@ -126,9 +126,16 @@ void settlement::settle(work_batch& items) {
       }
     }
   }
+  std::uint64_t ack_failed = 0;
   if (!acks_.empty()) {
-    with_retries("ack", [&] { return ctx_->source->ack(acks_); });
-    acked = acks_.size();
+    // An ack that failed for good is not counted as acked: the transport
+    // delivers those messages again once their lease runs out.
+    if (with_retries("ack", [&] { return ctx_->source->ack(acks_); })) {
+      acked = acks_.size();
+    } else {
+      ack_failed = acks_.size();
+      deduped = 0;
+    }
   }
 
   // Claims of handed-back and retried messages are released so the next
@@ -159,6 +166,7 @@ void settlement::settle(work_batch& items) {
   m.deferred.fetch_add(deferred, std::memory_order_relaxed);
   m.handed_back.fetch_add(handed_back, std::memory_order_relaxed);
   m.deduped.fetch_add(deduped, std::memory_order_relaxed);
+  m.ack_failures.fetch_add(ack_failed, std::memory_order_relaxed);
   m.fenced.fetch_add(fenced, std::memory_order_relaxed);
   m.add_latencies(latencies_);
   latencies_.reset();

@@ -20,6 +20,7 @@ void settler::start(engine_context& ctx) {
     return;
   }
   started_ = true;
+  ctx_ = &ctx;
   settle_ = std::make_unique<settlement>(ctx, 0x5e771eULL);
   thread_ = std::thread([this] { run(); });
 }
@@ -78,6 +79,8 @@ void settler::run() {
       for (auto& item : batch) {
         release_lease(item);
       }
+      // Left to the transport's redelivery: handed back, in the counts.
+      ctx_->metrics.deferred.fetch_add(batch.size(), std::memory_order_relaxed);
       settle_->report_settled(batch.size());
     }
   }

@@ -50,6 +50,7 @@ public:
 private:
   void run();
 
+  engine_context* ctx_ = nullptr;
   std::unique_ptr<settlement> settle_;
   std::thread thread_;
   mutable std::mutex mutex_;

@@ -61,7 +61,6 @@ caf::behavior sweeper_actor(caf::event_based_actor* self,
           }
         }
         ctx->metrics.sweeps.fetch_add(1, std::memory_order_relaxed);
-        ctx->metrics.recovered.fetch_add(s.recovered, std::memory_order_relaxed);
         if (s.found > 0 || s.transient_errors > 0) {
           spdlog::info("sweeper: found {}, recovered {}, transient errors {}{}{}",
                        s.found, s.recovered, s.transient_errors,

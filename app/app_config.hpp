@@ -88,6 +88,10 @@ struct progress_settings {
   bool enabled = true;
   /// Time between two progress lines, in milliseconds. Default 1000.
   milliseconds interval{1000};
+  /// Longest time between two progress lines while nothing changes, ms: an
+  /// idle consumer prints a heartbeat, not a line every interval. Default
+  /// 60000.
+  milliseconds heartbeat{60000};
 };
 
 /// Everything the `mailroom` command is configured with.

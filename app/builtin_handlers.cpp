@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include "core/log_event.hpp"
 #include <spdlog/spdlog.h>
 
 extern char** environ;
@@ -542,8 +544,11 @@ outcome exec_runner::run(const envelope& msg, handler_context& ctx) const {
     err.erase(0, err.size() - cap);
   }
   if (!out.empty() && spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("exec {} stdout for message {}: {}", settings_.command[0], msg.id,
-                  output_tail(out));
+    log_event(spdlog::level::debug, "exec output",
+              {{"command", settings_.command[0]},
+               {"id", msg.id},
+               {"topic", msg.topic},
+               {"stdout", output_tail(out)}});
   }
   if (WIFEXITED(status)) {
     int code = WEXITSTATUS(status);

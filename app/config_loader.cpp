@@ -232,16 +232,22 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string unknown_key_problem(std::string_view name, const key_list& known) {
+// The word of `known` within typo distance of `word`, or empty.
+template <class Words> std::string_view closest(std::string_view word, const Words& known) {
   std::string_view best;
-  std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
-  for (auto k : known) {
-    auto d = edit_distance(name, k);
+  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const auto& k : known) {
+    auto d = edit_distance(word, k);
     if (d < best_distance) {
       best_distance = d;
       best = k;
     }
   }
+  return best;
+}
+
+std::string unknown_key_problem(std::string_view name, const key_list& known) {
+  auto best = closest(name, known);
   if (!best.empty()) {
     return "unknown key (did you mean \"" + std::string(best) + "\"?)";
   }
@@ -804,9 +810,11 @@ app_config build(const toml::table& root, const raw_overrides& raw) {
     }
   }
   {
-    section s(top.table("progress"), "progress", {"enabled", "interval_ms"}, raw);
+    section s(top.table("progress"), "progress", {"enabled", "interval_ms", "heartbeat_ms"},
+              raw);
     s.boolean("enabled", cfg.progress.enabled);
     s.duration<milliseconds>("interval_ms", cfg.progress.interval, 1, "milliseconds");
+    s.duration<milliseconds>("heartbeat_ms", cfg.progress.heartbeat, 1, "milliseconds");
   }
   return cfg;
 }
@@ -1029,6 +1037,10 @@ void render_handler(renderer& r, const std::string& path, const handler_spec& h)
 
 } // namespace
 
+std::string closest_word(std::string_view word, const std::vector<std::string>& known) {
+  return std::string{closest(word, known)};
+}
+
 bool is_secret_key(const std::string& name) {
   std::string lower = name;
   std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -1188,6 +1200,7 @@ std::string render_config(const app_config& cfg) {
   r.table("progress");
   r.kv("enabled", cfg.progress.enabled);
   r.kv("interval_ms", duration_cast<milliseconds>(cfg.progress.interval));
+  r.kv("heartbeat_ms", duration_cast<milliseconds>(cfg.progress.heartbeat));
   return r.str();
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/app_config.hpp"
@@ -75,5 +76,9 @@ std::string render_config(const app_config& cfg);
 /// Returns true when a key named `name` holds a secret by the rule of
 /// `render_config`.
 bool is_secret_key(const std::string& name);
+
+/// Returns the word of `known` closest to `word` when it is close enough to
+/// be a typo of it ("did you mean"), else an empty string.
+std::string closest_word(std::string_view word, const std::vector<std::string>& known);
 
 } // namespace mailroom

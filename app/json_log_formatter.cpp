@@ -1,5 +1,7 @@
 #include "app/json_log_formatter.hpp"
 
+#include "core/log_event.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -93,6 +95,44 @@ void append_escaped(spdlog::memory_buf_t& dest, std::string_view s) {
   }
 }
 
+// Copies an already escaped JSON string body, replacing invalid UTF-8.
+void append_valid_utf8(spdlog::memory_buf_t& dest, std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      dest.push_back(s[i++]);
+    } else if (std::size_t len = utf8_sequence_length(s, i); len > 0) {
+      append(dest, s.substr(i, len));
+      i += len;
+    } else {
+      append(dest, "\\ufffd");
+      ++i;
+    }
+  }
+}
+
+// Copies members rendered by log_event, replacing bytes that are not valid
+// UTF-8 the way append_escaped does (its quotes and escapes are kept).
+void append_members(spdlog::memory_buf_t& dest, std::string_view members) {
+  std::string_view rest = members;
+  while (!rest.empty()) {
+    auto quote = rest.find('"');
+    append(dest, rest.substr(0, quote));
+    if (quote == std::string_view::npos) {
+      return;
+    }
+    // A JSON string: find its end (a quote not escaped), escape-check inside.
+    std::size_t end = quote + 1;
+    while (end < rest.size() && rest[end] != '"') {
+      end += rest[end] == '\\' ? 2 : 1;
+    }
+    append(dest, "\"");
+    append_valid_utf8(dest, rest.substr(quote + 1, end - quote - 1));
+    append(dest, "\"");
+    rest = end + 1 < rest.size() ? rest.substr(end + 1) : std::string_view{};
+  }
+}
+
 std::string_view level_name(spdlog::level::level_enum level) {
   switch (level) {
   case spdlog::level::trace:
@@ -141,7 +181,22 @@ void json_log_formatter::format(const spdlog::details::log_msg& msg,
   append(dest, "\",\"logger\":\"");
   append_escaped(dest, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
   append(dest, "\",\"msg\":\"");
-  append_escaped(dest, std::string_view(msg.payload.data(), msg.payload.size()));
+  std::string_view payload(msg.payload.data(), msg.payload.size());
+  // log_event's pre-rendered fields become members of the object.
+  if (!payload.empty() && payload.front() == detail::fields_begin) {
+    auto sep = payload.find(detail::fields_separator);
+    append_escaped(dest, payload.substr(1, sep == std::string_view::npos
+                                               ? std::string_view::npos
+                                               : sep - 1));
+    append(dest, "\"");
+    if (sep != std::string_view::npos && sep + 1 < payload.size()) {
+      append(dest, ",");
+      append_members(dest, payload.substr(sep + 1));
+    }
+    append(dest, "}\n");
+    return;
+  }
+  append_escaped(dest, payload);
   append(dest, "\"}\n");
 }
 

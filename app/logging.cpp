@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/json_log_formatter.hpp"
+#include "core/log_event.hpp"
 
 namespace mailroom {
 
@@ -68,6 +69,7 @@ void configure_logging(const std::string& level, const std::string& format) {
   } else {
     spdlog::set_pattern(text_pattern);
   }
+  set_structured_logs(format == "json");
   spdlog::set_level(lvl);
 }
 

@@ -202,7 +202,7 @@ int run_app(const app_config& cfg) {
       cfg.engine_cfg.dedupe.enabled ? "on" : "off",
       cfg.engine_cfg.engine.ordering == ordering_mode::per_key ? "per_key" : "unordered");
   engine e{cfg.engine_cfg, std::move(parts)};
-  run_report report{cfg.progress.interval};
+  run_report report{cfg.progress.heartbeat, cfg.log.format == "json"};
   e.start();
   if (generator) {
     generator->start();
@@ -222,13 +222,17 @@ int run_app(const app_config& cfg) {
     generator->stop();
     generator->join();
   }
-  auto exit = e.stop();
+  run_outcome outcome;
+  outcome.exit = e.stop();
   auto m = e.metrics();
-  auto dlq_holds =
-      memory ? memory->stats().dead_lettered : streams->stats().dead_lettered;
-  auto rejected =
-      memory ? 0 : streams->stats().malformed + streams->stats().over_delivered;
-  report.summary(m, dlq_holds, rejected, exit);
+  outcome.dlq_depth = t.dead_letter_depth();
+  if (streams) {
+    auto s = streams->stats();
+    outcome.transport_rows.emplace_back("rejected by transport",
+                                        s.malformed + s.over_delivered);
+  }
+  report.summary(m, outcome);
+  const auto& exit = outcome.exit;
   if (!exit.failure.empty()) {
     std::fprintf(stderr, "mailroom: %s\n", exit.failure.c_str());
     return 1;

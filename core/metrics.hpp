@@ -22,6 +22,7 @@ namespace mailroom {
   X(deferred, "Messages handed back without a failure: key in flight elsewhere, "      \
               "store outage, drain")                                                   \
   X(handed_back, "Of the deferred: handed back at the drain deadline")                 \
+  X(ack_failures, "Messages whose ack failed after retries (delivered again later)")   \
   X(handler_errors, "Handler exceptions")                                              \
   X(timeouts, "Handler calls that hit the timeout")                                    \
   X(unrouted, "Messages without a handler, acked")                                     \
@@ -29,7 +30,7 @@ namespace mailroom {
   X(transport_errors, "Transport calls that failed")                                   \
   X(fenced, "Settles refused because the claim was taken over, and nacks and "        \
             "dead-letters that found the delivery settled by a newer one")             \
-  X(recovered, "Messages re-dispatched by the sweeper")                                \
+  X(recovered, "Messages the sweeper re-dispatched into the engine")                   \
   X(sweeps, "Sweeper ticks")                                                           \
   X(restarts, "Children restarted by the supervisor")                                  \
   X(duplicate_completions, "Asynchronous completions called again, ignored")           \
@@ -53,8 +54,12 @@ struct metrics_snapshot {
 
   /// Returns the number of messages settled one way or another.
   std::uint64_t settled() const {
-    return acked + retried + deferred + dead_lettered + fenced;
+    return acked + retried + deferred + dead_lettered + fenced + ack_failures;
   }
+
+  /// Returns the number of messages that entered the engine: polled, plus
+  /// re-dispatched by the sweeper. Equals settled() + in_flight.
+  std::uint64_t received() const { return polled + recovered; }
 };
 
 /// The engine's counters, shared by every actor and lane.

@@ -85,6 +85,10 @@ public:
     return io_result::success();
   }
 
+  /// Returns how many records the dead-letter destination holds now (it may
+  /// ask the broker, also after close()), or nullopt when it cannot tell.
+  virtual std::optional<std::uint64_t> dead_letter_depth() { return std::nullopt; }
+
   /// Returns true when a finite source has delivered and settled everything.
   /// Endless transports (brokers) always return false.
   virtual bool exhausted() const { return false; }

@@ -6,5 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh >/dev/null
+if [ ! -x build/mailroom ]; then
+  echo "run-demo: building mailroom (the first build takes a few minutes on 2 cores)" >&2
+fi
+# Ninja's progress lines go to stderr, so the demo's own output stays clean.
+bash scripts/build.sh >&2
 exec ./build/mailroom run --config config/default.toml "$@"

@@ -107,6 +107,10 @@ std::string stop(process_runner& p) {
   return p.out();
 }
 
+int port_of(const redis_server& server) {
+  return server.port();
+}
+
 bool eventually_true(const std::function<bool()>& pred, std::chrono::seconds limit) {
   return eventually(pred, std::chrono::duration_cast<std::chrono::milliseconds>(limit));
 }
@@ -192,4 +196,56 @@ BOOST_AUTO_TEST_CASE(global_scope_makes_one_key_one_message_across_streams) {
   BOOST_TEST(lines(mark) == 1);
   BOOST_TEST(done_keys(admin, "mailroom:idem:order-78") == 1);
   std::remove(mark.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(summary_rows_add_up_with_retries_dead_letters_a_drain_and_a_recovery) {
+  redis_server server;
+  mailroom::redis_connection admin{admin_settings(server)};
+  const std::string stream = "mix";
+  auto demo = [&](const std::string& latency_us, std::vector<std::string> extra) {
+    std::vector<std::string> sets{"transport.redis.stream=" + stream,
+                                  "handler.type=demo",
+                                  "handler.latency_us=" + latency_us,
+                                  "engine.handler_timeout_ms=1500",
+                                  "sweeper.stale_cutoff_ms=2000",
+                                  "sweeper.interval_ms=200",
+                                  "dedupe.claim_ttl_ms=2500",
+                                  "transport.redis.block_ms=100",
+                                  "retry.base_ms=1",
+                                  "retry.cap_ms=5"};
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    return mailroom_args("redis-streams.toml", port_of(server), std::move(sets));
+  };
+  // A first process dies mid-handler: its record is left for the sweeper.
+  xadd(admin, stream, "crashed-1");
+  {
+    process_runner first{demo("30000000", {})};
+    BOOST_REQUIRE(eventually_true([&] { return pending(admin, stream) == 1; }, 15s));
+    std::this_thread::sleep_for(300ms);
+    first.signal(SIGKILL);
+    first.wait(5s);
+  }
+  std::this_thread::sleep_for(2600ms); // past the stale cutoff and the claim
+  for (int i = 0; i < 400; ++i) {
+    std::string payload = i % 40 == 0   ? "{not json"
+                          : i % 10 == 0 ? R"({"fail_attempts":1})"
+                                        : "{\"n\":" + std::to_string(i) + "}";
+    run(admin, {"XADD", stream, "*", "key", "k-" + std::to_string(i), "payload", payload});
+  }
+  // 400 messages of 50 ms on 4 workers take 5 s: stopped after 1 s with no
+  // drain time, what is in flight is handed back.
+  process_runner second{demo("50000", {"engine.drain_timeout_ms=0"})};
+  std::this_thread::sleep_for(1000ms);
+  auto out = stop(second);
+  auto v = [&](const char* row) { return summary_value(out, row); };
+  BOOST_TEST_MESSAGE(out);
+  BOOST_TEST(v("recovered by sweeper") >= 1);
+  BOOST_TEST(v("retried") > 0);
+  BOOST_TEST(v("dead-lettered") > 0);
+  BOOST_TEST(v("of which at the drain") > 0);
+  BOOST_TEST(v("deferred (handed back)") >= v("of which at the drain"));
+  BOOST_TEST(v("deliveries polled") + v("recovered by sweeper") ==
+             v("acked") + v("retried") + v("deferred (handed back)") + v("dead-lettered") +
+                 v("fenced settles") + v("ack failed") + v("still in flight"));
+  BOOST_TEST(v("DLQ holds") == v("dead-lettered"));
 }

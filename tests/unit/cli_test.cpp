@@ -2,6 +2,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <regex>
+
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include <sys/stat.h>
@@ -48,7 +50,7 @@ BOOST_AUTO_TEST_CASE(demo_run_settles_every_message_and_prints_progress_and_summ
   BOOST_TEST(retried > 600);
   BOOST_TEST(summary_value(out, "latency p99 (us)") >= 0);
   BOOST_TEST(out.find("peak RSS") != std::string::npos);
-  BOOST_TEST(p.err().find("processed") != std::string::npos);
+  BOOST_TEST(p.err().find("settled") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_zero) {
@@ -210,4 +212,80 @@ BOOST_AUTO_TEST_CASE(big_payloads_are_bounded_in_memory) {
   auto rss_line = out.substr(out.find("peak RSS"));
   double mib = std::stod(rss_line.substr(rss_line.find_first_of("0123456789")));
   BOOST_TEST(mib < 1024.0, rss_line.substr(0, rss_line.find('\n')));
+}
+
+BOOST_AUTO_TEST_CASE(version_help_and_unknown_subcommands) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--version"}, {"-V"},
+                                        {"version"}}) {
+    args.insert(args.begin(), binary);
+    process_runner p{args};
+    BOOST_TEST(p.wait(10s) == 0, args[1]);
+    BOOST_TEST(p.out().rfind("mailroom 0.", 0) == 0, p.out());
+  }
+  process_runner unknown{{binary, "frobnicate"}};
+  BOOST_TEST(unknown.wait(10s) == 2);
+  BOOST_TEST(unknown.err().find("mailroom: unknown subcommand 'frobnicate'") !=
+             std::string::npos);
+  process_runner typo{{binary, "valdate"}};
+  BOOST_TEST(typo.wait(10s) == 2);
+  BOOST_TEST(typo.err().find("did you mean 'validate'?") != std::string::npos, typo.err());
+  process_runner bad_flag{{binary, "run", "--bogus"}};
+  BOOST_TEST(bad_flag.wait(10s) == 2);
+  BOOST_TEST(bad_flag.err().rfind("mailroom: ", 0) == 0, bad_flag.err());
+  process_runner help{{binary, "--help"}};
+  BOOST_TEST(help.wait(10s) == 0);
+  BOOST_TEST(help.out().find("Exit codes: 0") != std::string::npos);
+  BOOST_TEST(help.out().find("MAILROOM_LOG_LEVEL") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(validate_shows_the_log_level_in_force) {
+  ::setenv("MAILROOM_LOG_LEVEL", "debug", 1);
+  process_runner p{{binary, "validate", "--config", default_config}};
+  ::unsetenv("MAILROOM_LOG_LEVEL");
+  BOOST_REQUIRE(p.wait(10s) == 0);
+  BOOST_TEST(p.out().find("MAILROOM_LOG_LEVEL=debug overrides \"info\"") !=
+             std::string::npos);
+  BOOST_TEST(p.out().find("level = \"debug\"") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(json_logs_make_progress_and_summary_json_too) {
+  process_runner p{run_args({"source.messages=20000", "log.format=json",
+                             "progress.interval_ms=50"})};
+  BOOST_REQUIRE(p.wait(60s) == 0);
+  auto summary = nlohmann::json::parse(p.out());
+  BOOST_TEST(summary["msg"] == "summary");
+  BOOST_TEST(summary["acked"].get<long long>() + summary["dead_lettered"].get<long long>() ==
+             20000);
+  std::istringstream err{p.err()};
+  std::string line;
+  int progress = 0, dead_letters = 0;
+  while (std::getline(err, line)) {
+    auto j = nlohmann::json::parse(line); // every stderr line is JSON
+    progress += j["msg"] == "progress" ? 1 : 0;
+    if (j["msg"] == "dead-lettered") {
+      ++dead_letters;
+      BOOST_TEST(j.contains("id"));
+      BOOST_TEST(j["topic"].is_string());
+    }
+  }
+  BOOST_TEST(progress >= 1);
+  BOOST_TEST(dead_letters >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_run_prints_a_heartbeat_not_a_line_per_interval) {
+  // Nothing to do for 1.5 s (no messages): one line, then silence until the
+  // heartbeat; a line per 50 ms interval before.
+  process_runner p{run_args({"source.messages=0", "engine.stop_when_exhausted=false",
+                             "progress.interval_ms=50", "progress.heartbeat_ms=1000"})};
+  std::this_thread::sleep_for(1500ms);
+  p.signal(SIGTERM);
+  BOOST_REQUIRE(p.wait(10s) == 0);
+  std::istringstream err{p.err()};
+  std::string line;
+  int lines = 0;
+  while (std::getline(err, line)) {
+    lines += line.find("] settled ") != std::string::npos ? 1 : 0;
+  }
+  BOOST_TEST(lines >= 1);
+  BOOST_TEST(lines <= 3); // 30 with a line per interval
 }

@@ -427,6 +427,11 @@ io_result memory_transport::close() {
 
 // ---- inspection -------------------------------------------------------------
 
+std::optional<std::uint64_t> memory_transport::dead_letter_depth() {
+  std::lock_guard<std::mutex> lock{mutex_};
+  return dead_letters_.size();
+}
+
 std::vector<memory_dead_letter> memory_transport::dead_letters() const {
   std::lock_guard<std::mutex> lock{mutex_};
   return dead_letters_;

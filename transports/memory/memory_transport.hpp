@@ -155,6 +155,9 @@ public:
 
   // ---- inspection ----------------------------------------------------------
 
+  /// Returns the length of the dead-letter list.
+  std::optional<std::uint64_t> dead_letter_depth() override;
+
   /// Returns a copy of the dead-letter list, oldest first.
   std::vector<memory_dead_letter> dead_letters() const;
 

@@ -399,6 +399,15 @@ io_result redis_streams_transport::extend(const std::vector<const receipt*>& rec
   return io_result::success();
 }
 
+std::optional<std::uint64_t> redis_streams_transport::dead_letter_depth() {
+  redis_connection once{settings_.redis};
+  auto r = once.command({"XLEN", settings_.dlq_stream});
+  if (!r || r.replies[0]->type != REDIS_REPLY_INTEGER) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint64_t>(r.replies[0]->integer);
+}
+
 io_result redis_streams_transport::close() {
   std::unique_lock<std::shared_mutex> life{lifecycle_};
   if (closed_) {

@@ -143,6 +143,10 @@ public:
   io_result extend(const std::vector<const receipt*>& receipts, clock::time_point until,
                    std::vector<std::size_t>& lost) override;
 
+  /// Returns XLEN of the dead-letter stream (on a connection of its own, so
+  /// it answers after close() too), or nullopt when Redis cannot be asked.
+  std::optional<std::uint64_t> dead_letter_depth() override;
+
   /// Deletes this consumer from the group if it holds nothing pending (see
   /// `delete_consumer_on_close`) and releases both connections; later polls
   /// return empty and settle calls fail. Acks are synchronous, so nothing is
