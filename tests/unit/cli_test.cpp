@@ -289,3 +289,39 @@ BOOST_AUTO_TEST_CASE(an_idle_run_prints_a_heartbeat_not_a_line_per_interval) {
   BOOST_TEST(lines >= 1);
   BOOST_TEST(lines <= 3); // 30 with a line per interval
 }
+
+BOOST_AUTO_TEST_CASE(dead_letters_are_warnings_and_a_burst_is_summarised) {
+  // At log level warn (the examples' level) every dead-letter used to be
+  // invisible (logged at info), and at info the demo printed one per poison
+  // message.
+  process_runner p{run_args({"source.messages=100000", "source.poison_ratio=0.01",
+                             "log.level=warn", "progress.enabled=false"})};
+  BOOST_REQUIRE(p.wait(60s) == 0);
+  auto dead = summary_value(p.out(), "dead-lettered");
+  BOOST_TEST(dead > 500);
+  std::istringstream err{p.err()};
+  std::string line;
+  int one_by_one = 0, summaries = 0;
+  while (std::getline(err, line)) {
+    if (line.find("[warning] dead-lettered (id=") != std::string::npos) {
+      ++one_by_one;
+      BOOST_TEST(line.find("topic=") != std::string::npos);
+      BOOST_TEST(line.find("attempts=") != std::string::npos);
+      BOOST_TEST(line.find("reason=") != std::string::npos);
+    }
+    summaries += line.find("more messages not logged one by one") != std::string::npos;
+  }
+  BOOST_TEST(one_by_one >= 1);
+  BOOST_TEST(one_by_one <= 60); // 20 per 5 s window
+  BOOST_TEST(summaries >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_config_file_does_not_start_the_demo) {
+  auto path = "/tmp/mailroom-empty-" + std::to_string(getpid()) + ".toml";
+  std::ofstream{path} << "";
+  process_runner p{{binary, "run", "--config", path}};
+  BOOST_TEST(p.wait(10s) == 2);
+  std::remove(path.c_str());
+  BOOST_TEST(p.err().find("transport.type") != std::string::npos, p.err());
+  BOOST_TEST(p.out().find("mailroom run summary") == std::string::npos);
+}
