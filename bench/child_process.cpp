@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
-#include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
+#include "posix/child_process.hpp"
 
 namespace mailroom::bench {
 
@@ -28,38 +26,27 @@ std::string child_result::how() const {
 
 child_result run_child(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
   child_result r;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    return r;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  std::vector<char*> args;
-  for (auto& a : argv) {
-    args.push_back(const_cast<char*>(a.c_str()));
-  }
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
+  posix::spawn_options options;
+  options.argv = argv;
+  options.out = posix::stdio_target::pipe();
+  int error = 0;
+  auto child = posix::child_process::spawn(options, error);
+  if (!child) {
     return r;
   }
   r.started = true;
+  int out = child->stdout_pipe().get();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[65536];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      kill(pid, SIGKILL);
+      child->signal(SIGKILL);
       r.timed_out = true;
       break;
     }
-    pollfd p{fds[0], POLLIN, 0};
+    pollfd p{out, POLLIN, 0};
     int n = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
     if (n < 0 && errno != EINTR) {
       break;
@@ -67,7 +54,7 @@ child_result run_child(const std::vector<std::string>& argv, std::chrono::second
     if (n <= 0) {
       continue;
     }
-    auto got = read(fds[0], buf, sizeof buf);
+    auto got = read(out, buf, sizeof buf);
     if (got < 0 && errno == EINTR) {
       continue;
     }
@@ -76,10 +63,7 @@ child_result run_child(const std::vector<std::string>& argv, std::chrono::second
     }
     r.out.append(buf, static_cast<std::size_t>(got));
   }
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  int status = child->wait();
   if (WIFEXITED(status)) {
     r.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {

@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/time.h>
 
-#include "clients/redis/sigpipe_guard.hpp"
+#include "posix/sigpipe_guard.hpp"
 
 namespace mailroom {
 

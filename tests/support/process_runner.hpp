@@ -3,7 +3,9 @@
 // Test support: runs a program with its stdout and stderr in files, can send
 // it signals and waits for it with a deadline.
 
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -11,12 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
+#include "posix/child_process.hpp"
 
 namespace mailroom::testing {
 
@@ -25,54 +24,41 @@ class process_runner {
 public:
   /// Starts `argv`; stdout and stderr go to files under /tmp.
   explicit process_runner(std::vector<std::string> argv) {
-    static int counter = 0;
+    static std::atomic<int> counter{0};
     auto base = "/tmp/mailroom-test-" + std::to_string(getpid()) + "-" +
                 std::to_string(++counter);
     out_path_ = base + ".out";
     err_path_ = base + ".err";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    std::vector<char*> args;
-    for (auto& a : argv) {
-      args.push_back(a.data());
-    }
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) {
-      pid_ = -1;
-    }
-    posix_spawn_file_actions_destroy(&fa);
+    posix::spawn_options options;
+    options.argv = std::move(argv);
+    options.out = posix::stdio_target::file(out_path_);
+    options.err = posix::stdio_target::file(err_path_);
+    int error = 0;
+    child_ = posix::child_process::spawn(options, error);
   }
 
   ~process_runner() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
     unlink(out_path_.c_str());
     unlink(err_path_.c_str());
   }
 
   /// Sends `sig` to the child.
-  void signal(int sig) { kill(pid_, sig); }
+  void signal(int sig) {
+    if (child_) {
+      child_->signal(sig);
+    }
+  }
 
   /// Waits at most `limit`; returns the exit code, 128+N for signal N, or -1
-  /// on timeout.
+  /// on timeout (or when the child could not be started).
   int wait(std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    if (!child_) {
+      return -1;
     }
-    return -1;
+    if (!status_) {
+      status_ = child_->wait_for(limit);
+    }
+    return status_ ? posix::exit_code_of(*status_) : -1;
   }
 
   /// Returns what the child wrote to stdout so far.
@@ -89,8 +75,8 @@ private:
     return ss.str();
   }
 
-  pid_t pid_ = -1;
-  bool exited_ = false;
+  std::optional<posix::child_process> child_;
+  std::optional<int> status_;
   std::string out_path_, err_path_;
 };
 

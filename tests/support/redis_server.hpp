@@ -17,6 +17,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+
+#include "tests/support/free_port.hpp"
+#include "tests/support/server_process.hpp"
 #include <netinet/in.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -69,20 +72,17 @@ public:
   int port() const { return port_; }
 
   /// Kills the server with SIGKILL and reaps it.
-  void kill() { signal_and_reap(SIGKILL, std::chrono::seconds{5}); }
+  void kill() { process_.kill(); }
 
   /// Stops the server with SIGTERM and reaps it (SIGKILL after 5 s).
-  void stop() {
-    if (!signal_and_reap(SIGTERM, std::chrono::seconds{5})) {
-      signal_and_reap(SIGKILL, std::chrono::seconds{5});
-    }
-  }
+  void stop() { process_.stop(std::chrono::seconds{5}); }
+
 
   /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
-  void pause() { ::kill(pid_, SIGSTOP); }
+  void pause() { process_.pause(); }
 
   /// Thaws a paused server (SIGCONT).
-  void resume() { ::kill(pid_, SIGCONT); }
+  void resume() { process_.resume(); }
 
   /// Starts the server again on the same port, empty (with its data when
   /// `persist_dir` is set); throws when it does not come up.
@@ -126,12 +126,7 @@ public:
   }
 
   /// Returns what the server logged so far.
-  std::string log() const {
-    std::ifstream in{log_path()};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  std::string log() const { return process_.log(); }
 
 private:
   static std::string find_binary() {
@@ -156,24 +151,6 @@ private:
                              "tests need a real server; install it with "
                              "scripts/install-deps.sh (apt-get install "
                              "redis-server)");
-  }
-
-  static int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      if (fd >= 0) {
-        ::close(fd);
-      }
-      throw std::runtime_error("cannot find a free loopback port");
-    }
-    ::close(fd);
-    return ntohs(addr.sin_port);
   }
 
   std::string log_path() const {
@@ -203,41 +180,8 @@ private:
     if (!options_.requirepass.empty()) {
       argv.insert(argv.end(), {"--requirepass", options_.requirepass});
     }
-    std::vector<char*> args;
-    for (auto& a : argv) {
-      args.push_back(a.data());
-    }
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    auto log_file = log_path();
-    posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    int rc = posix_spawn(&pid_, binary_.c_str(), &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      pid_ = -1;
-      why = "cannot spawn " + binary_;
-      return false;
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        why = "it exited at once; its log:\n" + log();
-        return false;
-      }
-      if (answers_ping()) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds{10});
-    }
-    why = "no answer to PING within 10 s; its log:\n" + log();
-    stop();
-    return false;
+    process_.set_argv(std::move(argv));
+    return process_.start([this] { return answers_ping(); }, std::chrono::seconds{10}, why);
   }
 
   // PONG, or NOAUTH from a server with a password, both mean it is up.
@@ -262,30 +206,10 @@ private:
     return up;
   }
 
-  // Returns true when the child is gone (reaped) within `limit`.
-  bool signal_and_reap(int sig, std::chrono::milliseconds limit) {
-    if (pid_ <= 0) {
-      return true;
-    }
-    ::kill(pid_, sig);
-    if (sig != SIGKILL) {
-      ::kill(pid_, SIGCONT); // a paused server must wake up to die of SIGTERM
-    }
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds{5});
-    }
-    return false;
-  }
-
   options options_;
   std::string binary_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  server_process process_{{}, log_path()};
 };
 
 } // namespace mailroom::testing

@@ -1,4 +1,4 @@
-#include "clients/redis/sigpipe_guard.hpp"
+#include "posix/sigpipe_guard.hpp"
 
 #include <cerrno>
 #include <ctime>

@@ -6,8 +6,9 @@ namespace mailroom {
 
 /// Keeps a write to a dead peer from killing the process with SIGPIPE.
 ///
-/// hiredis 0.14 writes with `write(2)`, which raises SIGPIPE when Redis has
-/// gone away. While a guard lives, SIGPIPE is blocked on the calling thread;
+/// A `write(2)` to a socket or pipe whose reader is gone raises SIGPIPE
+/// (hiredis writing to a Redis that went away, the exec handler writing the
+/// payload to a child that exited). While a guard lives, SIGPIPE is blocked on the calling thread;
 /// on destruction a SIGPIPE raised meanwhile is consumed and the old mask is
 /// restored, so the failed write surfaces as an EPIPE I/O error instead. A
 /// SIGPIPE that was already pending before the guard is left alone.
