@@ -6,6 +6,7 @@
 #include "actors/messages.hpp"
 #include "actors/settlement.hpp"
 #include "core/log_event.hpp"
+#include "core/unix_time.hpp"
 #include "core/log_limiter.hpp"
 
 namespace mailroom {
@@ -39,9 +40,7 @@ struct dead_letter_state {
       : self(s), ctx(std::move(c)), settle(*ctx, 0xd1eULL) {}
 
   void park(work_batch& items) {
-    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    auto now_ms = unix_ms_now();
     work_batch written;
     std::uint64_t stale = 0;
     auto& m = ctx->metrics;

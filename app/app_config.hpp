@@ -13,7 +13,7 @@
 
 #include "clients/redis/redis_settings.hpp"
 #include "core/engine_config.hpp"
-#include "transports/memory/generator_source.hpp"
+#include "app/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
 #include "transports/redis/redis_streams_settings.hpp"
 

@@ -21,7 +21,7 @@
 #include "stores/memory/memory_idempotency_store.hpp"
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
-#include "transports/memory/generator_source.hpp"
+#include "app/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
 #include "transports/redis/redis_streams_transport.hpp"
 

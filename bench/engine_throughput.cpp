@@ -16,7 +16,7 @@
 #include "stores/redis/redis_idempotency_store.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
-#include "transports/memory/generator_source.hpp"
+#include "app/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
 
 namespace mailroom::bench {

@@ -159,7 +159,7 @@ json run_engine_once(const latency_run_settings& s) {
   auto t1 = steady::now();
   auto cpu1 = cpu_time::now();
   if (!finished) {
-    transport->close();
+    (void)transport->close(); // wakes the publisher; the run failed anyway
   }
   publisher.join();
   e.stop();

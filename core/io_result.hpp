@@ -16,7 +16,7 @@ enum class failure_class {
 /// Result of a transport or store call: success, or a failure class and text.
 ///
 /// Errors are values: adapters never throw across the message path.
-struct io_result {
+struct [[nodiscard]] io_result {
   failure_class failure = failure_class::none; ///< `none` on success.
   std::string what;                            ///< Human-readable cause.
   /// On a success: nothing was changed because the delivery was already

@@ -75,6 +75,13 @@ private:
 int main() {
   using namespace mailroom;
   auto transport = std::make_shared<memory_transport>();
+  // Publishing fails only once the transport is closed: not here.
+  auto publish = [&](const envelope& m) {
+    if (!transport->publish(m)) {
+      std::fprintf(stderr, "embed: publish failed\n");
+      std::exit(1);
+    }
+  };
 
   // 100 orders, every tenth sent twice (a duplicate key), one malformed;
   // 50 e-mails, handled asynchronously.
@@ -84,10 +91,10 @@ int main() {
     m.key = m.id;
     m.topic = "orders";
     m.payload = i == 42 ? "not-json" : "{\"order\":" + std::to_string(i) + "}";
-    transport->publish(m);
+    publish(m);
     if (i % 10 == 0) {
       m.id += "-again";
-      transport->publish(m);
+      publish(m);
     }
   }
   for (int i = 0; i < 50; ++i) {
@@ -95,7 +102,7 @@ int main() {
     m.id = "mail-" + std::to_string(i);
     m.topic = "emails";
     m.payload = "customer" + std::to_string(i) + "@example.com";
-    transport->publish(m);
+    publish(m);
   }
   transport->close_input();
 

@@ -5,7 +5,7 @@
 
 #include "clients/redis/redis_reply.hpp"
 #include "core/claim_store.hpp"
-#include "stores/redis/unix_time.hpp"
+#include "core/unix_time.hpp"
 
 namespace mailroom {
 

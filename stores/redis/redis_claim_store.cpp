@@ -4,7 +4,7 @@
 
 #include "stores/redis/dispatch_record_codec.hpp"
 #include "stores/redis/fence_replies.hpp"
-#include "stores/redis/unix_time.hpp"
+#include "core/unix_time.hpp"
 
 namespace mailroom {
 

@@ -75,7 +75,7 @@ struct engine_harness {
     m.key = key;
     m.topic = topic;
     m.payload = payload;
-    transport->publish(std::move(m));
+    BOOST_REQUIRE(bool(transport->publish(std::move(m))));
   }
 
   /// Returns the store key the engine claims the idempotency key `key` of

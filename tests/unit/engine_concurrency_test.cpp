@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(per_key_order_holds_with_slow_handlers) {
       m.ordering_key = "customer-" + std::to_string(k);
       m.topic = "orders";
       m.payload = std::to_string(i);
-      h.transport->publish(std::move(m));
+      BOOST_REQUIRE(bool(h.transport->publish(std::move(m))));
     }
   }
   auto t0 = clock::now();
@@ -301,7 +301,7 @@ BOOST_AUTO_TEST_CASE(async_per_key_order_waits_for_each_completion) {
       m.ordering_key = "k" + std::to_string(k);
       m.topic = "orders";
       m.payload = std::to_string(i);
-      h.transport->publish(std::move(m));
+      BOOST_REQUIRE(bool(h.transport->publish(std::move(m))));
     }
   }
   h.start();

@@ -40,7 +40,7 @@ BOOST_AUTO_TEST_CASE(per_key_order_holds_under_concurrency) {
       m.ordering_key = "customer-" + std::to_string(k);
       m.topic = "orders";
       m.payload = std::to_string(i);
-      h.transport->publish(std::move(m));
+      BOOST_REQUIRE(bool(h.transport->publish(std::move(m))));
     }
   }
   h.start();
@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(sweeper_recovers_a_claimed_then_abandoned_message) {
   std::vector<std::string_view> keys{key};
   auto token = h.store->claim(keys, 100ms)[0].token;
   auto now = clock::now();
-  h.claims->record_dispatch({{polled[0], token, now, now + 100ms, key}});
+  BOOST_REQUIRE(bool(h.claims->record_dispatch({{polled[0], token, now, now + 100ms, key}})));
   h.transport->close_input();
 
   std::atomic<int> calls{0};

@@ -619,7 +619,7 @@ BOOST_AUTO_TEST_CASE(contract_mark_terminal_is_fenced_by_token) {
 BOOST_AUTO_TEST_CASE(a_claim_expiring_exactly_now_is_reclaimable) {
   memory_claim_store s;
   auto t0 = steady::now();
-  s.record_dispatch({record("late", 1, t0, t0 + 1ns), record("edge", 4, t0, t0)});
+  BOOST_REQUIRE(bool(s.record_dispatch({record("late", 1, t0, t0 + 1ns), record("edge", 4, t0, t0)})));
   std::vector<dispatch_record> out;
   BOOST_REQUIRE(s.list_reclaimable(t0, 10, out));
   BOOST_TEST(keys_of(out) == (std::vector<std::string>{"edge"}));
@@ -628,7 +628,7 @@ BOOST_AUTO_TEST_CASE(a_claim_expiring_exactly_now_is_reclaimable) {
 BOOST_AUTO_TEST_CASE(claim_store_unavailable_switch_fails_every_call) {
   memory_claim_store s;
   auto t0 = steady::now();
-  s.record_dispatch({record("a", 1, t0 - 1h, t0 - 1h)});
+  BOOST_REQUIRE(bool(s.record_dispatch({record("a", 1, t0 - 1h, t0 - 1h)})));
   s.set_available(false);
   BOOST_TEST(!s.record_dispatch({record("b", 2, t0, t0)}));
   BOOST_TEST((s.record_dispatch({}).failure == mailroom::failure_class::transient));
@@ -653,9 +653,9 @@ BOOST_AUTO_TEST_CASE(claim_store_is_thread_safe) {
     workers.emplace_back([&, w] {
       for (int i = 0; i < 2000; ++i) {
         std::string key = std::to_string(w) + "-" + std::to_string(i);
-        s.record_dispatch({record(key, 7, t0, t0)});
+        BOOST_REQUIRE(bool(s.record_dispatch({record(key, 7, t0, t0)})));
         std::vector<dispatch_record> out;
-        s.list_reclaimable(t0, 5, out);
+        BOOST_REQUIRE(bool(s.list_reclaimable(t0, 5, out)));
         if (i % 2 == 0) {
           s.mark_terminal(key, 7);
         }

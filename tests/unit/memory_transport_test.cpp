@@ -10,7 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "transports/memory/generator_source.hpp"
+#include "app/generator_source.hpp"
 #include "transports/memory/memory_transport.hpp"
 
 using namespace std::chrono_literals;
@@ -53,20 +53,6 @@ memory_transport_settings with_timeout(std::chrono::milliseconds vis,
   return s;
 }
 
-// Polls and acks until the transport is exhausted, returning every delivery.
-std::vector<envelope> drain(memory_transport& t) {
-  std::vector<envelope> seen;
-  envelope_batch batch;
-  while (!t.exhausted()) {
-    batch.clear();
-    BOOST_REQUIRE(t.poll(256, 20ms, batch));
-    t.ack(pointers(batch));
-    for (auto& e : batch) {
-      seen.push_back(std::move(e));
-    }
-  }
-  return seen;
-}
 
 } // namespace
 
@@ -102,7 +88,7 @@ BOOST_AUTO_TEST_CASE(poll_and_ack_move_messages_through_once) {
   BOOST_REQUIRE(t.poll(100, 0ms, rest));
   BOOST_TEST(rest.size() == 6u);
   BOOST_TEST(!t.exhausted());
-  t.ack(pointers(rest));
+  BOOST_REQUIRE(bool(t.ack(pointers(rest))));
   BOOST_TEST(!t.exhausted()); // input still open
   t.close_input();
   BOOST_TEST(t.exhausted());
@@ -114,9 +100,9 @@ BOOST_AUTO_TEST_CASE(publish_fills_in_missing_id_and_key) {
   memory_transport t;
   envelope bare;
   bare.payload = "x";
-  t.publish(bare);
+  BOOST_REQUIRE(bool(t.publish(bare)));
   envelope_batch b;
-  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b)));
   BOOST_REQUIRE(b.size() == 1u);
   BOOST_TEST(!b[0].id.empty());
   BOOST_TEST(b[0].key == b[0].id);
@@ -124,19 +110,20 @@ BOOST_AUTO_TEST_CASE(publish_fills_in_missing_id_and_key) {
 
 BOOST_AUTO_TEST_CASE(unsettled_message_reappears_after_visibility_timeout) {
   memory_transport t{with_timeout(50ms)};
-  t.publish(make("a"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
   envelope_batch first;
-  t.poll(10, 0ms, first);
+  BOOST_REQUIRE(bool(t.poll(10, 0ms, first)));
   BOOST_REQUIRE(first.size() == 1u);
   BOOST_TEST(first[0].attempt == 1u);
 
   envelope_batch none;
-  t.poll(10, 0ms, none);
+  BOOST_REQUIRE(bool(t.poll(10, 0ms, none)));
   BOOST_TEST(none.empty());
 
   auto started = std::chrono::steady_clock::now();
   envelope_batch second;
-  t.poll(10, 1000ms, second); // wakes on the visibility deadline, not the full wait
+  // Wakes on the visibility deadline, not the full wait.
+  BOOST_REQUIRE(bool(t.poll(10, 1000ms, second)));
   auto waited = ms_since(started);
   BOOST_REQUIRE(second.size() == 1u);
   BOOST_TEST(second[0].attempt == 2u);
@@ -146,7 +133,7 @@ BOOST_AUTO_TEST_CASE(unsettled_message_reappears_after_visibility_timeout) {
 
   envelope_batch third;
   std::this_thread::sleep_for(60ms);
-  t.poll(10, 0ms, third);
+  BOOST_REQUIRE(bool(t.poll(10, 0ms, third)));
   BOOST_REQUIRE(third.size() == 1u);
   BOOST_TEST(third[0].attempt == 3u);
   BOOST_TEST(t.stats().redelivered_by_timeout == 2u);
@@ -155,11 +142,11 @@ BOOST_AUTO_TEST_CASE(unsettled_message_reappears_after_visibility_timeout) {
 BOOST_AUTO_TEST_CASE(extend_moves_visibility_and_reports_stale_receipts) {
   memory_transport t{with_timeout(100ms)};
   BOOST_TEST(t.lease()->duration.count() == 100);
-  t.publish(make("a"));
-  t.publish(make("b"));
-  t.publish(make("c"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
+  BOOST_REQUIRE(bool(t.publish(make("b"))));
+  BOOST_REQUIRE(bool(t.publish(make("c"))));
   envelope_batch got;
-  t.poll(3, 0ms, got);
+  BOOST_REQUIRE(bool(t.poll(3, 0ms, got)));
   BOOST_REQUIRE(got.size() == 3u);
   BOOST_REQUIRE(bool(t.ack(pointers({got[2]}))));
   // "a" is extended, "b" is not, "c" is settled (so stale).
@@ -170,14 +157,14 @@ BOOST_AUTO_TEST_CASE(extend_moves_visibility_and_reports_stale_receipts) {
   BOOST_TEST(t.stats().extended == 1u);
   // After the original timeout only "b" comes back.
   envelope_batch again;
-  t.poll(3, 250ms, again);
+  BOOST_REQUIRE(bool(t.poll(3, 250ms, again)));
   BOOST_REQUIRE(again.size() == 1u);
   BOOST_TEST(again[0].id == got[1].id);
   BOOST_TEST(t.stats().in_flight == 2u);
   BOOST_REQUIRE(bool(t.ack(pointers(again))));
   // "a" comes back once its extended deadline passes.
   envelope_batch later;
-  t.poll(3, 1000ms, later);
+  BOOST_REQUIRE(bool(t.poll(3, 1000ms, later)));
   BOOST_REQUIRE(later.size() == 1u);
   BOOST_TEST(later[0].id == got[0].id);
   BOOST_TEST(later[0].attempt == 2u);
@@ -185,11 +172,11 @@ BOOST_AUTO_TEST_CASE(extend_moves_visibility_and_reports_stale_receipts) {
 
 BOOST_AUTO_TEST_CASE(stale_receipts_are_ignored) {
   memory_transport t{with_timeout(30ms)};
-  t.publish(make("a"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
   envelope_batch old_delivery;
-  t.poll(1, 0ms, old_delivery);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, old_delivery)));
   envelope_batch new_delivery;
-  t.poll(1, 500ms, new_delivery);
+  BOOST_REQUIRE(bool(t.poll(1, 500ms, new_delivery)));
   BOOST_REQUIRE(new_delivery.size() == 1u);
 
   // Every settle with the first delivery's receipt is a no-op.
@@ -215,28 +202,28 @@ BOOST_AUTO_TEST_CASE(stale_receipts_are_ignored) {
   BOOST_TEST(t.stats().in_flight == 0u);
 
   // A second ack of the same delivery is stale too.
-  t.ack(pointers(new_delivery));
+  BOOST_REQUIRE(bool(t.ack(pointers(new_delivery))));
   BOOST_TEST(t.stats().acked == 1u);
   BOOST_TEST(t.stats().stale_settles == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(nack_with_delay_hides_the_message_until_the_delay_passes) {
   memory_transport t;
-  t.publish(make("a"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
   envelope_batch b;
-  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b)));
   BOOST_REQUIRE(b.size() == 1u);
   auto nacked_at = std::chrono::steady_clock::now();
-  t.nack(b[0], 100ms);
+  BOOST_REQUIRE(bool(t.nack(b[0], 100ms)));
   BOOST_TEST(t.stats().delayed == 1u);
   BOOST_TEST(t.stats().nacked == 1u);
 
   envelope_batch early;
-  t.poll(1, 20ms, early);
+  BOOST_REQUIRE(bool(t.poll(1, 20ms, early)));
   BOOST_TEST(early.empty());
 
   envelope_batch later;
-  t.poll(1, 1000ms, later);
+  BOOST_REQUIRE(bool(t.poll(1, 1000ms, later)));
   auto elapsed = ms_since(nacked_at);
   BOOST_REQUIRE(later.size() == 1u);
   BOOST_TEST(later[0].attempt == 2u);
@@ -248,17 +235,17 @@ BOOST_AUTO_TEST_CASE(nack_with_delay_hides_the_message_until_the_delay_passes) {
 BOOST_AUTO_TEST_CASE(delayed_messages_come_back_in_due_order) {
   memory_transport t;
   for (const char* id : {"a", "b", "c"}) {
-    t.publish(make(id));
+    BOOST_REQUIRE(bool(t.publish(make(id))));
   }
   envelope_batch b;
-  t.poll(3, 0ms, b);
-  t.nack(b[0], 90ms);
-  t.nack(b[1], 30ms);
-  t.nack(b[2], 60ms);
+  BOOST_REQUIRE(bool(t.poll(3, 0ms, b)));
+  BOOST_REQUIRE(bool(t.nack(b[0], 90ms)));
+  BOOST_REQUIRE(bool(t.nack(b[1], 30ms)));
+  BOOST_REQUIRE(bool(t.nack(b[2], 60ms)));
   std::vector<std::string> order;
   while (order.size() < 3) {
     envelope_batch got;
-    t.poll(3, 500ms, got);
+    BOOST_REQUIRE(bool(t.poll(3, 500ms, got)));
     for (const auto& e : got) {
       order.push_back(e.id);
     }
@@ -268,18 +255,18 @@ BOOST_AUTO_TEST_CASE(delayed_messages_come_back_in_due_order) {
 
 BOOST_AUTO_TEST_CASE(nack_without_delay_wakes_a_waiting_poller) {
   memory_transport t;
-  t.publish(make("a"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
   envelope_batch b;
-  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b)));
   std::atomic<std::size_t> got{0};
   auto started = std::chrono::steady_clock::now();
   std::thread poller([&] {
     envelope_batch again;
-    t.poll(1, 5000ms, again);
+    BOOST_REQUIRE(bool(t.poll(1, 5000ms, again)));
     got = again.size();
   });
   std::this_thread::sleep_for(30ms);
-  t.nack(b[0], 0ms);
+  BOOST_REQUIRE(bool(t.nack(b[0], 0ms)));
   poller.join();
   BOOST_TEST(got.load() == 1u);
   BOOST_TEST(ms_since(started) < 2000);
@@ -290,12 +277,12 @@ BOOST_AUTO_TEST_CASE(publish_wakes_a_waiting_poller) {
   std::atomic<std::size_t> got{0};
   std::thread poller([&] {
     envelope_batch b;
-    t.poll(10, 5000ms, b);
+    BOOST_REQUIRE(bool(t.poll(10, 5000ms, b)));
     got = b.size();
   });
   std::this_thread::sleep_for(30ms);
   auto started = std::chrono::steady_clock::now();
-  t.publish(make("a"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
   poller.join();
   BOOST_TEST(got.load() == 1u);
   BOOST_TEST(ms_since(started) < 2000);
@@ -303,22 +290,22 @@ BOOST_AUTO_TEST_CASE(publish_wakes_a_waiting_poller) {
 
 BOOST_AUTO_TEST_CASE(error_history_survives_nacks_and_reaches_the_dead_letter_list) {
   memory_transport t;
-  t.publish(make("a", "payload"));
+  BOOST_REQUIRE(bool(t.publish(make("a", "payload"))));
   envelope_batch b;
-  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b)));
   b[0].attempt_errors.push_back("boom 1");
-  t.nack(b[0], 0ms);
+  BOOST_REQUIRE(bool(t.nack(b[0], 0ms)));
 
   envelope_batch b2;
-  t.poll(1, 0ms, b2);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b2)));
   BOOST_REQUIRE(b2.size() == 1u);
   BOOST_TEST(b2[0].attempt == 2u);
   BOOST_TEST(b2[0].attempt_errors == (std::vector<std::string>{"boom 1"}));
   b2[0].attempt_errors.push_back("boom 2");
-  t.nack(b2[0], 0ms);
+  BOOST_REQUIRE(bool(t.nack(b2[0], 0ms)));
 
   envelope_batch b3;
-  t.poll(1, 0ms, b3);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b3)));
   BOOST_REQUIRE(b3.size() == 1u);
   BOOST_TEST(b3[0].attempt == 3u);
   BOOST_TEST(b3[0].attempt_errors == (std::vector<std::string>{"boom 1", "boom 2"}));
@@ -363,7 +350,7 @@ BOOST_AUTO_TEST_CASE(payload_bytes_bound_what_the_transport_holds) {
   // Three 1000-byte payloads fit; the fourth waits for room.
   BOOST_TEST(t.publish_some(batch, 0, 50ms) == 3u);
   envelope_batch got;
-  t.poll(1, 0ms, got);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, got)));
   BOOST_TEST(t.publish_some(batch, 3, 50ms) == 0u); // in flight still counts
   BOOST_REQUIRE(bool(t.ack(pointers(got))));
   BOOST_TEST(t.publish_some(batch, 3, 50ms) == 1u);
@@ -397,12 +384,12 @@ BOOST_AUTO_TEST_CASE(publisher_blocks_at_capacity_until_messages_are_settled) {
 
   // Polling alone frees nothing: in-flight messages still count.
   envelope_batch b;
-  t.poll(4, 0ms, b);
+  BOOST_REQUIRE(bool(t.poll(4, 0ms, b)));
   std::this_thread::sleep_for(20ms);
   BOOST_TEST(t.stats().published == 4u);
 
   std::vector<const envelope*> two{&b[0], &b[1]};
-  t.ack(two);
+  BOOST_REQUIRE(bool(t.ack(two)));
   for (int i = 0; i < 100 && t.stats().published < 6u; ++i) {
     std::this_thread::sleep_for(5ms);
   }
@@ -410,13 +397,13 @@ BOOST_AUTO_TEST_CASE(publisher_blocks_at_capacity_until_messages_are_settled) {
   BOOST_TEST(!done.load());
 
   std::vector<const envelope*> rest{&b[2], &b[3]};
-  t.ack(rest);
+  BOOST_REQUIRE(bool(t.ack(rest)));
   std::size_t acked = 4;
   while (acked < 10) {
     envelope_batch more;
-    t.poll(10, 100ms, more);
+    BOOST_REQUIRE(bool(t.poll(10, 100ms, more)));
     BOOST_TEST(t.stats().in_flight + t.stats().ready <= 4u);
-    t.ack(pointers(more));
+    BOOST_REQUIRE(bool(t.ack(pointers(more))));
     acked += more.size();
   }
   producer.join();
@@ -436,8 +423,8 @@ BOOST_AUTO_TEST_CASE(publish_some_gives_up_after_its_wait) {
   BOOST_TEST(t.publish_some(batch, 0, 30ms) == 2u);
   BOOST_TEST(ms_since(started) >= 30);
   envelope_batch b;
-  t.poll(2, 0ms, b);
-  t.ack(pointers(b));
+  BOOST_REQUIRE(bool(t.poll(2, 0ms, b)));
+  BOOST_REQUIRE(bool(t.ack(pointers(b))));
   BOOST_TEST(t.publish_some(batch, 2, 30ms) == 2u);
   BOOST_TEST(t.publish_some(batch, 5, 30ms) == 0u);
 }
@@ -445,41 +432,41 @@ BOOST_AUTO_TEST_CASE(publish_some_gives_up_after_its_wait) {
 BOOST_AUTO_TEST_CASE(exhausted_needs_closed_input_and_nothing_left) {
   memory_transport t;
   BOOST_TEST(!t.exhausted());
-  t.publish(make("a"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
   t.close_input();
   BOOST_TEST(!t.accepts_input());
   BOOST_TEST(!t.publish(make("b")));
   BOOST_TEST(!t.exhausted());
   envelope_batch b;
-  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b)));
   BOOST_TEST(!t.exhausted()); // in flight
-  t.nack(b[0], 20ms);
+  BOOST_REQUIRE(bool(t.nack(b[0], 20ms)));
   BOOST_TEST(!t.exhausted()); // delayed
   envelope_batch b2;
-  t.poll(1, 1000ms, b2);
+  BOOST_REQUIRE(bool(t.poll(1, 1000ms, b2)));
   BOOST_REQUIRE(b2.size() == 1u);
-  t.ack(pointers(b2));
+  BOOST_REQUIRE(bool(t.ack(pointers(b2))));
   BOOST_TEST(t.exhausted());
 
   // An exhausted transport answers polls at once.
   auto started = std::chrono::steady_clock::now();
   envelope_batch none;
-  t.poll(1, 2000ms, none);
+  BOOST_REQUIRE(bool(t.poll(1, 2000ms, none)));
   BOOST_TEST(none.empty());
   BOOST_TEST(ms_since(started) < 1000);
 }
 
 BOOST_AUTO_TEST_CASE(close_wakes_pollers_and_publishers) {
   memory_transport t{with_timeout(30000ms, 1)};
-  t.publish(make("a"));
+  BOOST_REQUIRE(bool(t.publish(make("a"))));
   std::atomic<bool> publish_ok{true};
   std::thread producer([&] { publish_ok = bool(t.publish(make("b"))); });
   std::this_thread::sleep_for(20ms);
   envelope_batch b;
-  t.poll(1, 0ms, b);
+  BOOST_REQUIRE(bool(t.poll(1, 0ms, b)));
   std::thread poller([&] {
     envelope_batch none;
-    t.poll(1, 5000ms, none);
+    BOOST_REQUIRE(bool(t.poll(1, 5000ms, none)));
   });
   std::this_thread::sleep_for(20ms);
   auto started = std::chrono::steady_clock::now();
@@ -489,7 +476,7 @@ BOOST_AUTO_TEST_CASE(close_wakes_pollers_and_publishers) {
   BOOST_TEST(ms_since(started) < 2000);
   BOOST_TEST(!publish_ok.load());
   // Settling still works after close.
-  t.ack(pointers(b));
+  BOOST_REQUIRE(bool(t.ack(pointers(b))));
   BOOST_TEST(t.stats().acked == 1u);
 }
 
@@ -509,8 +496,8 @@ BOOST_AUTO_TEST_CASE(concurrent_consumers_settle_every_message_once) {
       std::vector<std::string> ids;
       while (!t.exhausted()) {
         b.clear();
-        t.poll(64, 10ms, b);
-        t.ack(pointers(b));
+        BOOST_REQUIRE(bool(t.poll(64, 10ms, b)));
+        BOOST_REQUIRE(bool(t.ack(pointers(b))));
         for (const auto& e : b) {
           ids.push_back(e.id);
         }
@@ -529,87 +516,3 @@ BOOST_AUTO_TEST_CASE(concurrent_consumers_settle_every_message_once) {
   BOOST_TEST(t.stats().acked == 20000u);
 }
 
-BOOST_AUTO_TEST_CASE(generator_publishes_the_planned_mix) {
-  mailroom::generator_settings g;
-  g.messages = 100000;
-  g.topics = {"orders", "payments"};
-  memory_transport t{with_timeout(30000ms, 1024)};
-  mailroom::generator_source gen{t, g};
-  gen.start();
-  auto seen = drain(t);
-  gen.join();
-  BOOST_TEST(gen.finished());
-  BOOST_TEST(gen.published() == 100000u);
-  BOOST_REQUIRE(seen.size() == 100000u);
-
-  auto got = gen.expected();
-  auto planned = mailroom::generator_source::plan(g);
-  BOOST_TEST(got.messages == planned.messages);
-  BOOST_TEST(got.poison == planned.poison);
-  BOOST_TEST(got.flaky == planned.flaky);
-  BOOST_TEST(got.duplicates == planned.duplicates);
-  // Ratios land near their settings.
-  BOOST_TEST(got.poison > 50u);
-  BOOST_TEST(got.poison < 160u);
-  BOOST_TEST(got.flaky > 850u);
-  BOOST_TEST(got.flaky < 1150u);
-  BOOST_TEST(got.duplicates > 4500u);
-  BOOST_TEST(got.duplicates < 5500u);
-
-  std::uint64_t poison = 0;
-  std::uint64_t flaky = 0;
-  std::unordered_map<std::string, std::uint64_t> keys;
-  std::unordered_set<std::string> ids;
-  std::size_t orders = 0;
-  for (const auto& e : seen) {
-    ids.insert(e.id);
-    ++keys[e.key];
-    orders += e.topic == "orders" ? 1 : 0;
-    BOOST_TEST_REQUIRE(e.payload.size() >= 60u);
-    BOOST_TEST_REQUIRE(e.payload.size() <= 80u);
-    if (e.payload.back() != '}') {
-      ++poison;
-    } else if (e.payload.find("\"fail_attempts\":1") != std::string::npos) {
-      ++flaky;
-    }
-  }
-  BOOST_TEST(ids.size() == 100000u);
-  BOOST_TEST(keys.size() == got.distinct_keys());
-  BOOST_TEST(poison == got.poison);
-  BOOST_TEST(flaky == got.flaky);
-  BOOST_TEST(orders == 50000u);
-  BOOST_TEST(seen[0].id == "m-0");
-  BOOST_TEST(seen[0].key == "k-0");
-  BOOST_TEST(seen[0].payload.rfind("{\"n\":0,\"fail_attempts\":", 0) == 0u);
-}
-
-BOOST_AUTO_TEST_CASE(generator_runs_are_deterministic_per_seed) {
-  mailroom::generator_settings g;
-  g.messages = 50000;
-  auto a = mailroom::generator_source::plan(g);
-  auto b = mailroom::generator_source::plan(g);
-  g.seed = 7;
-  auto c = mailroom::generator_source::plan(g);
-  BOOST_TEST(a.duplicates == b.duplicates);
-  BOOST_TEST(a.poison == b.poison);
-  BOOST_TEST(a.duplicates != c.duplicates);
-}
-
-BOOST_AUTO_TEST_CASE(generator_stops_early_when_asked) {
-  mailroom::generator_settings g;
-  g.messages = 10000000;
-  memory_transport t{with_timeout(30000ms, 300)};
-  mailroom::generator_source gen{t, g};
-  gen.start();
-  for (int i = 0; i < 200 && gen.published() < 300u; ++i) {
-    std::this_thread::sleep_for(5ms);
-  }
-  BOOST_TEST(gen.published() == 300u); // held back by the capacity
-  auto started = std::chrono::steady_clock::now();
-  gen.stop();
-  gen.join();
-  BOOST_TEST(ms_since(started) < 1000);
-  BOOST_TEST(gen.finished());
-  BOOST_TEST(!t.accepts_input());
-  BOOST_TEST(drain(t).size() == 300u);
-}

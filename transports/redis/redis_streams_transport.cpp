@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "clients/redis/redis_reply.hpp"
+#include "core/unix_time.hpp"
 #include "transports/redis/attempt_errors_codec.hpp"
 #include "transports/redis/redis_failure.hpp"
 #include "transports/redis/redis_streams_scripts.hpp"
@@ -13,12 +14,6 @@
 namespace mailroom {
 
 namespace {
-
-std::int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A blocking read must not be cut off by the connection's own timeout.
 redis_settings reader_settings(redis_settings s, std::chrono::milliseconds block) {

@@ -1,8 +1,14 @@
-#include "stores/redis/unix_time.hpp"
+#include "core/unix_time.hpp"
 
 #include <chrono>
 
 namespace mailroom {
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 namespace {
 

@@ -6,6 +6,10 @@
 
 namespace mailroom {
 
+/// Returns the wall-clock time now as Unix milliseconds: what records that
+/// outlive the process (DLQ entries, stored retry due times) carry.
+std::int64_t unix_ms_now();
+
 /// Converts engine time points to Unix milliseconds and back at the store
 /// boundary.
 ///

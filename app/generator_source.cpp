@@ -1,4 +1,4 @@
-#include "transports/memory/generator_source.hpp"
+#include "app/generator_source.hpp"
 
 #include <algorithm>
 #include <chrono>
