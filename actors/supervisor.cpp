@@ -122,7 +122,7 @@ struct supervisor_state {
   void start_child(child_kind k, std::uint32_t index) {
     auto* c = find(k, index);
     if (c == nullptr) {
-      children.push_back({k, index, {}, 0, {}});
+      children.push_back({k, index, {}, 0, {}, {}});
       c = &children.back();
     }
     c->started = clock::now();

@@ -7,15 +7,15 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "app/generator_source.hpp"
+#include "app/settings_box.hpp"
 #include "clients/redis/redis_settings.hpp"
 #include "core/engine_config.hpp"
-#include "app/generator_source.hpp"
-#include "transports/memory/memory_transport.hpp"
-#include "transports/redis/redis_streams_settings.hpp"
 
 namespace mailroom {
 
@@ -29,28 +29,51 @@ struct log_settings {
   std::string format = "text";
 };
 
+/// A settings_box that copies as a value (a configuration is copied whole).
+class boxed_settings {
+public:
+  boxed_settings() = default;
+  explicit boxed_settings(std::unique_ptr<settings_box> box) : box_(std::move(box)) {}
+  boxed_settings(const boxed_settings& o) : box_(o.box_ ? o.box_->clone() : nullptr) {}
+  boxed_settings& operator=(const boxed_settings& o) {
+    box_ = o.box_ ? o.box_->clone() : nullptr;
+    return *this;
+  }
+  boxed_settings(boxed_settings&&) = default;
+  boxed_settings& operator=(boxed_settings&&) = default;
+
+  /// Returns the box.
+  settings_box& operator*() const { return *box_; }
+  settings_box* operator->() const { return box_.get(); }
+  explicit operator bool() const { return box_ != nullptr; }
+
+private:
+  std::unique_ptr<settings_box> box_;
+};
+
 /// Transport settings: the `[transport]` section and its sub-tables.
 struct transport_settings {
-  /// Which transport the engine consumes from: "memory" (in-process queue)
-  /// or "redis" (a Redis stream read through a consumer group); "kafka" and
-  /// "sqs" are reserved. Default "memory".
+  /// Which transport the engine consumes from: a name of the transport
+  /// registry ("memory", "redis", ...). Required in a file; "memory" in a
+  /// configuration built in code.
   std::string type = "memory";
-  /// Settings of the in-memory transport: `[transport.memory]`. Defaults are
-  /// those of `memory_transport_settings`.
-  memory_transport_settings memory;
-  /// Settings of the Redis Streams transport: `[transport.redis]`, used only
-  /// when `type` is "redis". Defaults are those of `redis_streams_settings`;
-  /// its connection settings (`redis`) and `dlq_mask` are not read from the
-  /// file: `run_app` fills them from `[redis]` and `[dead_letter]`.
-  redis_streams_settings redis;
+  /// The settings of every registered transport, by name: its
+  /// `[transport.<name>]` table, defaults where absent.
+  std::map<std::string, boxed_settings> by_type;
+
+  /// Returns the settings of transport `name` as an `S`. Throws
+  /// std::out_of_range when no such transport is registered.
+  template <class S> const S& of(const std::string& name) const {
+    return *static_cast<const S*>(by_type.at(name)->data());
+  }
 };
 
 /// Message-source settings: the `[source]` section.
 struct source_settings {
   /// Where messages come from: "generator" (synthetic messages pushed into the
   /// memory transport) or "none" (only what the transport already holds).
-  /// Default "generator", or "none" when the transport is "redis" (which
-  /// the generator cannot feed).
+  /// Default "generator", or "none" when the transport is one the generator
+  /// cannot feed (every transport but memory).
   std::string type = "generator";
   /// Settings of the synthetic generator, read from the flat keys of
   /// `[source]`. Defaults are those of `generator_settings`.
@@ -97,15 +120,9 @@ struct progress_settings {
 /// Everything the `mailroom` command is configured with.
 struct app_config {
   /// Engine, retry, dedupe, sweeper and dead-letter settings: the sections
-  /// `[engine]`, `[retry]`, `[dedupe]`, `[sweeper]` and `[dead_letter]`.
+  /// `[engine]`, `[retry]`, `[dedupe]` (with the idempotency store's kind),
+  /// `[sweeper]` (with the claim store's kind) and `[dead_letter]`.
   engine_config engine_cfg;
-  /// Idempotency store behind dedupe: `[dedupe] store`, "memory" (in the
-  /// process) or "redis" (shared, on the server of `redis`). Default
-  /// "memory".
-  std::string dedupe_store = "memory";
-  /// Claim store behind the sweeper's dispatch records: `[sweeper] store`,
-  /// "memory" or "redis". Default "memory".
-  std::string sweeper_store = "memory";
   /// The Redis server of every store that is "redis" and of the "redis"
   /// transport: `[redis]`. Unused while none is. Defaults are those of `redis_settings`;
   /// the reconnect backoff is not configurable and keeps its default.
@@ -128,7 +145,7 @@ struct app_config {
   std::string source_file;
 
   /// Returns true when an enabled feature keeps its store on Redis: dedupe
-  /// with `dedupe_store` "redis", or the sweeper with `sweeper_store`
+  /// with store "redis", or the sweeper with store
   /// "redis", or the Redis Streams transport. Only then is `redis` used.
   /// Returns the names of the environment variables this configuration
   /// reads secrets from (`redis.password_env`, ...): they are never passed
@@ -143,8 +160,8 @@ struct app_config {
 
   bool uses_redis() const {
     return transport.type == "redis" ||
-           (engine_cfg.dedupe.enabled && dedupe_store == "redis") ||
-           (engine_cfg.sweeper.enabled && sweeper_store == "redis");
+           (engine_cfg.dedupe.enabled && engine_cfg.dedupe.store == "redis") ||
+           (engine_cfg.sweeper.enabled && engine_cfg.sweeper.store == "redis");
   }
 };
 

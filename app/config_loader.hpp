@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/app_config.hpp"
+#include "app/transport_registry.hpp"
 
 namespace mailroom {
 
@@ -60,17 +61,13 @@ private:
 /// (`app_config::uses_redis`) and `redis.password_env` names a variable
 /// that is not set, the error is about `redis.password_env` and names the
 /// variable (never a value). Whether Redis answers is not checked here.
-app_config load_config(const std::string& path,
-                       const std::vector<std::string>& overrides);
+app_config load_config(const std::string& path, const std::vector<std::string>& overrides,
+                       const transport_registry& registry = builtin_transports());
 
-/// Returns `cfg` as TOML text with every key of the schema, in the form
-/// `load_config` reads back.
-///
-/// Secrets are redacted: the value of any key whose name contains
-/// "password", "secret", "token", "credential" or "key_id" (case-insensitive),
-/// including the entries of handler `env` tables, is shown as "<redacted>".
-/// The one exception is `redis.password_env`, shown as it is: it holds the
-/// name of a variable, and the password never enters the configuration.
+/// Returns `cfg` as TOML text with every declared key, in the form
+/// `load_config` reads back. Secrets are redacted: keys declared secret, and
+/// the entries of free-form tables (a handler's `env`) whose name looks
+/// secret by `is_secret_key`, are shown as "<redacted>".
 std::string render_config(const app_config& cfg);
 
 /// Returns true when a key named `name` holds a secret by the rule of

@@ -14,16 +14,16 @@
 #include "app/builtin_handlers.hpp"
 #include "app/logging.hpp"
 #include "app/run_report.hpp"
-#include "clients/redis/redis_connection.hpp"
-#include "core/process_stats.hpp"
+#include "core/engine_config_schema.hpp"
 #include "mailroom/engine.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
+
+#ifdef MAILROOM_WITH_REDIS
+#include "app/redis_probe.hpp"
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
-#include "app/generator_source.hpp"
-#include "transports/memory/memory_transport.hpp"
-#include "transports/redis/redis_streams_transport.hpp"
+#endif
 
 namespace mailroom {
 
@@ -45,33 +45,6 @@ handler_fn make_handler(const handler_spec& spec, const app_config& cfg) {
     return make_exec_handler(std::move(s));
   }
   return make_demo_handler(spec.latency);
-}
-
-// Outages during a run are the engine's business (dedupe.on_store_error,
-// the sweeper's next tick), but a server that does not answer at start is
-// far more often a wrong address or password than an outage: say so now
-// rather than run on with every message handed back.
-void check_redis(redis_connection& connection) {
-  auto r = connection.connect();
-  if (r) {
-    return;
-  }
-  const auto& s = connection.settings();
-  auto where = s.host + ":" + std::to_string(s.port);
-  // The connection's texts start with "redis host:port: "; drop the repeat.
-  auto why = r.what;
-  if (auto prefix = "redis " + where + ": "; why.rfind(prefix, 0) == 0) {
-    why.erase(0, prefix.size());
-  }
-  if (r.failure == failure_class::transient) {
-    throw std::runtime_error("cannot reach Redis at " + where + ": " + why);
-  }
-  throw std::runtime_error("Redis at " + where + " refused the connection: " + why);
-}
-
-std::string redis_description(const redis_settings& s) {
-  return s.host + ":" + std::to_string(s.port) + " db " + std::to_string(s.db) +
-         ", key prefix \"" + s.key_prefix + "\"";
 }
 
 // Signals are taken by one thread with sigtimedwait, so no handler runs in
@@ -128,55 +101,23 @@ private:
   std::atomic<int> count_{0};
 };
 
-} // namespace
 
-int run_app(const app_config& cfg) {
-  configure_logging(cfg.log.level, cfg.log.format);
-  signal_watch::block_in_this_thread(); // inherited by every thread started below
-
-  engine_parts parts;
-  std::shared_ptr<memory_transport> memory;
-  std::shared_ptr<redis_streams_transport> streams;
-  if (cfg.transport.type == "redis") {
-    auto settings = cfg.transport.redis;
-    settings.redis = cfg.redis;
-    const auto& dl = cfg.engine_cfg.dead_letter;
-    settings.dlq_mask =
-        payload_mask{dl.mask_fields, dl.mask_regex, dl.mask_with, dl.on_unparsable};
-    streams = std::make_shared<redis_streams_transport>(std::move(settings));
-    // The transport's connections are its own; a probe on the same settings
-    // gives the same clear start-up error as the stores.
-    redis_connection probe{cfg.redis};
-    check_redis(probe);
-    if (auto r = streams->ensure_group(); !r) {
-      throw std::runtime_error("cannot create consumer group \"" +
-                               streams->settings().group + "\" on stream \"" +
-                               streams->settings().stream + "\": " + r.what);
-    }
-    spdlog::info("mailroom: consuming stream \"{}\" as {} in group \"{}\" at {}",
-                 streams->settings().stream, streams->settings().consumer,
-                 streams->settings().group, redis_description(cfg.redis));
-    parts.transport = streams;
-  } else {
-    memory = std::make_shared<memory_transport>(cfg.transport.memory);
-    parts.transport = memory;
-  }
-  transport& t = *parts.transport;
-  bool dedupe_on_redis = cfg.engine_cfg.dedupe.enabled && cfg.dedupe_store == "redis";
-  bool claims_on_redis = cfg.engine_cfg.sweeper.enabled && cfg.sweeper_store == "redis";
+// The idempotency and claim stores the configuration asks for.
+void add_stores(const app_config& cfg, const transport& t, engine_parts& parts) {
+  bool dedupe_on_redis = cfg.engine_cfg.dedupe.enabled && cfg.engine_cfg.dedupe.store == "redis";
+  bool claims_on_redis = cfg.engine_cfg.sweeper.enabled && cfg.engine_cfg.sweeper.store == "redis";
+#ifdef MAILROOM_WITH_REDIS
   if (dedupe_on_redis) {
     auto store = std::make_shared<redis_idempotency_store>(cfg.redis);
     check_redis(store->connection());
     parts.idempotency = std::move(store);
-  } else if (cfg.engine_cfg.dedupe.enabled) {
-    parts.idempotency = std::make_shared<memory_idempotency_store>();
   }
   if (claims_on_redis) {
+    // Records are scoped by the source, so a sweeper only recovers what its
+    // own transport delivered.
     auto store = std::make_shared<redis_claim_store>(cfg.redis, t.source_id());
     check_redis(store->connection());
     parts.claims = std::move(store);
-  } else if (cfg.engine_cfg.sweeper.enabled) {
-    parts.claims = std::make_shared<memory_claim_store>();
   }
   if (dedupe_on_redis || claims_on_redis) {
     spdlog::info("mailroom: Redis at {} holds the {}", redis_description(cfg.redis),
@@ -184,28 +125,47 @@ int run_app(const app_config& cfg) {
                  : dedupe_on_redis ? "idempotency and claim stores"
                                    : "claim store");
   }
+#else
+  (void)t;
+#endif
+  if (cfg.engine_cfg.dedupe.enabled && !dedupe_on_redis) {
+    parts.idempotency = std::make_shared<memory_idempotency_store>();
+  }
+  if (cfg.engine_cfg.sweeper.enabled && !claims_on_redis) {
+    parts.claims = std::make_shared<memory_claim_store>();
+  }
+}
+
+} // namespace
+
+int run_app(const app_config& cfg, const transport_registry& registry) {
+  configure_logging(cfg.log.level, cfg.log.format);
+  signal_watch::block_in_this_thread(); // inherited by every thread started below
+
+  const auto* kind = registry.find(cfg.transport.type);
+  if (kind == nullptr) {
+    throw std::runtime_error("transport \"" + cfg.transport.type + "\" is not available");
+  }
+  auto instance = kind->create(*cfg.transport.by_type.at(kind->name), cfg);
+  engine_parts parts;
+  parts.transport = instance.transport;
+  transport& t = *parts.transport;
+  add_stores(cfg, t, parts);
   parts.handlers.set_fallback(make_handler(cfg.default_handler, cfg));
   for (auto& [topic, spec] : cfg.topic_handlers) {
     parts.handlers.add(topic, make_handler(spec, cfg));
   }
 
-  std::unique_ptr<generator_source> generator;
-  if (memory && cfg.source.type == "generator") {
-    generator = std::make_unique<generator_source>(*memory, cfg.source.generator);
-  } else if (memory) {
-    memory->close_input();
-  }
-
   spdlog::info(
       "mailroom: {} transport, {} workers, max_in_flight {}, dedupe {}, ordering {}",
       t.name(), cfg.engine_cfg.engine.workers, cfg.engine_cfg.engine.max_in_flight,
-      cfg.engine_cfg.dedupe.enabled ? "on" : "off",
-      cfg.engine_cfg.engine.ordering == ordering_mode::per_key ? "per_key" : "unordered");
+      cfg.engine_cfg.dedupe.enabled ? "on" : "off", to_string(cfg.engine_cfg.engine.ordering));
   engine e{cfg.engine_cfg, std::move(parts)};
   run_report report{cfg.progress.heartbeat, cfg.log.format == "json"};
   e.start();
-  if (generator) {
-    generator->start();
+  auto& source = instance.source;
+  if (source) {
+    source->start();
   }
   {
     signal_watch signals{e};
@@ -213,24 +173,20 @@ int run_app(const app_config& cfg) {
       if (cfg.progress.enabled) {
         report.progress(e.metrics());
       }
-      if (signals.signalled() && generator) {
-        generator->stop();
+      if (signals.signalled() && source) {
+        source->stop();
       }
     }
   }
-  if (generator) {
-    generator->stop();
-    generator->join();
+  if (source) {
+    source->stop();
+    source->join();
   }
   run_outcome outcome;
   outcome.exit = e.stop();
   auto m = e.metrics();
   outcome.dlq_depth = t.dead_letter_depth();
-  if (streams) {
-    auto s = streams->stats();
-    outcome.transport_rows.emplace_back("rejected by transport",
-                                        s.malformed + s.over_delivered);
-  }
+  outcome.transport_rows = t.stats_report();
   report.summary(m, outcome);
   const auto& exit = outcome.exit;
   if (!exit.failure.empty()) {

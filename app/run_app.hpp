@@ -1,6 +1,7 @@
 #pragma once
 
 #include "app/app_config.hpp"
+#include "app/transport_registry.hpp"
 
 namespace mailroom {
 
@@ -14,6 +15,8 @@ namespace mailroom {
 /// has started. An outage after that start is not fatal: dedupe applies
 /// `dedupe.on_store_error`, a failed complete hands the message back, the
 /// sweeper tries again at its next tick, and the connection reconnects.
-int run_app(const app_config& cfg);
+///
+/// The transport is built by `registry`'s kind named `cfg.transport.type`.
+int run_app(const app_config& cfg, const transport_registry& registry = builtin_transports());
 
 } // namespace mailroom

@@ -46,6 +46,9 @@ struct engine_settings {
 /// Dedupe settings: the `[dedupe]` section.
 struct dedupe_settings {
   bool enabled = true;                ///< Claim keys before handling.
+  /// Which idempotency store backs it: "memory" or "redis". The command's
+  /// wiring reads it (an embedder passes the store itself). Default "memory".
+  std::string store = "memory";
   milliseconds claim_ttl{60000};      ///< Lifetime of a claim, ms.
   milliseconds result_ttl{86400000};  ///< How long a done key is remembered, ms.
   milliseconds in_flight_delay{1000}; ///< Nack delay for a key claimed elsewhere, ms.
@@ -60,6 +63,9 @@ struct dedupe_settings {
 /// Sweeper settings: the `[sweeper]` section.
 struct sweeper_settings {
   bool enabled = true;               ///< Record dispatches and sweep them.
+  /// Which claim store keeps the records: "memory" or "redis" (read by the
+  /// command's wiring, as `dedupe_settings::store`). Default "memory".
+  std::string store = "memory";
   milliseconds interval{5000};       ///< Time between ticks, ms.
   milliseconds stale_cutoff{120000}; ///< Age of a stale pending marker, ms.
   std::uint32_t limit = 100;         ///< Most records of each kind per tick.

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,13 @@ public:
   /// Returns how many records the dead-letter destination holds now (it may
   /// ask the broker, also after close()), or nullopt when it cannot tell.
   virtual std::optional<std::uint64_t> dead_letter_depth() { return std::nullopt; }
+
+  /// Returns counts the transport keeps of itself for the run summary, as
+  /// (row name, value): what it rejected without handing it to the engine,
+  /// what it took over, and the like. Default none.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> stats_report() const {
+    return {};
+  }
 
   /// Returns true when a finite source has delivered and settled everything.
   /// Endless transports (brokers) always return false.

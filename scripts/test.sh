@@ -14,7 +14,7 @@ ctest --test-dir build --output-on-failure --timeout 300
 if [ "${MAILROOM_SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "== build (ASan + UBSan)"
   MAILROOM_BUILD_DIR=build-asan bash scripts/build.sh -DMAILROOM_SANITIZE=ON -DMAILROOM_BENCH=OFF
-  echo "== unit tests under ASan + UBSan"
+  echo "== tests under ASan + UBSan"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure --timeout 600 -L unit
+    ctest --test-dir build-asan --output-on-failure --timeout 600
 fi

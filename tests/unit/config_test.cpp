@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "app/config_loader.hpp"
+#include "transports/memory/memory_transport.hpp"
+#include "transports/redis/redis_streams_settings.hpp"
 #include "tests/support/scoped_env.hpp"
 
 using namespace mailroom;
@@ -119,13 +121,13 @@ BOOST_AUTO_TEST_CASE(default_toml_has_documented_values) {
   BOOST_TEST(e.retry.cap.count() == 1000);
   BOOST_TEST(e.retry.max_attempts == 3u);
   BOOST_TEST(e.dedupe.enabled);
-  BOOST_TEST(c.dedupe_store == "memory");
+  BOOST_TEST(c.engine_cfg.dedupe.store == "memory");
   BOOST_TEST(e.dedupe.claim_ttl.count() == 60000);
   BOOST_TEST((e.dedupe.on_store_error == store_failure_policy::fail_closed));
   BOOST_TEST(e.sweeper.enabled);
   BOOST_TEST(e.sweeper.stale_cutoff.count() == 120000);
   BOOST_TEST(e.sweeper.limit == 100u);
-  BOOST_TEST(c.sweeper_store == "memory");
+  BOOST_TEST(c.engine_cfg.sweeper.store == "memory");
   BOOST_TEST(c.redis.host == "127.0.0.1");
   BOOST_TEST(c.redis.port == 6379);
   BOOST_TEST(c.redis.db == 0);
@@ -139,10 +141,10 @@ BOOST_AUTO_TEST_CASE(default_toml_has_documented_values) {
   BOOST_TEST(e.dead_letter.mask_fields.size() == 2u);
   BOOST_TEST(e.dead_letter.mask_with == "***");
   BOOST_TEST(c.transport.type == "memory");
-  BOOST_TEST(c.transport.memory.visibility_timeout.count() == 30000);
-  BOOST_TEST(c.transport.memory.capacity == 65536u);
+  BOOST_TEST(c.transport.of<mailroom::memory_transport_settings>("memory").visibility_timeout.count() == 30000);
+  BOOST_TEST(c.transport.of<mailroom::memory_transport_settings>("memory").capacity == 65536u);
   // [transport.redis] is documented with the struct defaults.
-  const auto& rt = c.transport.redis;
+  const auto& rt = c.transport.of<mailroom::redis_streams_settings>("redis");
   BOOST_TEST(rt.stream == "");
   BOOST_TEST(rt.group == "mailroom");
   BOOST_TEST(rt.consumer == "");
@@ -194,8 +196,8 @@ BOOST_AUTO_TEST_CASE(every_example_loads) {
   BOOST_TEST(c.topic_handlers.count("audit") == 1u);
 
   app_config r = load_config(source_dir + "/config/redis-dedupe.toml", {});
-  BOOST_TEST(r.dedupe_store == "redis");
-  BOOST_TEST(r.sweeper_store == "redis");
+  BOOST_TEST(r.engine_cfg.dedupe.store == "redis");
+  BOOST_TEST(r.engine_cfg.sweeper.store == "redis");
   BOOST_TEST(r.uses_redis());
   BOOST_TEST(r.redis.password_env == "");
   BOOST_TEST(r.source.type == "generator");
@@ -205,9 +207,9 @@ BOOST_AUTO_TEST_CASE(every_example_loads) {
 
   app_config st = load_config(source_dir + "/config/redis-streams.toml", {});
   BOOST_TEST(st.transport.type == "redis");
-  BOOST_TEST(st.transport.redis.stream == "orders");
-  BOOST_TEST(st.transport.redis.group == "mailroom");
-  BOOST_TEST(st.dedupe_store == "redis");
+  BOOST_TEST(st.transport.of<mailroom::redis_streams_settings>("redis").stream == "orders");
+  BOOST_TEST(st.transport.of<mailroom::redis_streams_settings>("redis").group == "mailroom");
+  BOOST_TEST(st.engine_cfg.dedupe.store == "redis");
   BOOST_TEST(st.source.type == "none");
   BOOST_TEST(st.default_handler.type == "demo");
   BOOST_TEST(st.uses_redis());
@@ -216,8 +218,8 @@ BOOST_AUTO_TEST_CASE(every_example_loads) {
 BOOST_AUTO_TEST_CASE(redis_transport_defaults_are_those_of_the_settings) {
   app_config c = load_text("[transport]\ntype = \"redis\"\n[transport.redis]\n"
                            "stream = \"orders\"\n");
-  redis_streams_settings d;
-  const auto& rt = c.transport.redis;
+  mailroom::redis_streams_settings d;
+  const auto& rt = c.transport.of<mailroom::redis_streams_settings>("redis");
   BOOST_TEST(c.transport.type == "redis");
   BOOST_TEST(c.uses_redis());
   BOOST_TEST(rt.stream == "orders");
@@ -239,7 +241,7 @@ BOOST_AUTO_TEST_CASE(redis_transport_defaults_are_those_of_the_settings) {
   // The generator cannot feed a stream: source.type defaults to "none".
   BOOST_TEST(c.source.type == "none");
   // The memory transport keeps its default and never needs a stream.
-  BOOST_TEST(load_text("").transport.redis.stream == "");
+  BOOST_TEST(load_text("").transport.of<mailroom::redis_streams_settings>("redis").stream == "");
   BOOST_TEST(!load_text("[transport.redis]\nmin_idle_ms = 1\n").uses_redis());
 }
 
@@ -254,7 +256,7 @@ BOOST_AUTO_TEST_CASE(redis_transport_keys_are_read) {
       "retry_zset = \"in-retry\"\nerrors_hash = \"in-errors\"\n"
       "delete_consumer_on_close = false\n[source]\ntype = \"none\"\n",
       {"transport.redis.consumer=c-2"});
-  const auto& rt = c.transport.redis;
+  const auto& rt = c.transport.of<mailroom::redis_streams_settings>("redis");
   BOOST_TEST(rt.stream == "in");
   BOOST_TEST(rt.group == "g");
   BOOST_TEST(rt.consumer == "c-2");
@@ -278,8 +280,8 @@ BOOST_AUTO_TEST_CASE(redis_transport_keys_are_read) {
   // The rendered configuration loads back to the same settings.
   temp_file again(text);
   auto back = load_config(again.path, {});
-  BOOST_TEST(back.transport.redis.consumer == "c-2");
-  BOOST_TEST(back.transport.redis.ordering_key_field == "account");
+  BOOST_TEST(back.transport.of<mailroom::redis_streams_settings>("redis").consumer == "c-2");
+  BOOST_TEST(back.transport.of<mailroom::redis_streams_settings>("redis").ordering_key_field == "account");
 }
 
 BOOST_AUTO_TEST_CASE(bad_redis_transport_values_are_rejected) {
@@ -302,7 +304,8 @@ BOOST_AUTO_TEST_CASE(bad_redis_transport_values_are_rejected) {
   check_rejected(with_stream + "group_start_id = \"12-x\"\n",
                  "transport.redis.group_start_id", {"got \"12-x\""});
   BOOST_TEST(load_text(with_stream + "group_start_id = \"1700000000000-3\"\n")
-                 .transport.redis.group_start_id == "1700000000000-3");
+                 .transport.of<mailroom::redis_streams_settings>("redis")
+                 .group_start_id == "1700000000000-3");
   // A dead-letter stream equal to the stream looped: each record was read
   // back and dead-lettered again.
   check_rejected(with_stream + "dlq_stream = \"s\"\n", "transport.redis.dlq_stream",
@@ -350,7 +353,7 @@ BOOST_AUTO_TEST_CASE(min_idle_must_exceed_the_handler_timeout) {
                  {"engine.handler_timeout_ms=60000", "dedupe.enabled=false",
                   "sweeper.enabled=false"},
                  "transport.redis.min_idle_ms", {"(60000)", "got 60000"});
-  BOOST_TEST(load_text(base + "min_idle_ms = 5001\n").transport.redis.min_idle.count() ==
+  BOOST_TEST(load_text(base + "min_idle_ms = 5001\n").transport.of<mailroom::redis_streams_settings>("redis").min_idle.count() ==
              5001);
   // Only checked when the stream transport is in use.
   BOOST_TEST(load_text("[engine]\nhandler_timeout_ms = 5000\n[transport.redis]\n"
@@ -398,8 +401,8 @@ command_timeout_ms = 1500
 keep_alive = false
 key_prefix = "orders:"
 )");
-  BOOST_TEST(c.dedupe_store == "redis");
-  BOOST_TEST(c.sweeper_store == "redis");
+  BOOST_TEST(c.engine_cfg.dedupe.store == "redis");
+  BOOST_TEST(c.engine_cfg.sweeper.store == "redis");
   BOOST_TEST(c.uses_redis());
   BOOST_TEST(c.redis.host == "redis.internal");
   BOOST_TEST(c.redis.port == 6380);
@@ -415,8 +418,8 @@ key_prefix = "orders:"
 BOOST_AUTO_TEST_CASE(redis_defaults_are_those_of_redis_settings) {
   app_config c = load_text("");
   redis_settings d;
-  BOOST_TEST(c.dedupe_store == "memory");
-  BOOST_TEST(c.sweeper_store == "memory");
+  BOOST_TEST(c.engine_cfg.dedupe.store == "memory");
+  BOOST_TEST(c.engine_cfg.sweeper.store == "memory");
   BOOST_TEST(!c.uses_redis());
   BOOST_TEST(c.redis.host == d.host);
   BOOST_TEST(c.redis.port == d.port);
@@ -439,7 +442,7 @@ BOOST_AUTO_TEST_CASE(redis_overrides_apply) {
   app_config c = load_text(
       "", {"dedupe.store=redis", "redis.host=10.0.0.5", "redis.port=6390",
            "redis.key_prefix=t1:", "redis.password_env=MAILROOM_CONFIG_TEST_SET_PW"});
-  BOOST_TEST(c.dedupe_store == "redis");
+  BOOST_TEST(c.engine_cfg.dedupe.store == "redis");
   BOOST_TEST(c.redis.host == "10.0.0.5");
   BOOST_TEST(c.redis.port == 6390);
   BOOST_TEST(c.redis.key_prefix == "t1:");
@@ -806,8 +809,8 @@ key_prefix = "p \" q:"
              c.engine_cfg.dead_letter.mask_with);
   BOOST_TEST(again.source.generator.duplicate_ratio == 0.125);
   BOOST_TEST(again.topic_handlers.at("audit").env.size() == 2u);
-  BOOST_TEST(again.dedupe_store == "redis");
-  BOOST_TEST(again.sweeper_store == "redis");
+  BOOST_TEST(again.engine_cfg.dedupe.store == "redis");
+  BOOST_TEST(again.engine_cfg.sweeper.store == "redis");
   BOOST_TEST(again.redis.host == "::1");
   BOOST_TEST(again.redis.port == 7000);
   BOOST_TEST(again.redis.db == 2);

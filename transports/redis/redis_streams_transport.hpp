@@ -153,6 +153,13 @@ public:
   /// left to flush. Always succeeds.
   io_result close() override;
 
+  /// Returns the entries it dead-lettered itself (malformed, delivered too
+  /// often) as "rejected by transport".
+  std::vector<std::pair<std::string, std::uint64_t>> stats_report() const override {
+    auto s = stats();
+    return {{"rejected by transport", s.malformed + s.over_delivered}};
+  }
+
   /// Returns the settings in use, defaults derived.
   const redis_streams_settings& settings() const { return settings_; }
 

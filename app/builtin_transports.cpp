@@ -1,0 +1,117 @@
+#include <spdlog/spdlog.h>
+
+#include "app/app_config.hpp"
+#include "app/generator_source.hpp"
+#include "app/transport_registry.hpp"
+#include "transports/memory/memory_transport.hpp"
+#include "transports/memory/memory_transport_schema.hpp"
+
+#ifdef MAILROOM_WITH_REDIS
+#include "app/redis_probe.hpp"
+#include "transports/redis/redis_streams_schema.hpp"
+#include "transports/redis/redis_streams_transport.hpp"
+#endif
+
+namespace mailroom {
+
+namespace {
+
+// The generator feeding a memory transport for the run.
+class generator_feed final : public run_source {
+public:
+  generator_feed(memory_transport& t, const generator_settings& s) : generator_(t, s) {}
+  void start() override { generator_.start(); }
+  void stop() override { generator_.stop(); }
+  void join() override { generator_.join(); }
+
+private:
+  generator_source generator_;
+};
+
+template <class S> const S& settings_of(const settings_box& box) {
+  return *static_cast<const S*>(box.data());
+}
+
+transport_kind memory_kind() {
+  transport_kind k;
+  k.name = "memory";
+  k.feeds_generator = true;
+  k.settings = [] {
+    return std::make_unique<typed_settings_box<memory_transport_settings>>(
+        memory_transport_schema());
+  };
+  k.problems = [](const settings_box&, const app_config&) {
+    return std::vector<setting_problem>{};
+  };
+  k.create = [](const settings_box& box, const app_config& cfg) {
+    transport_instance out;
+    auto memory =
+        std::make_shared<memory_transport>(settings_of<memory_transport_settings>(box));
+    if (cfg.source.type == "generator") {
+      out.source = std::make_unique<generator_feed>(*memory, cfg.source.generator);
+    } else {
+      memory->close_input();
+    }
+    out.transport = std::move(memory);
+    return out;
+  };
+  return k;
+}
+
+#ifdef MAILROOM_WITH_REDIS
+transport_kind redis_streams_kind() {
+  transport_kind k;
+  k.name = "redis";
+  k.settings = [] {
+    return std::make_unique<typed_settings_box<redis_streams_settings>>(
+        redis_streams_schema());
+  };
+  k.problems = [](const settings_box& box, const app_config& cfg) {
+    return redis_streams_problems(settings_of<redis_streams_settings>(box), cfg.engine_cfg);
+  };
+  k.create = [](const settings_box& box, const app_config& cfg) {
+    auto settings = settings_of<redis_streams_settings>(box);
+    settings.redis = cfg.redis;
+    const auto& dl = cfg.engine_cfg.dead_letter;
+    settings.dlq_mask =
+        payload_mask{dl.mask_fields, dl.mask_regex, dl.mask_with, dl.on_unparsable};
+    auto streams = std::make_shared<redis_streams_transport>(std::move(settings));
+    // The transport's connections are its own; a probe on the same settings
+    // gives the same clear start-up error as the stores.
+    redis_connection probe{cfg.redis};
+    check_redis(probe);
+    if (auto r = streams->ensure_group(); !r) {
+      throw std::runtime_error("cannot create consumer group \"" +
+                               streams->settings().group + "\" on stream \"" +
+                               streams->settings().stream + "\": " + r.what);
+    }
+    spdlog::info("mailroom: consuming stream \"{}\" as {} in group \"{}\" at {}",
+                 streams->settings().stream, streams->settings().consumer,
+                 streams->settings().group, redis_description(cfg.redis));
+    transport_instance out;
+    out.transport = std::move(streams);
+    return out;
+  };
+  return k;
+}
+#endif
+
+} // namespace
+
+const transport_registry& builtin_transports() {
+  static const transport_registry registry = [] {
+    transport_registry r;
+    r.add(memory_kind());
+#ifdef MAILROOM_WITH_REDIS
+    r.add(redis_streams_kind());
+#else
+    r.add_unavailable("redis", "this binary was built without Redis");
+#endif
+    r.add_unavailable("kafka", "not available yet");
+    r.add_unavailable("sqs", "not available yet");
+    return r;
+  }();
+  return registry;
+}
+
+} // namespace mailroom
