@@ -9,6 +9,7 @@ packages=(
   libcaf-dev librdkafka-dev libhiredis-dev libspdlog-dev libfmt-dev
   libboost-test-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libssl-dev
   redis-server redis-tools gnuplot-nox procps
+  maven openjdk-17-jre-headless kcat python3-boto3 python3-botocore
 )
 
 missing=()

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+bash scripts/fetch-servers.sh
 
 echo "== build (RelWithDebInfo)"
 bash scripts/build.sh
