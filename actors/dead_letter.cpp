@@ -32,6 +32,7 @@ struct dead_letter_state {
   retry_policy backoff{retry_settings{std::chrono::milliseconds{100},
                                       std::chrono::milliseconds{10000}, 0}};
   work_batch waiting; // writes that failed, retried on a timer
+  std::vector<const envelope*> written_msgs;
   log_limiter limiter{20, std::chrono::milliseconds{5000}};
   std::uint32_t failures = 0;
   bool retry_armed = false;
@@ -42,7 +43,7 @@ struct dead_letter_state {
   void park(work_batch& items) {
     auto now_ms = unix_ms_now();
     work_batch written;
-    std::uint64_t stale = 0;
+    std::uint64_t stale = 0, rejected = 0;
     auto& m = ctx->metrics;
     for (auto& item : items) {
       dead_letter_record rec;
@@ -62,15 +63,22 @@ struct dead_letter_state {
         ++stale;
         written.push_back(std::move(item));
       } else if (r) {
-        note_written(item.msg, rec);
+        note_written(item, rec);
+        rejected += item.rejected ? 1 : 0;
         written.push_back(std::move(item));
       } else {
         waiting.push_back(std::move(item));
       }
     }
     report_suppressed(false);
-    m.dead_lettered.fetch_add(written.size() - stale, std::memory_order_relaxed);
+    m.dead_lettered.fetch_add(written.size() - stale - rejected, std::memory_order_relaxed);
+    m.rejected.fetch_add(rejected, std::memory_order_relaxed);
     m.fenced.fetch_add(stale, std::memory_order_relaxed);
+    written_msgs.clear();
+    for (const auto& item : written) {
+      written_msgs.push_back(&item.msg);
+    }
+    settle.forget_histories(written_msgs);
     settle.forget(written);
     settle.report_settled(written.size());
     if (!waiting.empty() && !retry_armed) {
@@ -85,12 +93,13 @@ struct dead_letter_state {
 
   // Every dead-letter is a warning with its facts, up to 20 per 5 s; past
   // that a summary line per window says how many more there were.
-  void note_written(const envelope& msg, const dead_letter_record& rec) {
+  void note_written(const work_item& item, const dead_letter_record& rec) {
     if (!limiter.allow(clock::now())) {
       return;
     }
+    const auto& msg = item.msg;
     auto attempts = std::to_string(rec.attempts);
-    log_event(spdlog::level::warn, "dead-lettered",
+    log_event(spdlog::level::warn, item.rejected ? "rejected" : "dead-lettered",
               {{"id", msg.id}, {"topic", msg.topic}, {"attempts", attempts},
                {"reason", rec.reason}});
   }

@@ -1,5 +1,6 @@
 #include "actors/dedupe.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <spdlog/spdlog.h>
 
@@ -13,7 +14,13 @@ namespace {
 struct dedupe_state {
   std::shared_ptr<engine_context> ctx;
   std::vector<std::string_view> keys;
+  std::vector<std::string_view> ids;  // asked of the attempt log
+  std::vector<std::size_t> asked;     // their places in the batch
+  std::vector<std::optional<attempt_history>> histories;
+  std::vector<fencing_token> claimed; // per item: the re-dispatched record's token, or 0
+  std::vector<char> unknown;          // per batch item: its history could not be loaded
   work_batch items;
+  bool history_failing = false;
   bool in_outage = false;
   std::uint64_t outage_total = 0;
   std::uint64_t outage_since_log = 0;
@@ -22,26 +29,97 @@ struct dedupe_state {
 
   explicit dedupe_state(std::shared_ptr<engine_context> c) : ctx(std::move(c)) {}
 
-  void classify(polled_batch& batch, work_batch& fresh, work_batch& direct) {
+  // Redeliveries get their history from the attempt log: their errors, and
+  // for a broker that does not count deliveries, the count as well. A log
+  // that cannot be asked leaves them as the transport delivered them: the
+  // retry budget then starts again, which is better than not delivering.
+  void load_history(polled_batch& batch) {
+    bool every = !ctx->source->counts_deliveries();
+    ids.clear();
+    asked.clear();
+    unknown.assign(batch.items.size(), 0);
+    for (std::size_t i = 0; i < batch.items.size(); ++i) {
+      const auto& m = batch.items[i];
+      if (every || m.attempt > 1) {
+        ids.emplace_back(m.id);
+        asked.push_back(i);
+      }
+    }
+    if (ids.empty()) {
+      return;
+    }
+    auto r = ctx->attempts->load(ids, histories);
+    if (!r) {
+      ctx->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+      if (!history_failing) {
+        spdlog::warn("dedupe: attempt log unavailable ({}); redeliveries go on without "
+                     "their earlier errors",
+                     r.what);
+      }
+      history_failing = true;
+      for (auto i : asked) {
+        unknown[i] = 1;
+      }
+      return;
+    }
+    if (history_failing) {
+      spdlog::info("dedupe: attempt log answers again");
+      history_failing = false;
+    }
+    for (std::size_t j = 0; j < asked.size() && j < histories.size(); ++j) {
+      if (!histories[j]) {
+        continue;
+      }
+      auto& m = batch.items[asked[j]];
+      m.attempt_errors = std::move(histories[j]->errors);
+      if (every) {
+        m.attempt = std::max(m.attempt, histories[j]->deliveries + 1);
+      }
+    }
+  }
+
+  // Sorts a polled batch: poison to the dead-letter actor, deliveries of a
+  // revoked partition dropped, the rest claimed; what may run goes to
+  // `fresh`, what is settled without running (duplicates, keys in flight,
+  // store outage under fail_closed, revoked) to `direct`.
+  void classify(polled_batch& batch, work_batch& fresh, work_batch& direct,
+                work_batch& poison) {
     auto& cfg = ctx->config.dedupe;
     auto n = batch.items.size();
     auto first_fresh = batch.recovered_tokens.size();
     items.clear();
-    items.resize(n);
+    items.reserve(n);
+    claimed.clear();
     bool keyed = ctx->idempotency || ctx->claims;
     for (std::size_t i = 0; i < n; ++i) {
-      auto& item = items[i];
+      work_item item;
       item.msg = std::move(batch.items[i]);
-      if (keyed) {
-        item.store_key = dedupe_key(item.msg, cfg.scope);
-      }
+      item.epoch = batch.epoch;
+      item.history_unknown = i < unknown.size() && unknown[i] != 0;
       if (batch.lease != nullptr && i >= first_fresh) {
         item.lease = batch.lease;
         item.lease_index = static_cast<std::uint32_t>(i - first_fresh);
       }
+      if (!item.msg.poison.empty()) {
+        item.rejected = true;
+        item.preset = outcome::dead_letter(item.msg.poison);
+        poison.push_back(std::move(item));
+        continue;
+      }
+      if (ctx->partitions.revoked(item)) {
+        item.revoked = true;
+        direct.push_back(std::move(item));
+        continue;
+      }
+      if (keyed) {
+        item.store_key = dedupe_key(item.msg, cfg.scope);
+      }
+      claimed.push_back(i < first_fresh ? batch.recovered_tokens[i] : 0);
+      items.push_back(std::move(item));
     }
+    n = items.size();
     std::vector<claim_result> claims;
-    if (ctx->idempotency) {
+    if (ctx->idempotency && n > 0) {
       keys.clear();
       for (auto& item : items) {
         keys.emplace_back(item.store_key);
@@ -77,9 +155,8 @@ struct dedupe_state {
       }
       // A re-dispatched record that turned out done or taken is finished
       // with: its old marker must not be swept again.
-      if (i < batch.recovered_tokens.size() && ctx->claims &&
-          status == claim_result::state::done) {
-        ctx->claims->mark_terminal(item.store_key, batch.recovered_tokens[i]);
+      if (claimed[i] != 0 && ctx->claims && status == claim_result::state::done) {
+        ctx->claims->mark_terminal(item.store_key, claimed[i]);
       }
       direct.push_back(std::move(item));
     }
@@ -144,12 +221,17 @@ struct dedupe_state {
   }
 
   void on_batch(polled_batch& batch) {
-    work_batch fresh, direct;
+    load_history(batch);
+    work_batch fresh, direct, poison;
     fresh.reserve(batch.items.size());
-    classify(batch, fresh, direct);
+    classify(batch, fresh, direct, poison);
     record(fresh);
     ctx->queue.push(std::move(fresh), batch.items.size());
     ctx->settle.push(std::move(direct));
+    if (!poison.empty()) {
+      caf::anon_send(ctx->handle(role::dead_letter), park_atom::value,
+                     park_batch{std::move(poison)});
+    }
   }
 };
 
@@ -166,6 +248,9 @@ caf::behavior dedupe_actor(caf::event_based_actor*, std::shared_ptr<engine_conte
           // transport redelivers it; its room and budget are given back.
           auto n = batch.items.size();
           spdlog::error("dedupe: batch of {} failed: {}", n, e.what());
+          for (const auto& msg : batch.items) {
+            st->ctx->partitions.leave(msg); // moved-from ones keep their receipt
+          }
           st->ctx->queue.push({}, n);
           if (batch.lease != nullptr) {
             batch.lease->release_all(); // or its leases would be renewed for ever

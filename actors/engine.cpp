@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/engine_context.hpp"
+#include "actors/engine_revocations.hpp"
 #include "actors/handler_lane.hpp"
 #include "actors/messages.hpp"
 #include "actors/supervisor.hpp"
@@ -40,6 +41,7 @@ struct engine::impl {
   std::unique_ptr<caf::actor_system_config> system_config;
   std::unique_ptr<caf::actor_system> system;
   caf::actor supervisor;
+  std::unique_ptr<engine_revocations> revocations;
   std::mutex mutex;
   std::condition_variable stopped_cv;
   bool started = false;
@@ -71,6 +73,9 @@ struct engine::impl {
     ctx->release_lanes();
     // Calls still pending hold the context; deciding them breaks the cycle.
     ctx->async.hand_back_all();
+    // A revocation from here on (a rebalance as the transport closes) has
+    // nothing of the engine's left to wait for.
+    ctx->source->set_revocation_listener(nullptr);
     ctx->settle.stop();
     if (auto r = ctx->source->close(); !r) {
       spdlog::warn("closing the {} transport: {}", ctx->source->name(), r.what);
@@ -109,6 +114,8 @@ void engine::start() {
   d.system_config = make_system_config();
   d.system = std::make_unique<caf::actor_system>(*d.system_config);
   d.ctx->settle.start(*d.ctx);
+  d.revocations = std::make_unique<engine_revocations>(*d.ctx);
+  d.ctx->source->set_revocation_listener(d.revocations.get());
   // The queue's room signal wakes a poller that waits for room.
   std::weak_ptr<engine_context> weak = d.ctx;
   d.ctx->queue.set_on_room([weak] {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/handler_lane.hpp"
+#include "stores/memory/memory_attempt_log.hpp"
 
 namespace mailroom {
 
@@ -10,6 +11,8 @@ engine_context::engine_context(engine_config cfg, engine_parts parts)
     : config(std::move(cfg)), source(std::move(parts.transport)),
       idempotency(config.dedupe.enabled ? std::move(parts.idempotency) : nullptr),
       claims(config.sweeper.enabled ? std::move(parts.claims) : nullptr),
+      attempts(parts.attempts ? std::move(parts.attempts)
+                              : std::make_shared<memory_attempt_log>()),
       handlers(std::move(parts.handlers)),
       mask(config.dead_letter.mask_fields, config.dead_letter.mask_regex,
            config.dead_letter.mask_with, config.dead_letter.on_unparsable),

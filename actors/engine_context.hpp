@@ -13,9 +13,11 @@
 
 #include "actors/async_calls.hpp"
 #include "actors/lease_tracker.hpp"
+#include "actors/partition_ledger.hpp"
 #include "actors/settler.hpp"
 #include "actors/work_queue.hpp"
 #include "actors/worker_slot.hpp"
+#include "core/attempt_log.hpp"
 #include "core/claim_store.hpp"
 #include "core/engine_config.hpp"
 #include "core/handler.hpp"
@@ -39,6 +41,7 @@ struct engine_context {
   std::shared_ptr<transport> source;              ///< The transport.
   std::shared_ptr<idempotency_store> idempotency; ///< Null when dedupe is off.
   std::shared_ptr<claim_store> claims;            ///< Null when the sweeper is off.
+  std::shared_ptr<attempt_log> attempts;          ///< Never null.
   handler_registry handlers;                      ///< Read-only after start.
   engine_metrics metrics;                         ///< Counters and latencies.
   payload_mask mask;                              ///< Dead-letter masking.
@@ -47,6 +50,8 @@ struct engine_context {
   async_calls async;                              ///< Asynchronous calls in progress.
   /// Leases of what the engine holds; null when the transport has none.
   std::unique_ptr<lease_tracker> leases;
+  /// What the engine holds per partition, and what was revoked.
+  partition_ledger partitions;
   std::vector<std::shared_ptr<worker_slot>> slots; ///< One per worker.
 
   /// Builds the context; `mask` is built from `config.dead_letter`.

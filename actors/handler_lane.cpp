@@ -154,6 +154,8 @@ bool handler_lane::run_unit(lane_unit& unit) {
       if (ctx_->queue.handing_back()) {
         item.requeue = std::chrono::milliseconds{0}; // drain deadline: not run
         item.drained = true;
+      } else if (ctx_->partitions.revoked(item)) {
+        item.revoked = true; // its partition is another consumer's now: not run
       } else {
         if (!handle(unit, i)) {
           return false;
@@ -220,7 +222,7 @@ bool handler_lane::handle(lane_unit& unit, std::size_t i) {
   std::string key; // of an asynchronous call, copied: its completion moves the item
   if (entry->async) {
     if (ctx_->queue.keyed()) {
-      key = item.msg.order_key();
+      key = ctx_->queue.key_of(item.msg);
     }
     // The call owns the message from here; written before the progress word
     // says "running", so a watchdog taking over never reads it half-moved.
@@ -262,7 +264,7 @@ void handler_lane::hold_back_key(lane_unit& unit, std::size_t i, const std::stri
   // the lane: they go back to the queue, behind the key the call holds.
   auto& items = unit.items;
   auto end = i + 1;
-  while (end < items.size() && items[end].msg.order_key() == key) {
+  while (end < items.size() && ctx_->queue.key_of(items[end].msg) == key) {
     ++end;
   }
   if (end == i + 1) {

@@ -51,6 +51,8 @@ struct polled_batch {
   /// Leases of the fresh deliveries (`items[recovered_tokens.size() + i]`
   /// holds index i); null when the transport has no leases.
   lease_group* lease = nullptr;
+  /// The number of the poll that received it (`partition_ledger`).
+  std::uint64_t epoch = 0;
 };
 
 /// Messages on their way to the dead-letter destination.

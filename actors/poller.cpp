@@ -75,6 +75,9 @@ struct poller_state {
     auto first_fresh = batch.items.size();
     auto wait =
         first_fresh > 0 ? std::chrono::milliseconds{0} : ctx->config.engine.poll_wait;
+    // Stamped before the call: a revocation from inside this poll covers
+    // every delivery of an earlier one.
+    batch.epoch = ctx->partitions.begin_poll();
     io_result r;
     try {
       r = ctx->source->poll(want - first_fresh, wait, batch.items);
@@ -109,6 +112,7 @@ struct poller_state {
       batch.lease = ctx->leases->open(batch.items, first_fresh, now);
     }
     auto n = batch.items.size();
+    ctx->partitions.enter(batch.items);
     ctx->queue.reserve(n);
     if (n > 0) {
       credits -= n;

@@ -1,5 +1,6 @@
 #include "actors/settlement.hpp"
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -16,6 +17,13 @@ constexpr retry_settings io_retry_settings{std::chrono::milliseconds{10},
 
 std::int64_t micros_since(clock::time_point t, clock::time_point now) {
   return std::chrono::duration_cast<std::chrono::microseconds>(now - t).count();
+}
+
+// The failures a message has had, this one included: its recorded errors,
+// or, when its history could not be loaded, at least its deliveries.
+std::uint32_t failures_of(const work_item& item) {
+  auto recorded = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
+  return item.history_unknown ? std::max(recorded, item.msg.attempt) : recorded;
 }
 
 } // namespace
@@ -49,11 +57,72 @@ io_result settlement::nack(work_item& item, std::chrono::milliseconds delay) {
   return with_retries("nack", [&] { return ctx_->source->nack(item.msg, delay); });
 }
 
+void settlement::release_holds(const work_item& item) {
+  release_lease(item);
+  ctx_->partitions.leave(item);
+}
+
+void settlement::retry_all(work_batch& items, std::uint64_t& retried,
+                           std::uint64_t& fenced) {
+  if (retries_.empty()) {
+    return;
+  }
+  // The history goes to the attempt log before the nack: once nacked, the
+  // next delivery may be polled (here or elsewhere) at once.
+  histories_.clear();
+  histories_.reserve(retries_.size());
+  entries_.clear();
+  for (auto i : retries_) {
+    const auto& msg = items[i].msg;
+    histories_.push_back({msg.attempt, msg.attempt_errors});
+  }
+  for (std::size_t j = 0; j < retries_.size(); ++j) {
+    entries_.push_back({items[retries_[j]].msg.id, &histories_[j]});
+  }
+  auto r = ctx_->attempts->record(entries_);
+  if (!r) {
+    ctx_->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    if (!history_failing_) {
+      spdlog::warn("settle: attempt log unavailable ({}); retried messages lose this "
+                   "attempt's error",
+                   r.what);
+    }
+  } else if (history_failing_) {
+    spdlog::info("settle: attempt log answers again");
+  }
+  history_failing_ = !r;
+  for (auto i : retries_) {
+    auto& item = items[i];
+    const auto& out = *item.preset;
+    auto failures = failures_of(item);
+    auto r2 = release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
+    ++(r2.stale ? fenced : retried);
+  }
+}
+
+void settlement::forget_histories(const std::vector<const envelope*>& msgs) {
+  forget_ids_.clear();
+  for (const envelope* m : msgs) {
+    if (!m->attempt_errors.empty()) {
+      forget_ids_.emplace_back(m->id);
+    }
+  }
+  if (forget_ids_.empty()) {
+    return;
+  }
+  if (auto r = ctx_->attempts->forget(forget_ids_); !r) {
+    ctx_->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("settle: forgetting {} attempt histories failed: {}", forget_ids_.size(),
+                  r.what);
+  }
+}
+
 void settlement::settle(work_batch& items) {
   auto& m = ctx_->metrics;
   std::uint64_t acked = 0, retried = 0, deferred = 0, deduped = 0, fenced = 0;
-  std::uint64_t handed_back = 0;
+  std::uint64_t handed_back = 0, revoked = 0;
   acks_.clear();
+  retries_.clear();
   completions_.clear();
   completion_items_.clear();
   parked_.clear();
@@ -62,6 +131,12 @@ void settlement::settle(work_batch& items) {
 
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
+    if (item.revoked) {
+      // Its partition is no longer ours: neither acked nor nacked, its claim
+      // released and its record closed (below), so its next owner runs it.
+      ++revoked;
+      continue;
+    }
     if (item.requeue) {
       if (release_then_nack(item, *item.requeue).stale) {
         ++fenced;
@@ -85,11 +160,10 @@ void settlement::settle(work_batch& items) {
       break;
     case outcome::kind::retry: {
       item.msg.attempt_errors.push_back(out.reason);
-      auto failures = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
+      auto failures = failures_of(item);
       if (retry_.may_retry(failures)) {
-        auto r = release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
+        retries_.push_back(i);
         keep_claim[i] = true;
-        ++(r.stale ? fenced : retried);
       } else {
         out = outcome::dead_letter("max attempts (" +
                                    std::to_string(retry_.settings().max_attempts) +
@@ -103,6 +177,8 @@ void settlement::settle(work_batch& items) {
       break;
     }
   }
+
+  retry_all(items, retried, fenced);
 
   // One batched complete for every claimed ok: only an applied complete may
   // be acked; a fenced one belongs to the newer claim, which settles it.
@@ -132,6 +208,7 @@ void settlement::settle(work_batch& items) {
     // delivers those messages again once their lease runs out.
     if (with_retries("ack", [&] { return ctx_->source->ack(acks_); })) {
       acked = acks_.size();
+      forget_histories(acks_);
     } else {
       ack_failed = acks_.size();
       deduped = 0;
@@ -148,8 +225,10 @@ void settlement::settle(work_batch& items) {
     if (parked[i]) {
       continue;
     }
-    latencies_.record(static_cast<std::uint64_t>(micros_since(item.msg.received, now)));
-    release_lease(item);
+    if (!item.revoked) {
+      latencies_.record(static_cast<std::uint64_t>(micros_since(item.msg.received, now)));
+    }
+    release_holds(item);
     if (item.token != 0 && !keep_claim[i] && ctx_->idempotency) {
       ctx_->idempotency->release(item.store_key, item.token);
     }
@@ -168,6 +247,7 @@ void settlement::settle(work_batch& items) {
   m.deduped.fetch_add(deduped, std::memory_order_relaxed);
   m.ack_failures.fetch_add(ack_failed, std::memory_order_relaxed);
   m.fenced.fetch_add(fenced, std::memory_order_relaxed);
+  m.revoked.fetch_add(revoked, std::memory_order_relaxed);
   m.add_latencies(latencies_);
   latencies_.reset();
 
@@ -187,7 +267,7 @@ void settlement::settle(work_batch& items) {
 void settlement::forget(const work_batch& items) {
   marks_.clear();
   for (auto& item : items) {
-    release_lease(item);
+    release_holds(item);
     if (item.token != 0 && ctx_->idempotency) {
       ctx_->idempotency->release(item.store_key, item.token);
     }

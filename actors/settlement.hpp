@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/work_item.hpp"
+#include "core/attempt_log.hpp"
 #include "core/claim_store.hpp"
 #include "core/latency_histogram.hpp"
 #include "core/retry_policy.hpp"
@@ -41,6 +42,11 @@ public:
 
   /// Tells the supervisor that `n` messages left the engine.
   void report_settled(std::size_t n);
+
+  /// Forgets the attempt histories of the settled messages among `msgs`
+  /// (those with earlier errors); a failure is logged, not retried: the
+  /// histories then expire by themselves.
+  void forget_histories(const std::vector<const envelope*>& msgs);
 
   /// Runs `call` until it succeeds or fails permanently, at most
   /// `max_tries` times, sleeping a full-jitter backoff between tries.
@@ -72,6 +78,10 @@ private:
   // message settles it, which is counted as fenced rather than retried.
   io_result nack(work_item& item, std::chrono::milliseconds delay);
   io_result release_then_nack(work_item& item, std::chrono::milliseconds delay);
+  // Records the histories of the items at `retries_`, then nacks them.
+  void retry_all(work_batch& items, std::uint64_t& retried, std::uint64_t& fenced);
+  // Lets go of what the engine holds for a departing item (lease, partition).
+  void release_holds(const work_item& item);
 
   engine_context* ctx_;
   retry_policy retry_;
@@ -80,6 +90,11 @@ private:
   std::vector<done_mark> completions_;
   std::vector<std::size_t> completion_items_;
   std::vector<terminal_mark> marks_;
+  std::vector<std::size_t> retries_;
+  std::vector<attempt_history> histories_;
+  std::vector<attempt_entry> entries_;
+  std::vector<std::string_view> forget_ids_;
+  bool history_failing_ = false;
   work_batch parked_;
   latency_histogram latencies_;
 };

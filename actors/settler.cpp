@@ -78,6 +78,7 @@ void settler::run() {
       spdlog::error("settler: a batch of {} failed to settle: {}", batch.size(), e.what());
       for (auto& item : batch) {
         release_lease(item);
+        ctx_->partitions.leave(item);
       }
       // Left to the transport's redelivery: handed back, in the counts.
       ctx_->metrics.deferred.fetch_add(batch.size(), std::memory_order_relaxed);

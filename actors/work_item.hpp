@@ -38,6 +38,16 @@ struct work_item {
   bool drained = false;
   /// Moved into an asynchronous call: the call, not the lane, settles it.
   bool async_started = false;
+  /// The number of the poll that received it (`partition_ledger`).
+  std::uint64_t epoch = 0;
+  /// Its partition was revoked before it ran: dropped unsettled, the
+  /// partition's next owner receives it.
+  bool revoked = false;
+  /// A poison delivery (`envelope::poison`): dead-lettered as rejected.
+  bool rejected = false;
+  /// Its attempt history could not be loaded (the attempt log was down): the
+  /// retry budget then counts its deliveries, so it still ends.
+  bool history_unknown = false;
 };
 
 /// A batch of work items, the payload of dispatch and settle messages.

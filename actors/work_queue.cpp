@@ -41,9 +41,10 @@ void work_queue::push(work_batch&& items, std::size_t reserved) {
       chunks_.push_back(std::move(items));
     } else {
       for (auto& item : items) {
-        auto& k = keys_[item.msg.order_key()];
+        const auto& name = key_locked(item.msg);
+        auto& k = keys_[name];
         if (k.key.empty()) {
-          k.key = item.msg.order_key();
+          k.key = name;
         }
         k.items.push_back(std::move(item));
         if (k.ready) {
@@ -128,7 +129,7 @@ void work_queue::put_back(work_batch&& items) {
       // Back to the front of each key, in reverse so each key keeps its order.
       std::vector<key_state*> touched;
       for (auto it = items.rbegin(); it != items.rend(); ++it) {
-        auto& k = keys_[it->msg.order_key()];
+        auto& k = keys_[key_locked(it->msg)];
         k.items.push_front(std::move(*it));
         --k.taken;
         if (k.ready) {
@@ -153,7 +154,7 @@ void work_queue::finish(const work_item& item) {
   bool ready = false;
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    finish_locked(item.msg.order_key(), 1);
+    finish_locked(key_locked(item.msg), 1);
     ready = ready_items_ > 0;
   }
   if (ready) {
@@ -171,9 +172,9 @@ void work_queue::finish_all(const work_batch& items, std::size_t first) {
     // A unit holds each key's messages next to each other: one lookup a run.
     std::size_t i = first;
     while (i < items.size()) {
-      const auto& key = items[i].msg.order_key();
+      std::string key = key_locked(items[i].msg);
       std::uint32_t run = 0;
-      while (i < items.size() && items[i].msg.order_key() == key) {
+      while (i < items.size() && key_locked(items[i].msg) == key) {
         if (!items[i].async_started) {
           ++run;
         }
@@ -204,6 +205,79 @@ void work_queue::finish_locked(const std::string& key, std::uint32_t count) {
     keys_.erase(it); // an idle key costs nothing
   } else {
     make_ready_locked(k);
+  }
+}
+
+std::string work_queue::key_of(const envelope& m) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return key_locked(m);
+}
+
+const std::string& work_queue::key_locked(const envelope& m) const {
+  if (mode_ != ordering_mode::per_partition) {
+    return m.order_key();
+  }
+  // Topic, a separator no topic name holds, and the partition number.
+  scratch_.assign(m.topic);
+  scratch_.push_back('\x1f');
+  scratch_.append(std::to_string(m.handle.partition));
+  return scratch_;
+}
+
+work_batch work_queue::remove_if(const std::function<bool(const work_item&)>& pred) {
+  work_batch out;
+  bool signal = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (mode_ == ordering_mode::unordered) {
+      remove_unordered_locked(pred, out);
+    } else {
+      remove_keyed_locked(pred, out);
+    }
+    waiting_ -= out.size();
+    signal = !out.empty() && room_signal_due_locked();
+  }
+  if (signal && on_room_) {
+    on_room_();
+  }
+  return out;
+}
+
+void work_queue::remove_unordered_locked(const std::function<bool(const work_item&)>& pred,
+                                         work_batch& out) {
+  for (auto chunk = chunks_.begin(); chunk != chunks_.end();) {
+    auto keep = std::stable_partition(chunk->begin(), chunk->end(),
+                                      [&](const work_item& w) { return !pred(w); });
+    auto removed = static_cast<std::size_t>(chunk->end() - keep);
+    std::move(keep, chunk->end(), std::back_inserter(out));
+    chunk->erase(keep, chunk->end());
+    ready_items_ -= removed;
+    chunk = chunk->empty() ? chunks_.erase(chunk) : std::next(chunk);
+  }
+}
+
+void work_queue::remove_keyed_locked(const std::function<bool(const work_item&)>& pred,
+                                     work_batch& out) {
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    auto& k = it->second;
+    auto keep = std::stable_partition(k.items.begin(), k.items.end(),
+                                      [&](const work_item& w) { return !pred(w); });
+    auto removed = static_cast<std::size_t>(k.items.end() - keep);
+    std::move(keep, k.items.end(), std::back_inserter(out));
+    k.items.erase(keep, k.items.end());
+    if (k.ready) {
+      ready_items_ -= removed;
+    }
+    if (!k.items.empty() || removed == 0) {
+      ++it;
+      continue;
+    }
+    // Nothing of this key waits any more: not ready, and gone once idle.
+    if (k.ready) {
+      ready_keys_.erase(std::find(ready_keys_.begin(), ready_keys_.end(), &k));
+      k.ready = false;
+    }
+    it = k.taken == 0 ? keys_.erase(it) : std::next(it);
   }
 }
 

@@ -32,7 +32,8 @@ namespace mailroom {
 /// `unordered`: one FIFO, any lane takes anything. `per_key`: one FIFO per
 /// ordering key; a key whose messages a lane holds is not handed to another
 /// lane until every one of them has finished (finish()), so one key runs in
-/// order while different keys run at once.
+/// order while different keys run at once. `per_partition`: the same with
+/// topic and partition as the key.
 ///
 /// Thread-safe.
 class work_queue {
@@ -76,6 +77,14 @@ public:
 
   /// Lets go of the keys of `items[first..]` (per_key).
   void finish_all(const work_batch& items, std::size_t first = 0);
+
+  /// Removes every waiting message (ready or behind a busy key) for which
+  /// `pred` is true and returns them, in queue order per key.
+  work_batch remove_if(const std::function<bool(const work_item&)>& pred);
+
+  /// Returns the key that `mode` serialises `m` on: its ordering key
+  /// (per_key), or its topic and partition (per_partition).
+  std::string key_of(const envelope& m) const;
 
   /// Returns true in the ordering modes that hold a key while it runs.
   bool keyed() const { return mode_ != ordering_mode::unordered; }
@@ -135,6 +144,11 @@ private:
     bool ready = false;      // listed in ready_keys_
   };
 
+  const std::string& key_locked(const envelope& m) const;
+  void remove_unordered_locked(const std::function<bool(const work_item&)>& pred,
+                               work_batch& out);
+  void remove_keyed_locked(const std::function<bool(const work_item&)>& pred,
+                           work_batch& out);
   void take_locked(std::size_t max, work_batch& out);
   void take_unordered_locked(std::size_t max, work_batch& out);
   void take_keyed_locked(std::size_t max, work_batch& out);
@@ -153,6 +167,7 @@ private:
   // per_key: node-based map, so key_state pointers stay valid
   std::unordered_map<std::string, key_state> keys_;
   std::deque<key_state*> ready_keys_;
+  mutable std::string scratch_; // per_partition keys, built under the lock
   std::size_t ready_items_ = 0; // takeable now
   std::size_t waiting_ = 0;     // all queued
   std::size_t reserved_ = 0;    // polled, on the way through dedupe

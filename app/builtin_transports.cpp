@@ -8,6 +8,7 @@
 
 #ifdef MAILROOM_WITH_REDIS
 #include "app/redis_probe.hpp"
+#include "stores/redis/redis_attempt_log.hpp"
 #include "transports/redis/redis_streams_schema.hpp"
 #include "transports/redis/redis_streams_transport.hpp"
 #endif
@@ -40,8 +41,18 @@ transport_kind memory_kind() {
     return std::make_unique<typed_settings_box<memory_transport_settings>>(
         memory_transport_schema());
   };
-  k.problems = [](const settings_box&, const app_config&) {
-    return std::vector<setting_problem>{};
+  k.problems = [](const settings_box& box, const app_config& cfg) {
+    std::vector<setting_problem> out;
+    auto limit = settings_of<memory_transport_settings>(box).max_deliveries;
+    if (limit != 0 && limit < cfg.engine_cfg.retry.max_attempts) {
+      out.push_back({"max_deliveries",
+                     "0 or at least retry.max_attempts (" +
+                         std::to_string(cfg.engine_cfg.retry.max_attempts) +
+                         ") so a message within its retry budget is not rejected for its "
+                         "delivery count",
+                     std::to_string(limit)});
+    }
+    return out;
   };
   k.create = [](const settings_box& box, const app_config& cfg) {
     transport_instance out;
@@ -72,9 +83,6 @@ transport_kind redis_streams_kind() {
   k.create = [](const settings_box& box, const app_config& cfg) {
     auto settings = settings_of<redis_streams_settings>(box);
     settings.redis = cfg.redis;
-    const auto& dl = cfg.engine_cfg.dead_letter;
-    settings.dlq_mask =
-        payload_mask{dl.mask_fields, dl.mask_regex, dl.mask_with, dl.on_unparsable};
     auto streams = std::make_shared<redis_streams_transport>(std::move(settings));
     // The transport's connections are its own; a probe on the same settings
     // gives the same clear start-up error as the stores.
@@ -89,6 +97,10 @@ transport_kind redis_streams_kind() {
                  streams->settings().stream, streams->settings().consumer,
                  streams->settings().group, redis_description(cfg.redis));
     transport_instance out;
+    // Histories live beside the stream: any consumer of the group that takes
+    // a redelivery over finds them there.
+    out.attempts = std::make_shared<redis_attempt_log>(cfg.redis, streams->source_id(),
+                                                       attempt_history_ttl);
     out.transport = std::move(streams);
     return out;
   };

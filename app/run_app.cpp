@@ -22,6 +22,7 @@
 #ifdef MAILROOM_WITH_REDIS
 #include "app/redis_probe.hpp"
 #include "stores/redis/redis_claim_store.hpp"
+#include "stores/redis/redis_attempt_log.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
 #endif
 
@@ -102,7 +103,9 @@ private:
 };
 
 
-// The idempotency and claim stores the configuration asks for.
+// The idempotency and claim stores the configuration asks for, and the
+// attempt log: the transport's own, else Redis beside the dedupe store,
+// else the engine's in-memory default.
 void add_stores(const app_config& cfg, const transport& t, engine_parts& parts) {
   bool dedupe_on_redis = cfg.engine_cfg.dedupe.enabled && cfg.engine_cfg.dedupe.store == "redis";
   bool claims_on_redis = cfg.engine_cfg.sweeper.enabled && cfg.engine_cfg.sweeper.store == "redis";
@@ -118,6 +121,10 @@ void add_stores(const app_config& cfg, const transport& t, engine_parts& parts) 
     auto store = std::make_shared<redis_claim_store>(cfg.redis, t.source_id());
     check_redis(store->connection());
     parts.claims = std::move(store);
+  }
+  if (dedupe_on_redis && !parts.attempts) {
+    parts.attempts =
+        std::make_shared<redis_attempt_log>(cfg.redis, t.source_id(), attempt_history_ttl);
   }
   if (dedupe_on_redis || claims_on_redis) {
     spdlog::info("mailroom: Redis at {} holds the {}", redis_description(cfg.redis),
@@ -149,6 +156,7 @@ int run_app(const app_config& cfg, const transport_registry& registry) {
   auto instance = kind->create(*cfg.transport.by_type.at(kind->name), cfg);
   engine_parts parts;
   parts.transport = instance.transport;
+  parts.attempts = instance.attempts;
   transport& t = *parts.transport;
   add_stores(cfg, t, parts);
   parts.handlers.set_fallback(make_handler(cfg.default_handler, cfg));

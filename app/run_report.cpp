@@ -118,6 +118,7 @@ void run_report::summary(const metrics_snapshot& m, const run_outcome& outcome) 
       count("deferred (handed back)", m.deferred, 0, "deferred"),
       count("of which at the drain", m.handed_back, 1, "deferred_at_drain"),
       count("dead-lettered", m.dead_lettered, 0, "dead_lettered"),
+      count("revoked with their partition", m.revoked, 0, "revoked"),
       count("fenced settles", m.fenced, 0, "fenced"),
       count("ack failed", m.ack_failures, 0, "ack_failed"),
       count("still in flight", still, 0, "still_in_flight")};
@@ -126,6 +127,9 @@ void run_report::summary(const metrics_snapshot& m, const run_outcome& outcome) 
   } else {
     rows.push_back({"DLQ holds", "unknown", 0, "dlq_holds", nullptr});
   }
+  // Poison deliveries (undecodable, over the delivery limit) are in the DLQ
+  // too, but not among the dead-lettered: no handler ever saw them.
+  rows.push_back(count("rejected by transport", m.rejected, 1, "rejected_by_transport"));
   for (const auto& [name, value] : outcome.transport_rows) {
     rows.push_back(row{name.c_str(), grouped(value), 1, nullptr, value});
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/settings_box.hpp"
+#include "core/attempt_log.hpp"
 #include "core/transport.hpp"
 
 namespace mailroom {
@@ -35,6 +36,10 @@ public:
 struct transport_instance {
   std::shared_ptr<mailroom::transport> transport; ///< The transport.
   std::unique_ptr<run_source> source;             ///< Null for a broker.
+  /// Where its messages' attempt histories are kept when it has a natural
+  /// home for them (the Redis server of a Redis stream); null lets the
+  /// command choose (Redis when the dedupe store is, else in memory).
+  std::shared_ptr<attempt_log> attempts;
 };
 
 /// One transport kind the command can run.

@@ -18,6 +18,9 @@ using std::chrono::milliseconds;
 enum class ordering_mode {
   unordered, ///< Any worker takes any message.
   per_key,   ///< Same ordering key strictly in order, different keys in parallel.
+  /// Same topic and partition strictly in order (a Kafka consumer's
+  /// guarantee), different partitions in parallel.
+  per_partition,
 };
 
 /// What dedupe does when the idempotency store cannot be asked.

@@ -23,7 +23,9 @@ setting_problem at_least(const std::string& key, const std::string& other, long 
 
 const std::vector<std::pair<std::string, ordering_mode>>& ordering_names() {
   static const std::vector<std::pair<std::string, ordering_mode>> names{
-      {"unordered", ordering_mode::unordered}, {"per_key", ordering_mode::per_key}};
+      {"unordered", ordering_mode::unordered},
+      {"per_key", ordering_mode::per_key},
+      {"per_partition", ordering_mode::per_partition}};
   return names;
 }
 

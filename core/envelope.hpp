@@ -39,9 +39,17 @@ struct envelope {
   std::uint32_t attempt = 1;    ///< Delivery count, 1 on the first delivery.
   clock::time_point received{}; ///< When the poller received this delivery.
   receipt handle;               ///< Transport receipt for ack / nack / dead-letter.
-  /// Errors of the earlier attempts, oldest first, carried across redeliveries
-  /// so a dead-lettered message records its whole history.
+  /// Errors of the earlier attempts, oldest first. The engine fills it in
+  /// from its attempt log (`attempt_log`) when the message is delivered
+  /// again, so a dead-lettered message records its whole history; a
+  /// transport leaves it empty.
   std::vector<std::string> attempt_errors;
+  /// Why the transport hands this delivery over only to be dead-lettered
+  /// (`failure_class::poison`): it could not be decoded, or it is over the
+  /// transport's delivery limit. The engine writes it to the dead-letter
+  /// destination with this reason, without dedupe or a handler, and counts
+  /// it as rejected. Empty for every other delivery.
+  std::string poison;
 
   /// Returns the key that `per_key` ordering serialises on.
   const std::string& order_key() const {

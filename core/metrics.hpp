@@ -18,6 +18,10 @@ namespace mailroom {
   X(acked, "Messages acked: handler ok, done duplicates, unrouted")                    \
   X(retried, "Messages nacked after a failed attempt")                                 \
   X(dead_lettered, "Messages parked in the dead-letter destination")                   \
+  X(rejected, "Deliveries the transport could not decode or that were over its "      \
+              "delivery limit, parked in the dead-letter destination unhandled")     \
+  X(revoked, "Deliveries dropped unhandled because their partition was revoked "      \
+             "(its next owner receives them)")                                       \
   X(deduped, "Messages acked as duplicates of done keys")                              \
   X(deferred, "Messages handed back without a failure: key in flight elsewhere, "      \
               "store outage, drain")                                                   \
@@ -54,7 +58,8 @@ struct metrics_snapshot {
 
   /// Returns the number of messages settled one way or another.
   std::uint64_t settled() const {
-    return acked + retried + deferred + dead_lettered + fenced + ack_failures;
+    return acked + retried + deferred + dead_lettered + rejected + revoked + fenced +
+           ack_failures;
   }
 
   /// Returns the number of messages that entered the engine: polled, plus

@@ -5,11 +5,11 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <string>
 #include <vector>
 
 #include "core/envelope.hpp"
 #include "core/io_result.hpp"
+#include "core/revocation.hpp"
 
 namespace mailroom {
 
@@ -50,16 +50,19 @@ public:
   /// Recovery records are scoped by it. Defaults to name().
   virtual std::string source_id() const { return name(); }
 
-  /// Appends up to `max` messages to `out`, waiting at most `wait` when none
-  /// is ready. Returns a failure only when the broker could not be asked.
+  /// Appends up to `max` deliveries to `out`, waiting at most `wait` when
+  /// none is ready. A delivery the transport cannot decode, or one over its
+  /// delivery limit, is appended too, with `envelope::poison` saying why:
+  /// the engine dead-letters it. Returns a failure only when the broker
+  /// could not be asked.
   virtual io_result poll(std::size_t max, std::chrono::milliseconds wait,
                          envelope_batch& out) = 0;
 
   /// Acknowledges the messages, which are then never delivered again.
   virtual io_result ack(const std::vector<const envelope*>& batch) = 0;
 
-  /// Hands the message back to be delivered again after `delay`, keeping its
-  /// `attempt_errors` so the history survives the redelivery.
+  /// Hands the message back to be delivered again after `delay`. Its error
+  /// history is the engine's to keep (`attempt_log`), not the transport's.
   virtual io_result nack(const envelope& msg, std::chrono::milliseconds delay) = 0;
 
   /// Writes the message and `record` to the dead-letter destination, then
@@ -67,6 +70,18 @@ public:
   /// write failed.
   virtual io_result dead_letter(const envelope& msg,
                                 const dead_letter_record& record) = 0;
+
+  /// Returns true when `envelope::attempt` counts the deliveries of a
+  /// message (the broker keeps the count: SQS, Redis Streams, memory), so the
+  /// engine asks its attempt log only about redeliveries. False (Kafka): the
+  /// engine asks about every delivery and takes the count from the log.
+  virtual bool counts_deliveries() const { return true; }
+
+  /// Hands the transport the engine's side of revocations (nullptr when the
+  /// engine stops): a transport whose deliveries can stop being this
+  /// consumer's all at once (a Kafka rebalance) calls it from inside poll()
+  /// before it gives them up. The default ignores it.
+  virtual void set_revocation_listener(revocation_listener* listener) { (void)listener; }
 
   /// Returns the lease terms of a delivery, or nullopt when the broker has no
   /// leases (a delivery is this consumer's until it settles it: Kafka).

@@ -31,7 +31,7 @@ struct redis_settings {
   bool keep_alive = true; ///< Enables TCP keep-alive (hiredis' default interval).
   /// Prefix of every key a store writes, so several deployments or tests can
   /// share one server. Stores add their own namespace after it
-  /// (`idem:`, `claim:`, `claims:`, `ckpt:`).
+  /// (`idem:`, `claim:`, `claims:`, `ckpt:`, `attempts:`).
   std::string key_prefix = "mailroom:";
   /// Backoff between reconnect attempts after a failed connect: full jitter,
   /// delay uniform in `[0, min(cap, base·2^(failures-1))]`. While it runs,

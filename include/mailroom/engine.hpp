@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/attempt_log.hpp"
 #include "core/claim_store.hpp"
 #include "core/engine_config.hpp"
 #include "core/envelope.hpp"
@@ -38,6 +39,9 @@ struct engine_parts {
   std::shared_ptr<idempotency_store> idempotency; ///< Null disables dedupe.
   std::shared_ptr<mailroom::claim_store> claims;  ///< Null disables the sweeper.
   handler_registry handlers;                      ///< At least one handler.
+  /// Keeps failed attempts' errors across redeliveries; null means an
+  /// in-process `memory_attempt_log` (histories do not survive a restart).
+  std::shared_ptr<attempt_log> attempts;
 };
 
 /// Summary of one sweeper tick.

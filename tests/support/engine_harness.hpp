@@ -50,6 +50,10 @@ struct engine_harness {
   /// False makes the engine see a transport without leases: nothing renews
   /// the visibility of a slow delivery, so it times out and is redelivered.
   bool renew_leases = true;
+  /// When set, the engine sees this transport (a wrapper of `transport`).
+  std::shared_ptr<mailroom::transport> seen_transport;
+  /// When set, the engine keeps attempt histories here (else its default).
+  std::shared_ptr<attempt_log> attempts;
 
   /// Creates the adapters; `visibility` is the transport's visibility timeout.
   explicit engine_harness(std::chrono::milliseconds visibility = 5000ms,
@@ -115,6 +119,10 @@ struct engine_harness {
     if (!renew_leases) {
       parts.transport = std::make_shared<forwarding_transport>(transport, true);
     }
+    if (seen_transport) {
+      parts.transport = seen_transport;
+    }
+    parts.attempts = attempts;
     parts.idempotency = cfg.dedupe.enabled ? store : nullptr;
     parts.claims = with_claims ? claims : nullptr;
     parts.handlers = handlers;

@@ -17,6 +17,17 @@ public:
       : inner_(std::move(inner)), hide_leases_(hide_leases) {}
 
   const char* name() const override { return inner_->name(); }
+  std::string source_id() const override { return inner_->source_id(); }
+  bool counts_deliveries() const override { return inner_->counts_deliveries(); }
+  void set_revocation_listener(revocation_listener* l) override {
+    inner_->set_revocation_listener(l);
+  }
+  std::optional<std::uint64_t> dead_letter_depth() override {
+    return inner_->dead_letter_depth();
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> stats_report() const override {
+    return inner_->stats_report();
+  }
   io_result poll(std::size_t max, std::chrono::milliseconds wait,
                  envelope_batch& out) override {
     return inner_->poll(max, wait, out);
@@ -40,8 +51,10 @@ public:
   bool exhausted() const override { return inner_->exhausted(); }
   io_result close() override { return inner_->close(); }
 
-private:
+protected:
   std::shared_ptr<transport> inner_;
+
+private:
   bool hide_leases_;
 };
 

@@ -159,7 +159,6 @@ BOOST_AUTO_TEST_CASE(default_toml_has_documented_values) {
   BOOST_TEST(rt.max_deliveries == 10u);
   BOOST_TEST(rt.dlq_stream == "");
   BOOST_TEST(rt.retry_zset == "");
-  BOOST_TEST(rt.errors_hash == "");
   BOOST_TEST(rt.delete_consumer_on_close);
   BOOST_TEST(c.source.type == "generator");
   BOOST_TEST(c.source.generator.messages == 1000000u);
@@ -236,7 +235,6 @@ BOOST_AUTO_TEST_CASE(redis_transport_defaults_are_those_of_the_settings) {
   BOOST_TEST(rt.max_deliveries == d.max_deliveries);
   BOOST_TEST(rt.dlq_stream == d.dlq_stream);
   BOOST_TEST(rt.retry_zset == d.retry_zset);
-  BOOST_TEST(rt.errors_hash == d.errors_hash);
   BOOST_TEST(rt.delete_consumer_on_close == d.delete_consumer_on_close);
   // The generator cannot feed a stream: source.type defaults to "none".
   BOOST_TEST(c.source.type == "none");
@@ -253,7 +251,7 @@ BOOST_AUTO_TEST_CASE(redis_transport_keys_are_read) {
       "topic = \"orders\"\nblock_ms = 250\nmin_idle_ms = 45000\n"
       "recovery_interval_ms = 700\nretry_check_interval_ms = 20\nmax_deliveries = "
       "0\ndlq_stream = \"in-dead\"\n"
-      "retry_zset = \"in-retry\"\nerrors_hash = \"in-errors\"\n"
+      "retry_zset = \"in-retry\"\n"
       "delete_consumer_on_close = false\n[source]\ntype = \"none\"\n",
       {"transport.redis.consumer=c-2"});
   const auto& rt = c.transport.of<mailroom::redis_streams_settings>("redis");
@@ -272,7 +270,6 @@ BOOST_AUTO_TEST_CASE(redis_transport_keys_are_read) {
   BOOST_TEST(rt.max_deliveries == 0u);
   BOOST_TEST(rt.dlq_stream == "in-dead");
   BOOST_TEST(rt.retry_zset == "in-retry");
-  BOOST_TEST(rt.errors_hash == "in-errors");
   BOOST_TEST(!rt.delete_consumer_on_close);
   auto text = render_config(c);
   BOOST_TEST(contains(text, "[transport.redis]\nstream = \"in\"\n"));

@@ -13,6 +13,8 @@
 
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
+#include "stores/memory/memory_attempt_log.hpp"
+#include "tests/support/attempt_log_contract.hpp"
 #include "tests/support/store_contract.hpp"
 
 using namespace std::chrono_literals;
@@ -666,4 +668,45 @@ BOOST_AUTO_TEST_CASE(claim_store_is_thread_safe) {
     th.join();
   }
   BOOST_TEST(s.pending() == 4000u);
+}
+
+// ---- attempt log ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(attempt_log_contract_memory) {
+  namespace log_contract = mailroom::testing::attempt_log_contract;
+  mailroom::memory_attempt_log log;
+  log_contract::record_then_load(log);
+  log_contract::forget_removes_only_what_it_names(log);
+  log_contract::non_utf8_errors_are_kept_readable(log);
+}
+
+BOOST_AUTO_TEST_CASE(memory_attempt_log_is_bounded_and_expires) {
+  mailroom::memory_attempt_log_settings s;
+  s.capacity = 3;
+  s.ttl = 50ms;
+  mailroom::memory_attempt_log log{s};
+  mailroom::attempt_history h{1, {"e"}};
+  std::vector<std::string> ids{"a", "b", "c", "d"};
+  for (const auto& id : ids) {
+    BOOST_REQUIRE(bool(log.record({{id, &h}})));
+  }
+  // The least recently recorded went first.
+  BOOST_TEST(log.size() == 3u);
+  std::vector<std::optional<mailroom::attempt_history>> got;
+  BOOST_REQUIRE(bool(log.load({"a", "b", "d"}, got)));
+  BOOST_TEST(!got[0].has_value());
+  BOOST_TEST(got[1].has_value());
+  BOOST_TEST(got[2].has_value());
+  std::this_thread::sleep_for(80ms);
+  BOOST_REQUIRE(bool(log.load({"b", "c", "d"}, got)));
+  BOOST_TEST(!got[0].has_value());
+  BOOST_TEST(!got[1].has_value());
+  BOOST_TEST(!got[2].has_value());
+  BOOST_TEST(log.size() == 0u);
+
+  log.set_available(false);
+  BOOST_TEST((log.record({{"x", &h}}).failure == mailroom::failure_class::transient));
+  BOOST_TEST(!log.load({"x"}, got));
+  BOOST_TEST(got.empty());
+  BOOST_TEST(!log.forget({"x"}));
 }

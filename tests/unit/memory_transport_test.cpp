@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/generator_source.hpp"
+#include "tests/support/transport_contract.hpp"
 #include "transports/memory/memory_transport.hpp"
 
 using namespace std::chrono_literals;
@@ -288,33 +289,30 @@ BOOST_AUTO_TEST_CASE(publish_wakes_a_waiting_poller) {
   BOOST_TEST(ms_since(started) < 2000);
 }
 
-BOOST_AUTO_TEST_CASE(error_history_survives_nacks_and_reaches_the_dead_letter_list) {
+BOOST_AUTO_TEST_CASE(nacks_redeliver_and_the_dead_letter_list_keeps_the_record) {
   memory_transport t;
   BOOST_REQUIRE(bool(t.publish(make("a", "payload"))));
   envelope_batch b;
   BOOST_REQUIRE(bool(t.poll(1, 0ms, b)));
-  b[0].attempt_errors.push_back("boom 1");
   BOOST_REQUIRE(bool(t.nack(b[0], 0ms)));
 
   envelope_batch b2;
   BOOST_REQUIRE(bool(t.poll(1, 0ms, b2)));
   BOOST_REQUIRE(b2.size() == 1u);
   BOOST_TEST(b2[0].attempt == 2u);
-  BOOST_TEST(b2[0].attempt_errors == (std::vector<std::string>{"boom 1"}));
-  b2[0].attempt_errors.push_back("boom 2");
+  // The error history is the engine's (its attempt log), not the transport's.
+  BOOST_TEST(b2[0].attempt_errors.empty());
   BOOST_REQUIRE(bool(t.nack(b2[0], 0ms)));
 
   envelope_batch b3;
   BOOST_REQUIRE(bool(t.poll(1, 0ms, b3)));
   BOOST_REQUIRE(b3.size() == 1u);
   BOOST_TEST(b3[0].attempt == 3u);
-  BOOST_TEST(b3[0].attempt_errors == (std::vector<std::string>{"boom 1", "boom 2"}));
-  b3[0].attempt_errors.push_back("boom 3");
 
   mailroom::dead_letter_record rec;
   rec.reason = "too many attempts";
   rec.attempts = b3[0].attempt;
-  rec.errors = b3[0].attempt_errors;
+  rec.errors = {"boom 1", "boom 2", "boom 3"};
   rec.payload = "masked";
   BOOST_REQUIRE(t.dead_letter(b3[0], rec));
 
@@ -322,7 +320,6 @@ BOOST_AUTO_TEST_CASE(error_history_survives_nacks_and_reaches_the_dead_letter_li
   BOOST_REQUIRE(dlq.size() == 1u);
   BOOST_TEST(dlq[0].message.id == "a");
   BOOST_TEST(dlq[0].message.payload == "payload");
-  BOOST_TEST(dlq[0].message.attempt_errors.size() == 3u);
   BOOST_TEST(dlq[0].record.reason == "too many attempts");
   BOOST_TEST(dlq[0].record.attempts == 3u);
   BOOST_TEST(dlq[0].record.errors.size() == 3u);
@@ -516,3 +513,45 @@ BOOST_AUTO_TEST_CASE(concurrent_consumers_settle_every_message_once) {
   BOOST_TEST(t.stats().acked == 20000u);
 }
 
+
+// ---- the transport contract ----------------------------------------------------
+
+namespace {
+
+// The contract's view of a memory transport: a visibility timeout of 300 ms
+// as the lease, and poison as a delivery over a limit of one.
+struct a_memory_transport {
+  std::chrono::milliseconds lease{300};
+  std::shared_ptr<memory_transport> memory = make_memory(0);
+  std::shared_ptr<mailroom::transport> t = memory;
+
+  std::shared_ptr<memory_transport> make_memory(std::uint32_t max_deliveries) {
+    memory_transport_settings s;
+    s.visibility_timeout = lease;
+    s.max_deliveries = max_deliveries;
+    return std::make_shared<memory_transport>(s);
+  }
+  void produce(const std::string& key, const std::string& payload) {
+    envelope m;
+    m.key = key;
+    m.topic = "orders";
+    m.payload = payload;
+    BOOST_REQUIRE(bool(memory->publish(std::move(m))));
+  }
+  void make_poison() {
+    memory = make_memory(1);
+    t = memory;
+    produce("k-p", "crashes its consumer");
+  }
+  std::vector<std::string> dlq_reasons() {
+    std::vector<std::string> out;
+    for (const auto& d : memory->dead_letters()) {
+      out.push_back(d.record.reason);
+    }
+    return out;
+  }
+};
+
+} // namespace
+
+MAILROOM_TRANSPORT_CONTRACT(a_memory_transport)

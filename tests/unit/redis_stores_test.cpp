@@ -24,6 +24,8 @@
 #include "tests/support/redis_server.hpp"
 #include "tests/support/reply_dropping_proxy.hpp"
 #include "tests/support/scoped_env.hpp"
+#include "stores/redis/redis_attempt_log.hpp"
+#include "tests/support/attempt_log_contract.hpp"
 #include "tests/support/store_contract.hpp"
 
 using namespace std::chrono_literals;
@@ -656,4 +658,55 @@ BOOST_AUTO_TEST_CASE(checkpoints_are_written_in_one_batch_and_read_back) {
   auto pttl = integer_of(admin, {"PTTL", s.redis_key("m1")});
   BOOST_TEST((pttl > 50000 && pttl <= 60000));
   BOOST_TEST(static_cast<bool>(s.write({})));
+}
+
+// ---- attempt log ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(attempt_log_contract_redis) {
+  namespace log_contract = mailroom::testing::attempt_log_contract;
+  redis_server server;
+  mailroom::redis_attempt_log log{settings_for(server), "src", 60s};
+  log_contract::record_then_load(log);
+  log_contract::forget_removes_only_what_it_names(log);
+  log_contract::non_utf8_errors_are_kept_readable(log);
+}
+
+BOOST_AUTO_TEST_CASE(attempt_histories_are_scoped_expire_and_take_one_round_trip) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  mailroom::redis_attempt_log a{settings_for(server), "redis-streams:orders:g", 60s};
+  mailroom::redis_attempt_log b{settings_for(server), "kafka:orders:g", 60s};
+  mailroom::attempt_history h{2, {"e1", "e2"}};
+  BOOST_REQUIRE(static_cast<bool>(a.record({{"m-1", &h}, {"m-2", &h}})));
+  // Another source's log does not see them.
+  std::vector<std::optional<mailroom::attempt_history>> got;
+  BOOST_REQUIRE(static_cast<bool>(b.load({"m-1"}, got)));
+  BOOST_TEST(!got[0].has_value());
+  BOOST_TEST(a.key_of("m-1") == "mailroom:attempts:redis-streams:orders:g:m-1");
+  BOOST_TEST(run(admin, {"GET", a.key_of("m-1")})->str ==
+             std::string{R"({"deliveries":2,"errors":["e1","e2"]})"});
+  auto pttl = integer_of(admin, {"PTTL", a.key_of("m-1")});
+  BOOST_TEST((pttl > 50000 && pttl <= 60000));
+  // A batch of 256 loads in one MGET.
+  std::vector<std::string> names;
+  for (int i = 0; i < 256; ++i) {
+    names.push_back("m-" + std::to_string(i));
+  }
+  std::vector<std::string_view> ids(names.begin(), names.end());
+  auto trips = a.connection().round_trips();
+  BOOST_REQUIRE(static_cast<bool>(a.load(ids, got)));
+  BOOST_TEST(a.connection().round_trips() - trips == 1u);
+  BOOST_TEST(got[1].has_value());
+  BOOST_TEST(got[2].has_value());
+  BOOST_TEST(!got[3].has_value());
+  // Stored by an older layout (a bare JSON array) is still read.
+  run(admin, {"SET", a.key_of("old"), R"(["only errors"])"});
+  BOOST_REQUIRE(static_cast<bool>(a.load({"old"}, got)));
+  BOOST_REQUIRE(got[0].has_value());
+  BOOST_TEST(got[0]->errors == (std::vector<std::string>{"only errors"}));
+  // A server that is gone fails the calls transiently.
+  server.stop();
+  BOOST_TEST((a.load({"m-1"}, got).failure == failure_class::transient));
+  BOOST_TEST(got.empty());
+  BOOST_TEST((a.record({{"m-3", &h}}).failure == failure_class::transient));
 }

@@ -25,7 +25,8 @@
 #include "tests/support/redis_admin.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/reply_dropping_proxy.hpp"
-#include "transports/redis/attempt_errors_codec.hpp"
+#include "tests/support/transport_contract.hpp"
+#include "stores/redis/redis_attempt_log.hpp"
 #include "transports/redis/redis_streams_transport.hpp"
 
 using namespace std::chrono_literals;
@@ -86,11 +87,21 @@ engine_config fast_config() {
   return mailroom::testing::scaled_down_config();
 }
 
+// The attempt log the command gives a Redis stream: on its server.
+std::shared_ptr<mailroom::redis_attempt_log>
+attempt_log_for(const mailroom::transport& t, const redis_settings& redis) {
+  return std::make_shared<mailroom::redis_attempt_log>(redis, t.source_id(),
+                                                       mailroom::attempt_history_ttl);
+}
+
 std::unique_ptr<engine>
 start_engine(std::shared_ptr<mailroom::transport> t, handler_registry handlers,
              std::shared_ptr<mailroom::idempotency_store> idem = {},
              engine_config cfg = fast_config()) {
   engine_parts parts;
+  if (auto* streams = dynamic_cast<redis_streams_transport*>(t.get())) {
+    parts.attempts = attempt_log_for(*streams, streams->settings().redis);
+  }
   parts.transport = std::move(t);
   parts.idempotency = std::move(idem);
   parts.handlers = std::move(handlers);
@@ -174,6 +185,11 @@ std::string last_delivered(redis_connection& admin, const std::string& stream) {
 }
 
 using entry_fields = std::map<std::string, std::string>;
+
+// Number of attempt histories kept on the server (any source).
+long long attempt_histories(redis_connection& admin) {
+  return static_cast<long long>(run(admin, {"KEYS", "mailroom:attempts:*"})->elements);
+}
 
 // Every entry of `stream`, oldest first, as (id, fields).
 std::vector<std::pair<std::string, entry_fields>> xrange(redis_connection& admin,
@@ -331,8 +347,7 @@ BOOST_AUTO_TEST_CASE(poll_maps_entry_fields_and_ack_clears_the_pending_list) {
   BOOST_TEST(t.stats().acked == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(
-    an_entry_without_the_payload_field_is_dead_lettered_with_the_reason) {
+BOOST_AUTO_TEST_CASE(an_entry_without_the_payload_field_comes_back_as_poison) {
   redis_server server;
   redis_connection admin{redis_for(server.port())};
   redis_streams_transport t{streams_for(server.port())};
@@ -340,17 +355,18 @@ BOOST_AUTO_TEST_CASE(
   auto good = xadd(admin, "orders", {{"payload", "fine"}});
   auto bad = xadd(admin, "orders", {{"body", "wrong field"}, {"key", "k-bad"}});
   auto got = poll_some(t);
-  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_REQUIRE(got.size() == 2u);
   BOOST_TEST(got[0].id == good);
-  // The malformed entry is in the DLQ with the reason and acked, not pending.
-  auto dlq = xrange(admin, "orders:dlq");
-  BOOST_REQUIRE(dlq.size() == 1u);
-  BOOST_TEST(dlq[0].second["entry_id"] == bad);
-  BOOST_TEST(dlq[0].second["reason"] == "entry has no \"payload\" field");
-  BOOST_TEST(dlq[0].second["key"] == "k-bad");
-  BOOST_TEST(deliveries(admin, "orders", bad) == 0);
+  BOOST_TEST(got[0].poison.empty());
+  // The malformed entry is handed over for the engine to dead-letter, with
+  // the reason and what it carried; nothing is written meanwhile.
+  BOOST_TEST(got[1].id == bad);
+  BOOST_TEST(got[1].poison == "entry has no \"payload\" field");
+  BOOST_TEST(got[1].key == "k-bad");
+  BOOST_TEST(header(got[1], "body") == "wrong field");
+  BOOST_TEST(xrange(admin, "orders:dlq").empty());
+  BOOST_TEST(deliveries(admin, "orders", bad) == 1);
   BOOST_TEST(t.stats().malformed == 1u);
-  BOOST_TEST(t.stats().dead_lettered == 1u);
   BOOST_TEST(t.stats().read == 2u);
   ack_all(t, got);
   BOOST_TEST(pending(admin, "orders") == 0);
@@ -402,16 +418,12 @@ BOOST_AUTO_TEST_CASE(nack_keeps_the_entry_pending_and_redelivers_it_when_due) {
   auto got = poll_some(t);
   BOOST_REQUIRE(got.size() == 1u);
 
-  got[0].attempt_errors = {"first \xff failure", "second"};
   BOOST_REQUIRE(static_cast<bool>(t.nack(got[0], 0ms)));
   BOOST_TEST(pending(admin, "orders") == 1);
   auto again = poll_some(t);
   BOOST_REQUIRE(again.size() == 1u);
   BOOST_TEST(again[0].id == id);
   BOOST_TEST(again[0].attempt == 2u); // the delivery count
-  BOOST_REQUIRE(again[0].attempt_errors.size() == 2u);
-  BOOST_TEST(again[0].attempt_errors[0] == "first \xef\xbf\xbd failure"); // U+FFFD
-  BOOST_TEST(again[0].attempt_errors[1] == "second");
 
   // A delay is honoured: nothing before it, the entry with attempt 3 after.
   auto start = std::chrono::steady_clock::now();
@@ -430,7 +442,6 @@ BOOST_AUTO_TEST_CASE(nack_keeps_the_entry_pending_and_redelivers_it_when_due) {
   ack_all(t, third);
   BOOST_TEST(pending(admin, "orders") == 0);
   BOOST_TEST(integer_of(admin, {"ZCARD", "orders:retry"}) == 0);
-  BOOST_TEST(integer_of(admin, {"HLEN", "orders:errors"}) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_retry_handed_back_by_one_consumer_is_taken_by_another) {
@@ -443,7 +454,6 @@ BOOST_AUTO_TEST_CASE(a_retry_handed_back_by_one_consumer_is_taken_by_another) {
     id = xadd(admin, "orders", {{"payload", "x"}});
     auto got = poll_some(leaving);
     BOOST_REQUIRE(got.size() == 1u);
-    got[0].attempt_errors = {"timed out"};
     BOOST_REQUIRE(static_cast<bool>(leaving.nack(got[0], 0ms))); // a drain hands it back
     BOOST_TEST(static_cast<bool>(leaving.close()));
   }
@@ -452,7 +462,6 @@ BOOST_AUTO_TEST_CASE(a_retry_handed_back_by_one_consumer_is_taken_by_another) {
   BOOST_REQUIRE(got.size() == 1u);
   BOOST_TEST(got[0].id == id);
   BOOST_TEST(got[0].attempt == 2u);
-  BOOST_TEST((got[0].attempt_errors == std::vector<std::string>{"timed out"}));
   BOOST_TEST(owner(admin, "orders", id) == "staying");
   ack_all(staying, got);
   BOOST_TEST(pending(admin, "orders") == 0);
@@ -671,14 +680,13 @@ BOOST_AUTO_TEST_CASE(a_dead_letter_whose_reply_was_lost_counts_as_written) {
   BOOST_TEST(pending(admin, "orders") == 0);
 }
 
-BOOST_AUTO_TEST_CASE(recovery_dead_letters_entries_delivered_too_often) {
+BOOST_AUTO_TEST_CASE(recovery_hands_over_entries_delivered_too_often_as_poison) {
   redis_server server;
   redis_connection admin{redis_for(server.port())};
   auto s = streams_for(server.port());
   s.min_idle = 50ms;
   s.recovery_interval = 10ms;
   s.max_deliveries = 3;
-  s.dlq_mask = mailroom::payload_mask{{"$.card"}};
   redis_streams_transport t{s};
   BOOST_REQUIRE(static_cast<bool>(t.ensure_group()));
   auto poison = xadd(admin, "orders", {{"payload", "{\"card\":\"4111\",\"n\":1}"}});
@@ -686,25 +694,21 @@ BOOST_AUTO_TEST_CASE(recovery_dead_letters_entries_delivered_too_often) {
   run(admin,
       {"XREADGROUP", "GROUP", "g", "dead", "COUNT", "10", "STREAMS", "orders", ">"});
   run(admin, {"XCLAIM", "orders", "g", "dead", "0", poison, "RETRYCOUNT", "3"});
-  run(admin, {"HSET", "orders:errors", poison, "[\"crash 1\",\"crash 2\"]"});
   std::this_thread::sleep_for(60ms);
 
   auto got = poll_some(t);
-  BOOST_REQUIRE(got.size() == 1u);
-  BOOST_TEST(got[0].id == fine);
-  BOOST_TEST(got[0].attempt == 2u);
+  BOOST_REQUIRE(got.size() == 2u);
+  std::map<std::string, envelope> by_id;
+  for (auto& m : got) {
+    by_id[m.id] = m;
+  }
+  BOOST_TEST(by_id[fine].attempt == 2u);
+  BOOST_TEST(by_id[fine].poison.empty());
+  BOOST_TEST(by_id[poison].attempt == 4u);
+  BOOST_TEST(by_id[poison].poison == "delivery count 4 exceeds 3");
   BOOST_TEST(t.stats().taken_over == 1u);
   BOOST_TEST(t.stats().over_delivered == 1u);
-  BOOST_TEST(deliveries(admin, "orders", poison) == 0); // acked
-  auto dlq = xrange(admin, "orders:dlq");
-  BOOST_REQUIRE(dlq.size() == 1u);
-  auto& f = dlq[0].second;
-  BOOST_TEST(f["reason"] == "delivery count 4 exceeds 3");
-  BOOST_TEST(f["attempts"] == "4");
-  BOOST_TEST(f["entry_id"] == poison);
-  BOOST_TEST(f["errors"] == "[\"crash 1\",\"crash 2\"]");
-  BOOST_TEST(f["payload"] == "{\"card\":\"***\",\"n\":1}");
-  BOOST_TEST(integer_of(admin, {"HLEN", "orders:errors"}) == 0);
+  BOOST_TEST(xrange(admin, "orders:dlq").empty()); // the engine writes it
 }
 
 BOOST_AUTO_TEST_CASE(an_outage_is_transient_and_the_group_comes_back) {
@@ -857,7 +861,7 @@ BOOST_FIXTURE_TEST_CASE(a_retried_entry_comes_back_after_the_delay_with_attempt_
   BOOST_TEST(seen.messages[1].attempt_errors[0] == "not yet");
   BOOST_TEST((times[1] - times[0] >= 290ms));
   BOOST_TEST(integer_of(admin, {"ZCARD", "orders:retry"}) == 0);
-  BOOST_TEST(integer_of(admin, {"HLEN", "orders:errors"}) == 0);
+  BOOST_TEST(attempt_histories(admin) == 0); // forgotten once acked
   BOOST_TEST(e->metrics().retried == 1u);
   BOOST_TEST(e->metrics().acked == 1u);
 }
@@ -898,8 +902,58 @@ BOOST_FIXTURE_TEST_CASE(dead_letter_outcomes_and_max_attempts_reach_the_dlq,
   BOOST_TEST(f["errors"] == "[\"failure 1\",\"failure 2\",\"failure 3\"]");
   BOOST_TEST(f["origin"] == "orders/" + flaky);
   BOOST_TEST(integer_of(admin, {"ZCARD", "orders:retry"}) == 0);
-  BOOST_TEST(integer_of(admin, {"HLEN", "orders:errors"}) == 0);
+  BOOST_TEST(attempt_histories(admin) == 0); // forgotten once dead-lettered
   BOOST_TEST(e->metrics().dead_lettered == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(poison_is_dead_lettered_by_the_engine_with_history_and_mask,
+                        engine_on_a_stream) {
+  // A malformed entry, and one that crashed three consumers after two
+  // recorded failures: neither reaches the handler.
+  auto s = streams_for(server.port());
+  s.min_idle = 50ms;
+  s.recovery_interval = 10ms;
+  s.max_deliveries = 3;
+  t = std::make_shared<redis_streams_transport>(s);
+  BOOST_REQUIRE(static_cast<bool>(t->ensure_group()));
+  auto crashing = xadd(admin, "orders", {{"payload", "{\"card\":\"4111\",\"n\":1}"}});
+  run(admin,
+      {"XREADGROUP", "GROUP", "g", "dead", "COUNT", "10", "STREAMS", "orders", ">"});
+  run(admin, {"XCLAIM", "orders", "g", "dead", "0", crashing, "RETRYCOUNT", "3"});
+  auto log = attempt_log_for(*t, s.redis);
+  mailroom::attempt_history before{3, {"crash 1", "crash 2"}};
+  BOOST_REQUIRE(static_cast<bool>(log->record({{crashing, &before}})));
+  auto malformed = xadd(admin, "orders", {{"body", "no payload"}, {"key", "k-bad"}});
+  std::atomic<int> calls{0};
+  handler_registry h;
+  h.add("orders", [&](const envelope&, handler_context&) {
+    calls++;
+    return outcome::ok();
+  });
+  auto cfg = fast_config();
+  cfg.dead_letter.mask_fields = {"$.card"};
+  auto e = start_engine(t, h, std::make_shared<mailroom::memory_idempotency_store>(), cfg);
+  BOOST_TEST(eventually([&] {
+    return integer_of(admin, {"XLEN", "orders:dlq"}) == 2 && pending(admin, "orders") == 0;
+  }));
+  e->stop();
+  BOOST_TEST(calls.load() == 0);
+  std::map<std::string, entry_fields> by_entry;
+  for (auto& [dlq_id, f] : xrange(admin, "orders:dlq")) {
+    by_entry[f["entry_id"]] = f;
+  }
+  auto& c = by_entry[crashing];
+  BOOST_TEST(c["reason"] == "delivery count 4 exceeds 3");
+  BOOST_TEST(c["attempts"] == "4");
+  BOOST_TEST(c["errors"] == "[\"crash 1\",\"crash 2\"]");
+  BOOST_TEST(c["payload"] == "{\"card\":\"***\",\"n\":1}");
+  auto& m = by_entry[malformed];
+  BOOST_TEST(m["reason"] == "entry has no \"payload\" field");
+  BOOST_TEST(m["key"] == "k-bad");
+  BOOST_TEST(m["header:body"] == "no payload");
+  BOOST_TEST(e->metrics().rejected == 2u);
+  BOOST_TEST(e->metrics().dead_lettered == 0u);
+  BOOST_TEST(attempt_histories(admin) == 0);
 }
 
 BOOST_FIXTURE_TEST_CASE(the_engine_keeps_an_entry_pending_while_the_dlq_write_fails,
@@ -1217,3 +1271,38 @@ BOOST_AUTO_TEST_CASE(two_processes_in_one_group_handle_each_entry_once) {
   BOOST_TEST(mine.size() + theirs->elements == 2000u);
   BOOST_TEST_MESSAGE("parent handled " << mine.size() << ", child " << theirs->elements);
 }
+
+// ---- the transport contract ----------------------------------------------------
+
+// The contract's view of a Redis stream: entries idle for 300 ms are taken
+// over by recovery (the lease), and an entry without a payload field is
+// poison.
+struct a_redis_stream {
+  std::chrono::milliseconds lease{300};
+  redis_server server;
+  redis_connection admin{redis_for(server.port())};
+  std::shared_ptr<redis_streams_transport> streams = make();
+  std::shared_ptr<mailroom::transport> t = streams;
+
+  std::shared_ptr<redis_streams_transport> make() {
+    auto s = streams_for(server.port());
+    s.min_idle = lease;
+    s.recovery_interval = 20ms;
+    auto out = std::make_shared<redis_streams_transport>(s);
+    BOOST_REQUIRE(static_cast<bool>(out->ensure_group()));
+    return out;
+  }
+  void produce(const std::string& key, const std::string& payload) {
+    xadd(admin, "orders", {{"payload", payload}, {"key", key}});
+  }
+  void make_poison() { xadd(admin, "orders", {{"body", "no payload field"}}); }
+  std::vector<std::string> dlq_reasons() {
+    std::vector<std::string> out;
+    for (auto& [id, f] : xrange(admin, "orders:dlq")) {
+      out.push_back(f["reason"]);
+    }
+    return out;
+  }
+};
+
+MAILROOM_TRANSPORT_CONTRACT(a_redis_stream)

@@ -294,6 +294,10 @@ io_result memory_transport::poll(std::size_t max, std::chrono::milliseconds wait
     e.handle.seq = s.seq;
     e.handle.generation = s.generation;
     e.handle.offset = static_cast<std::int64_t>(i);
+    if (settings_.max_deliveries > 0 && e.attempt > settings_.max_deliveries) {
+      e.poison = "delivery count " + std::to_string(e.attempt) + " exceeds " +
+                 std::to_string(settings_.max_deliveries);
+    }
   }
   counters_.delivered += n;
   return io_result::success();
@@ -339,7 +343,6 @@ io_result memory_transport::nack(const envelope& msg, std::chrono::milliseconds 
     }
     unlink(in_flight_, i);
     slot& s = slots_[i];
-    s.msg.attempt_errors = msg.attempt_errors;
     ++counters_.nacked;
     if (delay.count() <= 0) {
       s.state = slot_state::ready;

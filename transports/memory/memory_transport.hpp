@@ -26,6 +26,10 @@ struct memory_transport_settings {
   /// message larger than this still goes in when the transport is empty).
   /// Default 64 MiB; 0 counts as 1.
   std::size_t capacity_bytes = std::size_t{64} << 20;
+  /// Deliveries after which a message is handed over as poison ("delivery
+  /// count N exceeds M") for the engine to dead-letter, as an SQS redrive
+  /// policy moves it; 0 means no limit. Default 0.
+  std::uint32_t max_deliveries = 0;
 };
 
 /// One entry of the memory transport's dead-letter list.
@@ -115,8 +119,9 @@ public:
 
   /// Appends up to `max` visible messages to `out`, waiting at most `wait`
   /// when none is visible. Promotes delayed messages whose delay passed and
-  /// in-flight messages whose visibility timeout passed. Returns at once,
-  /// empty, after close() or when exhausted. Always succeeds.
+  /// in-flight messages whose visibility timeout passed. A delivery past
+  /// `max_deliveries` carries `poison`. Returns at once, empty, after
+  /// close() or when exhausted. Always succeeds.
   io_result poll(std::size_t max, std::chrono::milliseconds wait,
                  envelope_batch& out) override;
 
@@ -125,8 +130,7 @@ public:
   io_result ack(const std::vector<const envelope*>& batch) override;
 
   /// Makes the message visible again after `delay` (at once for a zero or
-  /// negative delay), keeping `msg.attempt_errors` for its next delivery. A
-  /// stale receipt is ignored. Always succeeds.
+  /// negative delay). A stale receipt is ignored. Always succeeds.
   io_result nack(const envelope& msg, std::chrono::milliseconds delay) override;
 
   /// Appends a copy of `msg` and `record` to the dead-letter list and

@@ -67,14 +67,12 @@ const settings_schema<redis_streams_settings>& redis_streams_schema() {
         .duration("retry_check_interval_ms", &S::retry_check_interval, 0,
                   "Longest pause between two looks for due retries")
         .integer("max_deliveries", &S::max_deliveries, 0, UINT32_MAX,
-                 "Deliveries after which recovery dead-letters an entry; 0 never")
+                 "Deliveries after which recovery hands an entry over to be "
+                 "dead-lettered; 0 never")
         .text("dlq_stream", &S::dlq_stream, "Dead-letter stream; \"\" for <stream>:dlq",
               plain_text("a stream name without NUL, or \"\" for \"<stream>:dlq\""))
         .text("retry_zset", &S::retry_zset, "Scheduled retries; \"\" for <stream>:retry",
               plain_text("a key without NUL, or \"\" for \"<stream>:retry\""))
-        .text("errors_hash", &S::errors_hash,
-              "Attempt errors by entry id; \"\" for <stream>:errors",
-              plain_text("a key without NUL, or \"\" for \"<stream>:errors\""))
         .boolean("delete_consumer_on_close", &S::delete_consumer_on_close,
                  "Delete this consumer from the group at close when it holds nothing");
     return s;
@@ -107,8 +105,7 @@ std::vector<setting_problem> redis_streams_problems(const redis_streams_settings
   // dead-lettered again.
   for (auto [key, value] : {std::pair<const char*, const std::string*>{"dlq_stream",
                                                                         &s.dlq_stream},
-                            {"retry_zset", &s.retry_zset},
-                            {"errors_hash", &s.errors_hash}}) {
+                            {"retry_zset", &s.retry_zset}}) {
     if (!value->empty() && *value == s.stream) {
       out.push_back({key, "a key other than transport.redis.stream (" +
                               toml_quoted(s.stream) + ")",

@@ -2,10 +2,10 @@
 
 namespace mailroom {
 
-// KEYS: 1 stream, 2 retry set, 3 errors hash.
+// KEYS: 1 stream, 2 retry set.
 // ARGV: 1 group, 2 consumer, 3 room, 4 now (unix ms), 5 recover ('1'/'0'),
 //       6 min idle ms, 7 XAUTOCLAIM cursor, 8 max deliveries (0: none).
-// Returns {cursor, {{kind, id, deliveries, fields, errors-or-nil}, ...}} with
+// Returns {cursor, {{kind, id, deliveries, fields}, ...}} with
 // kind 'c' taken over, 'x' taken over but over max deliveries, 'r' due
 // retry. The delivery count of a claimed entry is read back with XPENDING
 // after the claim has bumped it.
@@ -18,7 +18,7 @@ namespace mailroom {
 // min idle is claimed too, then handed back untouched (its count restored
 // with RETRYCOUNT) to wait for its due time.
 const char* const redis_streams_scripts::poll = R"lua(
-local stream, retry, errs = KEYS[1], KEYS[2], KEYS[3]
+local stream, retry = KEYS[1], KEYS[2]
 local group, consumer = ARGV[1], ARGV[2]
 local room, now = tonumber(ARGV[3]), tonumber(ARGV[4])
 local cursor = ARGV[7]
@@ -34,7 +34,6 @@ end
 
 local function forget(id)
   redis.call('ZREM', retry, id)
-  redis.call('HDEL', errs, id)
 end
 
 if ARGV[5] == '1' and room > 0 then
@@ -67,7 +66,7 @@ if ARGV[5] == '1' and room > 0 then
         elseif cap > 0 and n > cap then
           kind = 'x'
         end
-        out[#out + 1] = {kind, id, n, e[2], redis.call('HGET', errs, id)}
+        out[#out + 1] = {kind, id, n, e[2]}
         room = room - 1
       end
     end
@@ -81,46 +80,43 @@ if room > 0 then
     local c = redis.call('XCLAIM', stream, group, consumer, 0, id)
     local e = c[1]
     if e and e[2] then
-      out[#out + 1] = {'r', id, deliveries(id), e[2], redis.call('HGET', errs, id)}
+      out[#out + 1] = {'r', id, deliveries(id), e[2]}
       room = room - 1
-    else
-      -- Acknowledged (or deleted) meanwhile: nothing left to retry.
-      redis.call('HDEL', errs, id)
     end
+    -- Else acknowledged (or deleted) meanwhile: nothing left to retry.
   end
 end
 
 return {cursor, out}
 )lua";
 
-// KEYS: 1 stream, 2 retry set, 3 errors hash.
-// ARGV: 1 group, 2 entry id, 3 consumer, 4 due time (unix ms), 5 errors
-//       JSON ('' keeps what is stored).
-// Returns 1 when scheduled, 0 when the entry is no longer pending or another
-// consumer took it over: that delivery owns it now and settles it, as a
+// KEYS: 1 stream, 2 retry set.
+// ARGV: 1 group, 2 entry id, 3 consumer, 4 due time (unix ms), 5 delivery
+//       count of the delivery being nacked.
+// Returns 1 when scheduled, 0 when the entry is no longer pending, another
+// consumer took it over, or a later delivery of it (recovery gave it to this
+// consumer again) holds it: that delivery owns it now and settles it, as a
 // stale receipt is ignored elsewhere. Resetting the idle time (XCLAIM
 // JUSTID, which keeps the delivery count) keeps recovery off an entry that
 // waits for its retry.
 const char* const redis_streams_scripts::nack = R"lua(
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if not p[1] or p[1][2] ~= ARGV[3] then
+if not p[1] or p[1][2] ~= ARGV[3] or p[1][4] ~= tonumber(ARGV[5]) then
   return 0
 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
-end
 return 1
 )lua";
 
-// KEYS: 1 stream, 2 retry set, 3 errors hash, 4 dead-letter stream,
-//       5 this entry's written marker.
+// KEYS: 1 stream, 2 retry set, 3 dead-letter stream, 4 this entry's
+//       written marker.
 // ARGV: 1 group, 2 entry id, 3 consumer, 4 delivery count of the delivery
 //       being dead-lettered, 5 marker ttl ms, 6.. field/value pairs of the
 //       dead-letter entry.
-// Returns the dead-letter entry id; or, when the entry is no longer pending
-// or another consumer took it over, the marker's value if this very
+// Returns the dead-letter entry id; or, when the entry is no longer pending,
+// another consumer took it over or a later delivery holds it, the marker's
+// value if this very
 // delivery wrote the record (the reply to that call was lost and it is
 // being repeated), else nil (another delivery settled it; writing again
 // would duplicate the record).
@@ -129,17 +125,16 @@ return 1
 const char* const redis_streams_scripts::dead_letter = R"lua(
 local delivery = ARGV[3] .. '/' .. ARGV[4]
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if not p[1] or p[1][2] ~= ARGV[3] then
-  if redis.call('GET', KEYS[5]) == delivery then
+if not p[1] or p[1][2] ~= ARGV[3] or p[1][4] ~= tonumber(ARGV[4]) then
+  if redis.call('GET', KEYS[4]) == delivery then
     return delivery
   end
   return false
 end
-local at = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 6))
+local at = redis.call('XADD', KEYS[3], '*', unpack(ARGV, 6))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-redis.call('SET', KEYS[5], delivery, 'PX', ARGV[5])
+redis.call('SET', KEYS[4], delivery, 'PX', ARGV[5])
 return at
 )lua";
 

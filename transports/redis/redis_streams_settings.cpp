@@ -30,9 +30,6 @@ redis_streams_settings resolve_defaults(redis_streams_settings s) {
   if (s.retry_zset.empty()) {
     s.retry_zset = s.stream + ":retry";
   }
-  if (s.errors_hash.empty()) {
-    s.errors_hash = s.stream + ":errors";
-  }
   if (s.group_start_id.empty()) {
     s.group_start_id = "0";
   }

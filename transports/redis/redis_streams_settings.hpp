@@ -5,7 +5,6 @@
 #include <string>
 
 #include "clients/redis/redis_settings.hpp"
-#include "core/payload_mask.hpp"
 
 namespace mailroom {
 
@@ -58,17 +57,13 @@ struct redis_streams_settings {
   /// another consumer is seen within this pause. 0 looks at every poll.
   /// Default 50.
   std::chrono::milliseconds retry_check_interval{50};
-  /// An entry taken over by recovery whose delivery count exceeds this goes
-  /// straight to the dead-letter stream with the reason
+  /// An entry taken over by recovery whose delivery count exceeds this is
+  /// handed to the engine as poison, to be dead-lettered with the reason
   /// "delivery count N exceeds M" (a message that crashes its consumer each
   /// time). 0 disables the check. Default 10.
   std::uint32_t max_deliveries = 10;
   std::string dlq_stream;  ///< Dead-letter stream; empty means `<stream>:dlq`.
   std::string retry_zset;  ///< Scheduled retries; empty means `<stream>:retry`.
-  std::string errors_hash; ///< Attempt errors by entry id; empty means `<stream>:errors`.
-  /// Mask applied to the payload of the entries the transport dead-letters
-  /// by itself (over `max_deliveries`); give it the engine's dead-letter mask.
-  payload_mask dlq_mask;
   /// Deletes this consumer from the group at close() when it holds no
   /// pending entries, so restarts do not pile up consumer names. Default true.
   bool delete_consumer_on_close = true;

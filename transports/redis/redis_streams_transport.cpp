@@ -7,7 +7,7 @@
 
 #include "clients/redis/redis_reply.hpp"
 #include "core/unix_time.hpp"
-#include "transports/redis/attempt_errors_codec.hpp"
+#include "stores/redis/attempt_history_codec.hpp"
 #include "transports/redis/redis_failure.hpp"
 #include "transports/redis/redis_streams_scripts.hpp"
 
@@ -138,7 +138,7 @@ io_result redis_streams_transport::poll(std::size_t max, std::chrono::millisecon
 io_result redis_streams_transport::claim(std::size_t room, bool recover,
                                          envelope_batch& out) {
   auto r = reader_->evalsha(
-      poll_script_, {settings_.stream, settings_.retry_zset, settings_.errors_hash},
+      poll_script_, {settings_.stream, settings_.retry_zset},
       {settings_.group, settings_.consumer, std::to_string(room),
        std::to_string(unix_ms_now()), recover ? "1" : "0",
        std::to_string(settings_.min_idle.count()), cursor_,
@@ -162,29 +162,24 @@ io_result redis_streams_transport::claim(std::size_t room, bool recover,
   const redisReply* entries = reply->element[1];
   for (std::size_t i = 0; i < entries->elements; ++i) {
     const redisReply* e = entries->element[i];
-    if (!is_array_of(e, 5)) {
+    if (!is_array_of(e, 4)) {
       continue;
     }
     auto kind = reply_text(e->element[0]);
-    std::string malformed;
-    auto msg = decoder_.decode(reply_text(e->element[1]), e->element[3],
-                               to_attempt(e->element[2]), &malformed);
-    if (e->element[4]->type == REDIS_REPLY_STRING) {
-      msg.attempt_errors = decode_attempt_errors(reply_text(e->element[4]));
-    }
+    auto msg =
+        decoder_.decode(reply_text(e->element[1]), e->element[3], to_attempt(e->element[2]));
     if (kind == "x") {
-      park(msg,
-           "delivery count " + std::to_string(msg.attempt) + " exceeds " +
-               std::to_string(settings_.max_deliveries),
-           counters_.over_delivered);
-      continue;
+      // Poison for the engine to dead-letter: a message that crashed its
+      // consumers this often would crash the next one too.
+      msg.poison = "delivery count " + std::to_string(msg.attempt) + " exceeds " +
+                   std::to_string(settings_.max_deliveries);
+      counters_.over_delivered.fetch_add(1, std::memory_order_relaxed);
+    } else if (!msg.poison.empty()) {
+      counters_.malformed.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      auto& counter = kind == "r" ? counters_.redelivered : counters_.taken_over;
+      counter.fetch_add(1, std::memory_order_relaxed);
     }
-    if (!malformed.empty()) {
-      park(msg, std::move(malformed), counters_.malformed);
-      continue;
-    }
-    auto& counter = kind == "r" ? counters_.redelivered : counters_.taken_over;
-    counter.fetch_add(1, std::memory_order_relaxed);
     out.push_back(std::move(msg));
   }
   return io_result::success();
@@ -208,34 +203,14 @@ io_result redis_streams_transport::read_new(std::size_t room,
     }
     return streams_failure(r);
   }
-  std::vector<stream_entry_decoder::rejected_entry> rejected;
-  auto n = decoder_.append_read_reply(r.replies[0].get(), out, rejected);
+  auto first = out.size();
+  auto n = decoder_.append_read_reply(r.replies[0].get(), out);
   counters_.read.fetch_add(n, std::memory_order_relaxed);
-  for (auto& e : rejected) {
-    park(e.msg, std::move(e.reason), counters_.malformed);
-  }
+  auto malformed = std::count_if(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+                                 [](const envelope& m) { return !m.poison.empty(); });
+  counters_.malformed.fetch_add(static_cast<std::uint64_t>(malformed),
+                                std::memory_order_relaxed);
   return io_result::success();
-}
-
-void redis_streams_transport::park(const envelope& msg, std::string reason,
-                                   std::atomic<std::uint64_t>& counter) {
-  dead_letter_record rec;
-  rec.reason = std::move(reason);
-  rec.attempts = msg.attempt;
-  rec.errors = msg.attempt_errors;
-  rec.origin = settings_.stream + "/" + msg.id;
-  rec.dead_lettered_at_ms = unix_ms_now();
-  rec.payload = settings_.dlq_mask.apply(msg.payload);
-  auto r = write_dead_letter(msg, rec);
-  if (r && !r.stale) {
-    counter.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("redis streams {}: dead-lettered {}: {}", settings_.stream, msg.id,
-                 rec.reason);
-  } else if (!r) {
-    // It stays pending: the next recovery pass takes it over and tries again.
-    spdlog::error("redis streams {}: dead-lettering {} ({}) failed: {}", settings_.stream,
-                  msg.id, rec.reason, r.what);
-  }
 }
 
 io_result redis_streams_transport::ack(const std::vector<const envelope*>& batch) {
@@ -249,21 +224,18 @@ io_result redis_streams_transport::ack(const std::vector<const envelope*>& batch
   // Views into the batch: a 256-entry ack copies no id.
   std::vector<std::string_view> xack{"XACK", settings_.stream, settings_.group};
   std::vector<std::string_view> zrem{"ZREM", settings_.retry_zset};
-  std::vector<std::string_view> hdel{"HDEL", settings_.errors_hash};
   xack.reserve(3 + batch.size());
   for (const envelope* m : batch) {
     xack.push_back(m->handle.handle);
-    // Only a redelivered entry can have retry or error records to clean up.
-    if (m->attempt > 1 || !m->attempt_errors.empty()) {
+    // Only a redelivered entry can have a retry record to clean up.
+    if (m->attempt > 1) {
       zrem.push_back(m->handle.handle);
-      hdel.push_back(m->handle.handle);
     }
   }
   redis_pipeline commands;
   commands.add(xack);
   if (zrem.size() > 2) {
     commands.add(zrem);
-    commands.add(hdel);
   }
   auto r = settler_->send(commands);
   if (!r) {
@@ -285,10 +257,9 @@ io_result redis_streams_transport::nack(const envelope& msg,
   auto wait = std::max(delay, std::chrono::milliseconds{0});
   auto due = unix_ms_now() + wait.count();
   auto r = settler_->evalsha(
-      nack_script_, {settings_.stream, settings_.retry_zset, settings_.errors_hash},
+      nack_script_, {settings_.stream, settings_.retry_zset},
       {settings_.group, msg.handle.handle, settings_.consumer, std::to_string(due),
-       msg.attempt_errors.empty() ? std::string{}
-                                  : encode_attempt_errors(msg.attempt_errors)});
+       std::to_string(msg.attempt)});
   if (!r) {
     return streams_failure(r);
   }
@@ -342,8 +313,7 @@ io_result redis_streams_transport::write_dead_letter(const envelope& msg,
     field("header:" + name, value);
   }
   auto r = settler_->evalsha(dead_letter_script_,
-                             {settings_.stream, settings_.retry_zset,
-                              settings_.errors_hash, settings_.dlq_stream,
+                             {settings_.stream, settings_.retry_zset, settings_.dlq_stream,
                               settings_.dlq_stream + ":written:" + msg.handle.handle},
                              args);
   if (!r) {

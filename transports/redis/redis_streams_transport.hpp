@@ -27,11 +27,10 @@ struct redis_streams_stats {
   std::uint64_t acked = 0;       ///< Entries XACK removed from the pending list.
   std::uint64_t nacked = 0;      ///< Retries scheduled.
   std::uint64_t dead_lettered = 0; ///< Entries written to the dead-letter stream.
-  /// Entries the transport dead-lettered itself for exceeding
-  /// `max_deliveries` (also counted in `dead_lettered`).
+  /// Taken-over entries handed over as poison for exceeding `max_deliveries`.
   std::uint64_t over_delivered = 0;
-  /// Entries the transport dead-lettered itself because they are malformed
-  /// (no payload field; also counted in `dead_lettered`).
+  /// Entries handed over as poison because they are malformed (no payload
+  /// field).
   std::uint64_t malformed = 0;
   /// Nacks and dead-letters ignored because the entry was settled or taken
   /// over by another consumer meanwhile.
@@ -56,18 +55,17 @@ struct redis_streams_stats {
 ///   set drained, or its last run filled the batch: a busy poll is one
 ///   XREADGROUP. Envelopes: id and receipt
 ///   handle are the entry id, `attempt` is the entry's delivery count (1 for a new entry;
-///   read with XPENDING after a claim), `attempt_errors` come back from the errors hash;
-///   see stream_entry_decoder for the fields.
-/// - Taken-over entries whose delivery count exceeds `max_deliveries` are not
-///   delivered: the transport dead-letters them itself, payload masked with
-///   `dlq_mask`, reason "delivery count N exceeds M". So are malformed
-///   entries (no payload field), reason `entry has no "<field>" field`.
-/// - `ack` is one pipelined round trip: XACK of every id, plus ZREM / HDEL of
-///   the retry and error records of redelivered entries.
+///   read with XPENDING after a claim); see stream_entry_decoder for the
+///   fields. The engine keeps the attempt errors (its attempt log).
+/// - Taken-over entries whose delivery count exceeds `max_deliveries` are
+///   handed over as poison, reason "delivery count N exceeds M", and so are
+///   malformed entries (no payload field), reason `entry has no "<field>"
+///   field`: the engine dead-letters them.
+/// - `ack` is one pipelined round trip: XACK of every id, plus ZREM of the
+///   retry records of redelivered entries.
 /// - `nack` keeps the entry in the pending list and schedules it in the
-///   retry set (scored by due time, Unix ms) with its attempt errors in the
-///   errors hash; any consumer's poll claims it once due, which bumps the
-///   delivery count, so `attempt` counts it.
+///   retry set (scored by due time, Unix ms); any consumer's poll claims it
+///   once due, which bumps the delivery count, so `attempt` counts it.
 /// - `dead_letter` XADDs to the dead-letter stream the fields
 ///   `<payload_field>` (the record's payload; none when the payload field
 ///   is ""), `reason`, `attempts`, `errors` (a JSON array of strings),
@@ -78,9 +76,12 @@ struct redis_streams_stats {
 ///   also keeps `<dlq stream>:written:<entry id>` (consumer and delivery
 ///   count, for an hour), so the same write repeated after its reply was
 ///   lost is answered as written, not as stale.
-/// - nack and dead-letter of an entry that another consumer took over, or
-///   that is no longer pending, do nothing and succeed: the newer delivery
-///   settles it (`stale_settles` counts them).
+/// - nack and dead-letter of an entry that another consumer took over, that
+///   a later delivery to this same consumer holds (its delivery count moved
+///   on: recovery gave it back after its idle time), or that is no longer
+///   pending, do nothing and succeed: the newer delivery settles it
+///   (`stale_settles` counts them). An ack of an older delivery does ack the
+///   entry: its handler did succeed.
 ///
 /// Failures are values: an unreachable server is `transient` (the poller
 /// backs off), server errors are `fatal` except the self-healing ones listed
@@ -126,7 +127,7 @@ public:
   io_result ack(const std::vector<const envelope*>& batch) override;
 
   /// Schedules `msg` for redelivery `delay` from now (at once for zero or
-  /// less), keeping `msg.attempt_errors` for its next delivery.
+  /// less).
   io_result nack(const envelope& msg, std::chrono::milliseconds delay) override;
 
   /// Writes `msg` with `record` to the dead-letter stream, then acknowledges
@@ -153,11 +154,12 @@ public:
   /// left to flush. Always succeeds.
   io_result close() override;
 
-  /// Returns the entries it dead-lettered itself (malformed, delivered too
-  /// often) as "rejected by transport".
+  /// Returns the poison it handed over, by kind: entries without the
+  /// payload field and entries delivered too often.
   std::vector<std::pair<std::string, std::uint64_t>> stats_report() const override {
     auto s = stats();
-    return {{"rejected by transport", s.malformed + s.over_delivered}};
+    return {{"malformed entries", s.malformed},
+            {"entries delivered too often", s.over_delivered}};
   }
 
   /// Returns the settings in use, defaults derived.
@@ -190,10 +192,6 @@ private:
   /// 0); needs `poll_mutex_`.
   io_result read_new(std::size_t room, std::chrono::milliseconds block,
                      envelope_batch& out);
-  /// Dead-letters an entry the engine must not see, for `reason`, and
-  /// counts it in `counter` once written. A failed write leaves the entry
-  /// pending for a later recovery pass.
-  void park(const envelope& msg, std::string reason, std::atomic<std::uint64_t>& counter);
   /// Runs the dead-letter script for `msg` and `record`.
   io_result write_dead_letter(const envelope& msg, const dead_letter_record& record);
 

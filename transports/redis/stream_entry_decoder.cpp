@@ -9,8 +9,7 @@ stream_entry_decoder::stream_entry_decoder(const redis_streams_settings& s)
       key_field_(s.key_field), ordering_key_field_(s.ordering_key_field) {}
 
 envelope stream_entry_decoder::decode(std::string_view id, const redisReply* fields,
-                                      std::uint32_t attempt,
-                                      std::string* malformed) const {
+                                      std::uint32_t attempt) const {
   envelope e;
   e.id.assign(id);
   e.topic = topic_;
@@ -41,15 +40,15 @@ envelope stream_entry_decoder::decode(std::string_view id, const redisReply* fie
   if (e.key.empty()) {
     e.key = e.id;
   }
-  if (!have_payload && !payload_field_.empty() && malformed != nullptr) {
-    *malformed = "entry has no \"" + payload_field_ + "\" field";
+  if (!have_payload && !payload_field_.empty()) {
+    e.poison = "entry has no \"" + payload_field_ + "\" field";
   }
   return e;
 }
 
 std::size_t
-stream_entry_decoder::append_read_reply(const redisReply* reply, envelope_batch& out,
-                                        std::vector<rejected_entry>& rejected) const {
+stream_entry_decoder::append_read_reply(const redisReply* reply,
+                                        envelope_batch& out) const {
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
     return 0;
   }
@@ -65,13 +64,7 @@ stream_entry_decoder::append_read_reply(const redisReply* reply, envelope_batch&
       if (!is_array_of(entry, 2)) {
         continue;
       }
-      std::string malformed;
-      auto msg = decode(reply_text(entry->element[0]), entry->element[1], 1, &malformed);
-      if (malformed.empty()) {
-        out.push_back(std::move(msg));
-      } else {
-        rejected.push_back({std::move(msg), std::move(malformed)});
-      }
+      out.push_back(decode(reply_text(entry->element[0]), entry->element[1], 1));
       ++n;
     }
   }

@@ -22,9 +22,10 @@ namespace mailroom {
 /// the key field or else the entry id, `ordering_key` = the ordering field's
 /// value, `topic` = the configured topic, and every field except the payload
 /// in `headers`, in entry order, repeated names included. Values are copied
-/// byte for byte. An entry without the payload field is malformed (unless
-/// the payload field is configured as "", which puts every field in
-/// `headers` and leaves `payload` empty).
+/// byte for byte. An entry without the payload field is malformed: its
+/// envelope carries `poison` (`entry has no "<field>" field`), unless the
+/// payload field is configured as "", which puts every field in `headers`
+/// and leaves `payload` empty.
 class stream_entry_decoder {
 public:
   /// Creates a decoder for the resolved settings `s`.
@@ -32,23 +33,14 @@ public:
 
   /// Returns the envelope of entry `id` whose field/value array is `fields`
   /// (a null or non-array reply gives an entry without fields), delivered
-  /// for the `attempt`-th time. When the entry is malformed, `*malformed`
-  /// (if given) is set to why; otherwise it is left alone.
-  envelope decode(std::string_view id, const redisReply* fields, std::uint32_t attempt,
-                  std::string* malformed = nullptr) const;
-
-  /// An entry that cannot be delivered, and why.
-  struct rejected_entry {
-    envelope msg;
-    std::string reason;
-  };
+  /// for the `attempt`-th time; a malformed one carries `poison`.
+  envelope decode(std::string_view id, const redisReply* fields,
+                  std::uint32_t attempt) const;
 
   /// Appends the entries of an XREADGROUP reply (`[[stream, [[id, fields],
-  /// ...]]]`, or nil when nothing arrived) to `out` as first deliveries, and
-  /// the malformed ones to `rejected`. Returns how many entries the reply
-  /// held.
-  std::size_t append_read_reply(const redisReply* reply, envelope_batch& out,
-                                std::vector<rejected_entry>& rejected) const;
+  /// ...]]]`, or nil when nothing arrived) to `out` as first deliveries,
+  /// malformed ones included. Returns how many entries the reply held.
+  std::size_t append_read_reply(const redisReply* reply, envelope_batch& out) const;
 
 private:
   std::string topic_;
