@@ -52,6 +52,7 @@ struct dead_letter_state {
       rec.errors = item.msg.attempt_errors;
       rec.origin = origin_of(item.msg);
       rec.dead_lettered_at_ms = now_ms;
+      rec.first_failure_ms = item.msg.first_failure_ms;
       rec.payload = ctx->mask.apply(item.msg.payload);
       auto r = settle.with_retries(
           "dead-letter write", [&] { return ctx->source->dead_letter(item.msg, rec); },

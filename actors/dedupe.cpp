@@ -33,14 +33,21 @@ struct dedupe_state {
   // for a broker that does not count deliveries, the count as well. A log
   // that cannot be asked leaves them as the transport delivered them: the
   // retry budget then starts again, which is better than not delivering.
+  // Redeliveries get their history from the attempt log: their errors. A
+  // log that cannot be asked leaves them as the transport delivered them,
+  // and the retry budget then counts their deliveries. (A broker that does
+  // not count deliveries has them counted as a lane starts them:
+  // delivery_count.hpp.)
   void load_history(polled_batch& batch) {
-    bool every = !ctx->source->counts_deliveries();
+    unknown.assign(batch.items.size(), 0);
+    if (!ctx->source->counts_deliveries()) {
+      return;
+    }
     ids.clear();
     asked.clear();
-    unknown.assign(batch.items.size(), 0);
     for (std::size_t i = 0; i < batch.items.size(); ++i) {
       const auto& m = batch.items[i];
-      if (every || m.attempt > 1) {
+      if (m.attempt > 1) {
         ids.emplace_back(m.id);
         asked.push_back(i);
       }
@@ -48,34 +55,41 @@ struct dedupe_state {
     if (ids.empty()) {
       return;
     }
-    auto r = ctx->attempts->load(ids, histories);
-    if (!r) {
-      ctx->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
-      if (!history_failing) {
-        spdlog::warn("dedupe: attempt log unavailable ({}); redeliveries go on without "
-                     "their earlier errors",
-                     r.what);
-      }
-      history_failing = true;
-      for (auto i : asked) {
-        unknown[i] = 1;
-      }
-      return;
-    }
-    if (history_failing) {
+    if (apply(batch, asked, ctx->attempts->load(ids, histories)) && history_failing) {
       spdlog::info("dedupe: attempt log answers again");
       history_failing = false;
     }
-    for (std::size_t j = 0; j < asked.size() && j < histories.size(); ++j) {
+  }
+
+  // Copies the loaded `histories` into the messages at `where`. Returns
+  // false when the log failed.
+  bool apply(polled_batch& batch, const std::vector<std::size_t>& where, const io_result& r) {
+    if (!r) {
+      note_history_failure(r);
+      for (auto i : where) {
+        unknown[i] = 1;
+      }
+      return false;
+    }
+    for (std::size_t j = 0; j < where.size() && j < histories.size(); ++j) {
       if (!histories[j]) {
         continue;
       }
-      auto& m = batch.items[asked[j]];
+      auto& m = batch.items[where[j]];
       m.attempt_errors = std::move(histories[j]->errors);
-      if (every) {
-        m.attempt = std::max(m.attempt, histories[j]->deliveries + 1);
-      }
+      m.first_failure_ms = histories[j]->first_failure_ms;
     }
+    return true;
+  }
+
+  void note_history_failure(const io_result& r) {
+    ctx->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    if (!history_failing) {
+      spdlog::warn("dedupe: attempt log unavailable ({}); redeliveries go on without "
+                   "their earlier errors",
+                   r.what);
+    }
+    history_failing = true;
   }
 
   // Sorts a polled batch: poison to the dead-letter actor, deliveries of a

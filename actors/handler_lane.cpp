@@ -1,8 +1,13 @@
 #include "actors/handler_lane.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/async_calls.hpp"
+#include "actors/delivery_count.hpp"
+#include "actors/retry_order.hpp"
 #include "actors/engine_context.hpp"
 
 namespace mailroom {
@@ -141,6 +146,9 @@ void handler_lane::trim_to_budget(lane_unit& unit) {
 
 bool handler_lane::run_unit(lane_unit& unit) {
   trim_to_budget(unit);
+  count_deliveries(*ctx_, unit.items);
+  retried_keys_.clear();
+  const bool keep_order = keeps_retry_order(*ctx_);
   auto& items = unit.items;
   const auto unit_started = clock::now();
   // Latency is measured per run of one topic, so a fast handler's unit of
@@ -161,6 +169,14 @@ bool handler_lane::run_unit(lane_unit& unit) {
           return false;
         }
         ++run_handled;
+        if (keep_order && item.preset && item.preset->what == outcome::kind::retry) {
+          auto key = ctx_->queue.key_of(item.msg);
+          mark_behind_retry(*ctx_, items, i + 1, key);
+          if (std::find(retried_keys_.begin(), retried_keys_.end(), key) ==
+              retried_keys_.end()) {
+            retried_keys_.push_back(std::move(key));
+          }
+        }
       }
     }
     bool last = i + 1 == items.size();
@@ -281,7 +297,18 @@ void handler_lane::hold_back_key(lane_unit& unit, std::size_t i, const std::stri
 
 void handler_lane::hand_over(lane_unit& unit) {
   auto& items = unit.items;
+  work_batch waiting;
+  if (!retried_keys_.empty()) {
+    waiting = take_behind_retry(*ctx_, retried_keys_); // while the keys are held
+    retried_keys_.clear();
+  }
   ctx_->queue.finish_all(items);
+  if (!waiting.empty()) {
+    // Never taken, so neither finished above nor counted as running.
+    ctx_->metrics.running.fetch_add(static_cast<std::int64_t>(waiting.size()),
+                                    std::memory_order_relaxed); // subtracted below
+    std::move(waiting.begin(), waiting.end(), std::back_inserter(items));
+  }
   work_batch decided;
   decided.reserve(items.size());
   bool all_decided = true;

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "actors/handler_latency.hpp"
 #include "actors/work_item.hpp"
@@ -93,6 +94,9 @@ private:
   void hand_over(lane_unit& unit);
 
   std::shared_ptr<engine_context> ctx_;
+  // Keys given a retry in the current unit where retries keep their order:
+  // their later messages are handed back at hand-over (actors/retry_order).
+  std::vector<std::string> retried_keys_;
   std::uint32_t index_;
   handler_latency latency_;
   std::thread thread_;

@@ -6,6 +6,7 @@
 
 #include "actors/engine_context.hpp"
 #include "actors/messages.hpp"
+#include "core/unix_time.hpp"
 
 namespace mailroom {
 
@@ -74,7 +75,7 @@ void settlement::retry_all(work_batch& items, std::uint64_t& retried,
   entries_.clear();
   for (auto i : retries_) {
     const auto& msg = items[i].msg;
-    histories_.push_back({msg.attempt, msg.attempt_errors});
+    histories_.push_back({msg.attempt, msg.attempt_errors, msg.first_failure_ms});
   }
   for (std::size_t j = 0; j < retries_.size(); ++j) {
     entries_.push_back({items[retries_[j]].msg.id, &histories_[j]});
@@ -102,8 +103,10 @@ void settlement::retry_all(work_batch& items, std::uint64_t& retried,
 
 void settlement::forget_histories(const std::vector<const envelope*>& msgs) {
   forget_ids_.clear();
+  // Without the broker's count every delivery was counted in the log.
+  bool counted = !ctx_->source->counts_deliveries();
   for (const envelope* m : msgs) {
-    if (!m->attempt_errors.empty()) {
+    if (counted || !m->attempt_errors.empty()) {
       forget_ids_.emplace_back(m->id);
     }
   }
@@ -123,6 +126,7 @@ void settlement::settle(work_batch& items) {
   std::uint64_t handed_back = 0, revoked = 0;
   acks_.clear();
   retries_.clear();
+  behind_.clear();
   completions_.clear();
   completion_items_.clear();
   parked_.clear();
@@ -135,6 +139,11 @@ void settlement::settle(work_batch& items) {
       // Its partition is no longer ours: neither acked nor nacked, its claim
       // released and its record closed (below), so its next owner runs it.
       ++revoked;
+      continue;
+    }
+    if (item.requeue && item.behind_retry) {
+      behind_.push_back(i); // nacked after the retry it waits behind (below)
+      keep_claim[i] = true;
       continue;
     }
     if (item.requeue) {
@@ -160,6 +169,9 @@ void settlement::settle(work_batch& items) {
       break;
     case outcome::kind::retry: {
       item.msg.attempt_errors.push_back(out.reason);
+      if (item.msg.first_failure_ms == 0) {
+        item.msg.first_failure_ms = unix_ms_now();
+      }
       auto failures = failures_of(item);
       if (retry_.may_retry(failures)) {
         retries_.push_back(i);
@@ -179,6 +191,9 @@ void settlement::settle(work_batch& items) {
   }
 
   retry_all(items, retried, fenced);
+  for (auto i : behind_) {
+    ++(release_then_nack(items[i], *items[i].requeue).stale ? fenced : deferred);
+  }
 
   // One batched complete for every claimed ok: only an applied complete may
   // be acked; a fenced one belongs to the newer claim, which settles it.
@@ -206,7 +221,18 @@ void settlement::settle(work_batch& items) {
   if (!acks_.empty()) {
     // An ack that failed for good is not counted as acked: the transport
     // delivers those messages again once their lease runs out.
-    if (with_retries("ack", [&] { return ctx_->source->ack(acks_); })) {
+    stale_.clear();
+    if (with_retries("ack", [&] {
+          stale_.clear();
+          return ctx_->source->ack_checked(acks_, stale_);
+        })) {
+      // A stale ack (its partition was revoked) settled nothing: fenced.
+      for (auto it = stale_.rbegin(); it != stale_.rend(); ++it) {
+        if (*it < acks_.size()) {
+          acks_.erase(acks_.begin() + static_cast<std::ptrdiff_t>(*it));
+        }
+      }
+      fenced += stale_.size();
       acked = acks_.size();
       forget_histories(acks_);
     } else {

@@ -87,10 +87,12 @@ private:
   retry_policy retry_;
   retry_policy io_retry_;
   std::vector<const envelope*> acks_;
+  std::vector<std::size_t> stale_;
   std::vector<done_mark> completions_;
   std::vector<std::size_t> completion_items_;
   std::vector<terminal_mark> marks_;
   std::vector<std::size_t> retries_;
+  std::vector<std::size_t> behind_; // handed back behind a retry of their key
   std::vector<attempt_history> histories_;
   std::vector<attempt_entry> entries_;
   std::vector<std::string_view> forget_ids_;

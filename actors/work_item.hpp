@@ -36,6 +36,10 @@ struct work_item {
   std::uint32_t lease_index = 0; ///< Its place in `lease`.
   /// Handed back because of the drain deadline (counted as handed back).
   bool drained = false;
+  /// Handed back unstarted because an earlier message of its ordering key
+  /// is being retried by a transport that redelivers retries in their place
+  /// (`transport::retries_keep_order`); nacked after that retry.
+  bool behind_retry = false;
   /// Moved into an asynchronous call: the call, not the lane, settles it.
   bool async_started = false;
   /// The number of the poll that received it (`partition_ledger`).

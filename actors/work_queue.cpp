@@ -243,6 +243,17 @@ work_batch work_queue::remove_if(const std::function<bool(const work_item&)>& pr
   return out;
 }
 
+work_batch work_queue::remove_keys(const std::vector<std::string>& keys) {
+  if (keys.empty() || mode_ == ordering_mode::unordered) {
+    return {};
+  }
+  // The predicate runs under the lock, so it asks key_locked, not key_of.
+  return remove_if([&](const work_item& w) {
+    const auto& k = key_locked(w.msg);
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+  });
+}
+
 void work_queue::remove_unordered_locked(const std::function<bool(const work_item&)>& pred,
                                          work_batch& out) {
   for (auto chunk = chunks_.begin(); chunk != chunks_.end();) {

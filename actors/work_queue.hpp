@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "actors/work_item.hpp"
 #include "core/engine_config.hpp"
@@ -79,8 +80,13 @@ public:
   void finish_all(const work_batch& items, std::size_t first = 0);
 
   /// Removes every waiting message (ready or behind a busy key) for which
-  /// `pred` is true and returns them, in queue order per key.
+  /// `pred` is true and returns them, in queue order per key. `pred` runs
+  /// under the queue's lock: it must not call back into the queue.
   work_batch remove_if(const std::function<bool(const work_item&)>& pred);
+
+  /// Removes every waiting message whose key() is one of `keys` (keyed
+  /// modes; nothing when unordered) and returns them, in order per key.
+  work_batch remove_keys(const std::vector<std::string>& keys);
 
   /// Returns the key that `mode` serialises `m` on: its ordering key
   /// (per_key), or its topic and partition (per_partition).

@@ -1,10 +1,13 @@
 #include "actors/worker.hpp"
 
+#include <iterator>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/engine_context.hpp"
 #include "actors/handler_lane.hpp"
 #include "actors/messages.hpp"
+#include "actors/retry_order.hpp"
 
 namespace mailroom {
 
@@ -73,8 +76,28 @@ struct worker_state {
     auto& m = ctx->metrics;
     m.running.fetch_sub(static_cast<std::int64_t>(decided.size() + not_started.size()),
                         std::memory_order_relaxed);
+    work_batch behind;
+    bool retried = running_outcome && running_outcome->what == outcome::kind::retry;
+    if (retried && keeps_retry_order(*ctx)) {
+      // The timed-out message is retried in its place: the rest of its key
+      // waits behind it instead of running first.
+      auto key = ctx->queue.key_of(unit.items[index].msg);
+      auto n = mark_behind_retry(*ctx, not_started, 0, key);
+      std::size_t moved = 0;
+      for (auto it = not_started.begin(); it != not_started.end() && moved < n;) {
+        if (it->behind_retry) {
+          decided.push_back(std::move(*it));
+          it = not_started.erase(it);
+          ++moved;
+        } else {
+          ++it;
+        }
+      }
+      behind = take_behind_retry(*ctx, {key});
+    }
     ctx->queue.finish_all(decided);
     ctx->queue.put_back(std::move(not_started));
+    std::move(behind.begin(), behind.end(), std::back_inserter(decided));
     ctx->settle.push(std::move(decided));
     new_lane();
     return true;

@@ -13,6 +13,12 @@
 #include "transports/redis/redis_streams_transport.hpp"
 #endif
 
+#ifdef MAILROOM_WITH_KAFKA
+#include "transports/kafka/kafka_conf.hpp"
+#include "transports/kafka/kafka_schema.hpp"
+#include "transports/kafka/kafka_transport.hpp"
+#endif
+
 namespace mailroom {
 
 namespace {
@@ -108,6 +114,45 @@ transport_kind redis_streams_kind() {
 }
 #endif
 
+#ifdef MAILROOM_WITH_KAFKA
+transport_kind kafka_kind() {
+  transport_kind k;
+  k.name = "kafka";
+  k.settings = [] {
+    return std::make_unique<typed_settings_box<kafka_settings>>(kafka_schema());
+  };
+  k.problems = [](const settings_box& box, const app_config& cfg) {
+    return kafka_problems(settings_of<kafka_settings>(box), cfg.engine_cfg);
+  };
+  k.describe = [](const settings_box& box, const app_config&) {
+    const auto& s = settings_of<kafka_settings>(box);
+    std::vector<std::string> lines{"effective librdkafka consumer properties:"};
+    for (const auto& [name, value] : kafka::shown(kafka::consumer_properties(s))) {
+      lines.push_back("  " + name + " = " + value);
+    }
+    lines.push_back("effective librdkafka dead-letter producer properties:");
+    for (const auto& [name, value] : kafka::shown(kafka::producer_properties(s))) {
+      lines.push_back("  " + name + " = " + value);
+    }
+    return lines;
+  };
+  k.create = [](const settings_box& box, const app_config&) {
+    const auto& s = settings_of<kafka_settings>(box);
+    auto kafka = std::make_shared<kafka_transport>(s, s.startup_timeout);
+    spdlog::info("mailroom: consuming {} as group \"{}\" from {}",
+                 kafka->settings().topics.size() == 1
+                     ? "topic \"" + kafka->settings().topics[0] + "\""
+                     : std::to_string(kafka->settings().topics.size()) + " topics",
+                 s.group_id, s.brokers);
+    transport_instance out;
+    out.ordering = s.ordering;
+    out.transport = std::move(kafka);
+    return out;
+  };
+  return k;
+}
+#endif
+
 } // namespace
 
 const transport_registry& builtin_transports() {
@@ -119,7 +164,11 @@ const transport_registry& builtin_transports() {
 #else
     r.add_unavailable("redis", "this binary was built without Redis");
 #endif
-    r.add_unavailable("kafka", "not available yet");
+#ifdef MAILROOM_WITH_KAFKA
+    r.add(kafka_kind());
+#else
+    r.add_unavailable("kafka", "this binary was built without Kafka");
+#endif
     r.add_unavailable("sqs", "not available yet");
     return r;
   }();

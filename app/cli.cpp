@@ -74,13 +74,23 @@ int check_subcommand(int argc, char** argv) {
 
 // Prints the effective configuration; the log level in force is the one of
 // MAILROOM_LOG_LEVEL when it is set, and the output says so.
-void print_effective(mailroom::app_config cfg) {
+void print_effective(mailroom::app_config cfg, const mailroom::transport_registry& registry) {
   if (const char* env = std::getenv("MAILROOM_LOG_LEVEL"); env != nullptr && *env) {
     std::cout << "# log.level: MAILROOM_LOG_LEVEL=" << env << " overrides \""
               << cfg.log.level << "\" from the file\n";
     cfg.log.level = env;
   }
-  std::cout << mailroom::render_config(cfg) << std::flush;
+  std::cout << mailroom::render_config(cfg);
+  // What the selected transport makes of its settings (a Kafka client's
+  // effective properties), secrets redacted by the transport.
+  const auto* kind = registry.find(cfg.transport.type);
+  if (kind != nullptr && kind->describe) {
+    std::cout << "\n";
+    for (const auto& line : kind->describe(*cfg.transport.by_type.at(kind->name), cfg)) {
+      std::cout << "# " << line << "\n";
+    }
+  }
+  std::cout << std::flush;
 }
 
 } // namespace
@@ -131,7 +141,7 @@ int mailroom::run_cli(int argc, char** argv, const mailroom::transport_registry&
       return config_failure(e.what());
     }
     if (validate->parsed()) {
-      print_effective(cfg);
+      print_effective(cfg, registry);
       std::cerr << "config OK\n";
       return 0;
     }

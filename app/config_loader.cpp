@@ -38,13 +38,14 @@ template <class S, class Get> section_part part(const settings_schema<S>& schema
           [get, &schema](app_config& c) { return schema.check(get(c)); }};
 }
 
-// Throws the first of `problems`, its key relative to `path`.
+// Throws the first of `problems`, its key (a dotted path, its segments
+// quoted by whoever made it) relative to `path`.
 void raise_first(const std::string& path, const std::vector<setting_problem>& problems) {
   if (problems.empty()) {
     return;
   }
   const auto& p = problems.front();
-  throw config_error(path.empty() ? p.key : join(path, p.key),
+  throw config_error(path.empty() ? p.key : path + "." + p.key,
                      "expected " + p.expected + ", got " + p.got);
 }
 

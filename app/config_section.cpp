@@ -210,6 +210,16 @@ void config_section::string_table(const setting& key,
                            "expected " + r.expected + ", got " + toml_quoted(name));
       }
     }
+    // Numbers and booleans are taken as their text: librdkafka properties
+    // are strings, and `session.timeout.ms = 6000` is what people write.
+    if (v.is_integer()) {
+      out.emplace_back(name, std::to_string(v.as_integer()->get()));
+      continue;
+    }
+    if (v.is_boolean()) {
+      out.emplace_back(name, v.as_boolean()->get() ? "true" : "false");
+      continue;
+    }
     if (!v.is_string() || v.as_string()->get().find('\0') != std::string::npos) {
       throw config_error(join(table_path, name),
                          "expected string without NUL, got " + describe(v));

@@ -164,11 +164,15 @@ int run_app(const app_config& cfg, const transport_registry& registry) {
     parts.handlers.add(topic, make_handler(spec, cfg));
   }
 
+  auto engine_cfg = cfg.engine_cfg;
+  if (instance.ordering && engine_cfg.engine.ordering == ordering_mode::unordered) {
+    engine_cfg.engine.ordering = *instance.ordering;
+  }
   spdlog::info(
       "mailroom: {} transport, {} workers, max_in_flight {}, dedupe {}, ordering {}",
-      t.name(), cfg.engine_cfg.engine.workers, cfg.engine_cfg.engine.max_in_flight,
-      cfg.engine_cfg.dedupe.enabled ? "on" : "off", to_string(cfg.engine_cfg.engine.ordering));
-  engine e{cfg.engine_cfg, std::move(parts)};
+      t.name(), engine_cfg.engine.workers, engine_cfg.engine.max_in_flight,
+      engine_cfg.dedupe.enabled ? "on" : "off", to_string(engine_cfg.engine.ordering));
+  engine e{engine_cfg, std::move(parts)};
   run_report report{cfg.progress.heartbeat, cfg.log.format == "json"};
   e.start();
   auto& source = instance.source;

@@ -8,11 +8,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/settings_box.hpp"
 #include "core/attempt_log.hpp"
+#include "core/engine_config.hpp"
 #include "core/transport.hpp"
 
 namespace mailroom {
@@ -40,6 +42,9 @@ struct transport_instance {
   /// home for them (the Redis server of a Redis stream); null lets the
   /// command choose (Redis when the dedupe store is, else in memory).
   std::shared_ptr<attempt_log> attempts;
+  /// The ordering the engine takes when `engine.ordering` is left unordered
+  /// (Kafka: per_partition); none keeps the engine's.
+  std::optional<ordering_mode> ordering;
 };
 
 /// One transport kind the command can run.
@@ -56,6 +61,9 @@ struct transport_kind {
   /// std::runtime_error with a clear message when it cannot start (the
   /// broker is unreachable, the group cannot be created).
   std::function<transport_instance(const settings_box&, const app_config&)> create;
+  /// Returns lines `validate` prints about what the transport makes of its
+  /// settings (a client's effective properties, secrets redacted); optional.
+  std::function<std::vector<std::string>(const settings_box&, const app_config&)> describe;
   /// Whether the `[source]` generator can feed it (only the memory
   /// transport); for the others `source.type` must be "none".
   bool feeds_generator = false;

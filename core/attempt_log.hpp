@@ -18,6 +18,7 @@ struct attempt_history {
   /// is `deliveries + 1`.
   std::uint32_t deliveries = 0;
   std::vector<std::string> errors; ///< Each failed attempt's error, oldest first.
+  std::int64_t first_failure_ms = 0; ///< Wall-clock time of the first error, Unix ms.
 };
 
 /// How long a history is kept after its latest record unless configured
@@ -53,6 +54,13 @@ public:
   /// cannot be asked; `out` is then left empty.
   virtual io_result load(const std::vector<std::string_view>& ids,
                          std::vector<std::optional<attempt_history>>& out) = 0;
+
+  /// Counts one more delivery of each of `ids` and loads their histories in
+  /// one call: `out[i].deliveries` includes this delivery. For brokers that
+  /// do not count deliveries (Kafka): a message that crashes its consumer
+  /// records no error, but its deliveries are counted all the same.
+  virtual io_result deliver(const std::vector<std::string_view>& ids,
+                            std::vector<attempt_history>& out) = 0;
 
   /// Stores each entry's history, replacing what was kept for its id.
   virtual io_result record(const std::vector<attempt_entry>& entries) = 0;

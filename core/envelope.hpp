@@ -44,6 +44,9 @@ struct envelope {
   /// again, so a dead-lettered message records its whole history; a
   /// transport leaves it empty.
   std::vector<std::string> attempt_errors;
+  /// When its first attempt failed, Unix ms; 0 before any failed (kept with
+  /// `attempt_errors`).
+  std::int64_t first_failure_ms = 0;
   /// Why the transport hands this delivery over only to be dead-lettered
   /// (`failure_class::poison`): it could not be decoded, or it is over the
   /// transport's delivery limit. The engine writes it to the dead-letter

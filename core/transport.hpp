@@ -20,6 +20,7 @@ struct dead_letter_record {
   std::vector<std::string> errors;      ///< Each attempt's error, oldest first.
   std::string origin;                   ///< Where it came from (topic and receipt).
   std::int64_t dead_lettered_at_ms = 0; ///< Wall-clock time of parking, Unix ms.
+  std::int64_t first_failure_ms = 0;    ///< When the first attempt failed, Unix ms; 0: none.
   std::string payload;                  ///< Payload with configured fields masked.
 };
 
@@ -61,6 +62,16 @@ public:
   /// Acknowledges the messages, which are then never delivered again.
   virtual io_result ack(const std::vector<const envelope*>& batch) = 0;
 
+  /// Acknowledges as ack() does, and appends to `stale` the index (in
+  /// `batch`) of every message whose delivery is no longer this consumer's
+  /// (its partition was revoked): those are not acked, and the engine counts
+  /// them as fenced. The default acks all and reports none.
+  virtual io_result ack_checked(const std::vector<const envelope*>& batch,
+                                std::vector<std::size_t>& stale) {
+    (void)stale;
+    return ack(batch);
+  }
+
   /// Hands the message back to be delivered again after `delay`. Its error
   /// history is the engine's to keep (`attempt_log`), not the transport's.
   virtual io_result nack(const envelope& msg, std::chrono::milliseconds delay) = 0;
@@ -74,8 +85,22 @@ public:
   /// Returns true when `envelope::attempt` counts the deliveries of a
   /// message (the broker keeps the count: SQS, Redis Streams, memory), so the
   /// engine asks its attempt log only about redeliveries. False (Kafka): the
-  /// engine asks about every delivery and takes the count from the log.
+  /// engine counts every start of a message's handler in the log and takes
+  /// the count (and the history) from there as a lane takes the message.
   virtual bool counts_deliveries() const { return true; }
+
+  /// Returns true when a nacked message is redelivered to this consumer in
+  /// its place in the order (Kafka: it waits in the partition, at its
+  /// offset), so in the ordered modes the engine hands back, unstarted, the
+  /// later messages of its key it holds, to be redelivered after the retry.
+  /// False where a retry goes back to the broker and order is not kept.
+  virtual bool retries_keep_order() const { return false; }
+
+  /// Returns the deliveries after which the engine dead-letters a message
+  /// unhandled (rejected), for a transport that does not count deliveries
+  /// itself (the engine counts them in its attempt log); 0 for none.
+  /// Transports that count deliveries apply their limit in poll().
+  virtual std::uint32_t delivery_limit() const { return 0; }
 
   /// Hands the transport the engine's side of revocations (nullptr when the
   /// engine stops): a transport whose deliveries can stop being this

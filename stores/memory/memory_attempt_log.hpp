@@ -38,6 +38,8 @@ public:
 
   io_result load(const std::vector<std::string_view>& ids,
                  std::vector<std::optional<attempt_history>>& out) override;
+  io_result deliver(const std::vector<std::string_view>& ids,
+                    std::vector<attempt_history>& out) override;
   io_result record(const std::vector<attempt_entry>& entries) override;
   io_result forget(const std::vector<std::string_view>& ids) override;
 
@@ -55,6 +57,7 @@ private:
   };
 
   void erase_locked(std::unordered_map<std::string, kept>::iterator it);
+  void store_locked(std::string id, attempt_history h, clock::time_point expires);
 
   const memory_attempt_log_settings settings_;
   mutable std::mutex mutex_;

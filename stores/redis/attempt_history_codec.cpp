@@ -1,6 +1,5 @@
 #include "stores/redis/attempt_history_codec.hpp"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace mailroom {
@@ -38,31 +37,6 @@ std::string encode_attempt_errors(const std::vector<std::string>& errors) {
 std::vector<std::string> decode_attempt_errors(std::string_view json) {
   auto doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
   return doc.is_array() ? errors_of(doc) : std::vector<std::string>{};
-}
-
-std::string encode_attempt_history(const attempt_history& h) {
-  return dump({{"deliveries", h.deliveries}, {"errors", errors_array(h.errors)}});
-}
-
-std::optional<attempt_history> decode_attempt_history(std::string_view json) {
-  auto doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-  attempt_history h;
-  if (doc.is_array()) {
-    h.errors = errors_of(doc);
-    h.deliveries = static_cast<std::uint32_t>(h.errors.size());
-    return h;
-  }
-  if (!doc.is_object()) {
-    return std::nullopt;
-  }
-  if (auto e = doc.find("errors"); e != doc.end() && e->is_array()) {
-    h.errors = errors_of(*e);
-  }
-  if (auto d = doc.find("deliveries"); d != doc.end() && d->is_number_unsigned()) {
-    h.deliveries = static_cast<std::uint32_t>(
-        std::min<std::uint64_t>(d->get<std::uint64_t>(), UINT32_MAX));
-  }
-  return h;
 }
 
 } // namespace mailroom

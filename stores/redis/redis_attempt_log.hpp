@@ -9,16 +9,17 @@
 
 namespace mailroom {
 
-/// An attempt log on Redis: one string key per message with a history.
+/// An attempt log on Redis: one hash per message with a history.
 ///
-/// The key `<prefix>attempts:<scope>:<id>` holds the history as JSON
-/// (`{"deliveries":N,"errors":[...]}`) and expires `ttl` after its latest
-/// record, so a history whose message was settled elsewhere or deleted from
-/// the broker does not stay for ever. Each call is one round trip for a
-/// whole batch: `load` one MGET, `record` one pipeline of `SET PX`, `forget`
-/// one DEL. `scope` is the source it keeps histories for
-/// (`transport::source_id`), so deployments sharing a server never read each
-/// other's. Thread-safe through its one connection.
+/// The hash `<prefix>attempts:<scope>:<id>` holds `d` (deliveries counted),
+/// `e` (the errors, a JSON array) and `f` (first failure, Unix ms), and
+/// expires `ttl` after its latest change, so a history whose message was
+/// settled elsewhere or deleted from the broker does not stay for ever. Each
+/// call is one pipelined round trip for a whole batch: `load` an HMGET per
+/// id, `deliver` an HINCRBY + HMGET + PEXPIRE per id, `record` an HSET +
+/// PEXPIRE per id, `forget` one DEL. `scope` is the source it keeps
+/// histories for (`transport::source_id`), so deployments sharing a server
+/// never read each other's. Thread-safe through its one connection.
 class redis_attempt_log final : public attempt_log {
 public:
   /// Creates a log for source `scope` on its own connection from `settings`,
@@ -28,6 +29,8 @@ public:
 
   io_result load(const std::vector<std::string_view>& ids,
                  std::vector<std::optional<attempt_history>>& out) override;
+  io_result deliver(const std::vector<std::string_view>& ids,
+                    std::vector<attempt_history>& out) override;
   io_result record(const std::vector<attempt_entry>& entries) override;
   io_result forget(const std::vector<std::string_view>& ids) override;
 

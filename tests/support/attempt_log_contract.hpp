@@ -61,6 +61,29 @@ inline void forget_removes_only_what_it_names(attempt_log& log) {
   BOOST_TEST(load(log, {}).empty());
 }
 
+/// Each delivery counts, whether or not it recorded an error; a record keeps
+/// the count it is given, and later deliveries count on from there.
+inline void deliveries_are_counted(attempt_log& log) {
+  std::vector<attempt_history> got;
+  BOOST_REQUIRE(static_cast<bool>(log.deliver({"d-1", "d-2"}, got)));
+  BOOST_REQUIRE(got.size() == 2u);
+  BOOST_TEST(got[0].deliveries == 1u);
+  BOOST_TEST(got[0].errors.empty());
+  BOOST_REQUIRE(static_cast<bool>(log.deliver({"d-1"}, got)));
+  BOOST_TEST(got[0].deliveries == 2u);
+  attempt_history failed{2, {"timeout"}, 1700000000000};
+  BOOST_REQUIRE(static_cast<bool>(log.record({{"d-1", &failed}})));
+  BOOST_REQUIRE(static_cast<bool>(log.deliver({"d-1", "d-2"}, got)));
+  BOOST_TEST(got[0].deliveries == 3u);
+  BOOST_TEST(got[0].errors == failed.errors);
+  BOOST_TEST(got[0].first_failure_ms == 1700000000000);
+  BOOST_TEST(got[1].deliveries == 2u);
+  BOOST_REQUIRE(static_cast<bool>(log.forget({"d-1", "d-2"})));
+  BOOST_REQUIRE(static_cast<bool>(log.deliver({"d-1"}, got)));
+  BOOST_TEST(got[0].deliveries == 1u);
+  BOOST_REQUIRE(static_cast<bool>(log.forget({"d-1"})));
+}
+
 /// Error texts that are not UTF-8 survive as far as a JSON document allows:
 /// the invalid byte becomes U+FFFD, the rest stays.
 inline void non_utf8_errors_are_kept_readable(attempt_log& log) {

@@ -572,9 +572,19 @@ BOOST_AUTO_TEST_CASE(wrong_types_are_rejected) {
   check_rejected("[source]\ntopics = [\"a\", 3]\n", "source.topics",
                  {"expected array of strings", "integer 3 at index 1"});
   check_rejected("[log]\nlevel = 3\n", "log.level", {"expected string", "got integer 3"});
-  check_rejected("[handler]\ntype = \"exec\"\ncommand = [\"x\"]\nenv = { A = 1 }\n",
+  check_rejected("[handler]\ntype = \"exec\"\ncommand = [\"x\"]\nenv = { A = [1] }\n",
                  "handler.env.A", {"expected string"});
   check_rejected("handlers = { orders = 1 }\n", "handlers.orders", {"expected table"});
+}
+
+// Numbers and booleans in a string table are taken as their text (librdkafka
+// properties are strings, and `session.timeout.ms = 6000` is what people write).
+BOOST_AUTO_TEST_CASE(numbers_in_a_string_table_are_their_text) {
+  auto c = load_text("[handler]\ntype = \"exec\"\ncommand = [\"/bin/true\"]\n"
+                     "env = { A = 1, B = true }\n");
+  using entry = std::pair<std::string, std::string>;
+  std::vector<entry> want{{"A", "1"}, {"B", "true"}};
+  BOOST_TEST((c.default_handler.env == want));
 }
 
 BOOST_AUTO_TEST_CASE(out_of_range_numbers_are_rejected) {
@@ -618,9 +628,12 @@ BOOST_AUTO_TEST_CASE(bad_enum_values_are_rejected) {
   check_rejected("[handler]\ntype = \"lambda\"\n", "handler.type", {"\"exec\""});
   check_rejected("[transport]\ntype = \"rabbitmq\"\n", "transport.type",
                  {"\"memory\"", "got \"rabbitmq\""});
-  check_rejected("[transport]\ntype = \"kafka\"\n", "transport.type",
-                 {"\"memory\", \"redis\"", "not available yet"});
+  // A known transport without its required settings names the missing key.
+  check_rejected("[transport]\ntype = \"kafka\"\n", "transport.kafka.brokers",
+                 {"required when transport.type is \"kafka\"", "got \"\""});
   check_rejected("[source]\ntype = \"file\"\n", "source.type", {"\"generator\""});
+  check_rejected("[transport]\ntype = \"sqs\"\n", "transport.type",
+                 {"\"memory\", \"redis\"", "not available yet"});
 }
 
 BOOST_AUTO_TEST_CASE(exec_needs_a_command) {

@@ -678,6 +678,7 @@ BOOST_AUTO_TEST_CASE(attempt_log_contract_memory) {
   log_contract::record_then_load(log);
   log_contract::forget_removes_only_what_it_names(log);
   log_contract::non_utf8_errors_are_kept_readable(log);
+  log_contract::deliveries_are_counted(log);
 }
 
 BOOST_AUTO_TEST_CASE(memory_attempt_log_is_bounded_and_expires) {

@@ -538,10 +538,11 @@ struct a_memory_transport {
     m.payload = payload;
     BOOST_REQUIRE(bool(memory->publish(std::move(m))));
   }
-  void make_poison() {
+  bool make_poison() {
     memory = make_memory(1);
     t = memory;
     produce("k-p", "crashes its consumer");
+    return true;
   }
   std::vector<std::string> dlq_reasons() {
     std::vector<std::string> out;

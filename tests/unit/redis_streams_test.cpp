@@ -1295,7 +1295,10 @@ struct a_redis_stream {
   void produce(const std::string& key, const std::string& payload) {
     xadd(admin, "orders", {{"payload", payload}, {"key", key}});
   }
-  void make_poison() { xadd(admin, "orders", {{"body", "no payload field"}}); }
+  bool make_poison() {
+    xadd(admin, "orders", {{"body", "no payload field"}});
+    return true;
+  }
   std::vector<std::string> dlq_reasons() {
     std::vector<std::string> out;
     for (auto& [id, f] : xrange(admin, "orders:dlq")) {
