@@ -7,6 +7,8 @@
 //   mailroom_bench engine     --messages N --max-in-flight M [...]   one engine run
 //   mailroom_bench long-lived --messages N --window M [--actors 8]   one ceiling
 //   mailroom_bench spawn      --messages N --window M                one ceiling
+//   mailroom_bench redis | handlers | kafka [...]   the Redis, handler-latency and
+//       Kafka benchmarks (each starts what it needs; see bench/README.md)
 //
 // The three single-run subcommands print one JSON line on stdout; `all`
 // re-executes this binary with them (so each peak RSS is its own).
@@ -23,10 +25,16 @@
 #include <spdlog/spdlog.h>
 
 #include "caf_ceiling.hpp"
-#include "child_process.hpp"
+#include "child_report.hpp"
 #include "core/engine_config.hpp"
 #include "engine_throughput.hpp"
 #include "handler_latency.hpp"
+#ifdef MAILROOM_WITH_KAFKA
+#include "kafka_bench.hpp"
+#include "kafka_engine_run.hpp"
+#include "kafka_raw_consumer.hpp"
+#include "kafka_run.hpp"
+#endif
 #include "machine_info.hpp"
 #include "options.hpp"
 #include "redis_bench.hpp"
@@ -77,7 +85,20 @@ const char* usage =
     "           workers and max_in_flight, beside W/L (M/L) and a raw baseline;\n"
     "           writes <out>/handlers.json\n"
     "       mailroom_bench handler-latency-one [--async] --latency-us L --workers W\n"
-    "           --max-in-flight M --messages N [--rate R]   one run\n";
+    "           --max-in-flight M --messages N [--rate R]   one run\n"
+    "\n"
+    "       mailroom_bench kafka [--records 1M] [--partitions 4] [--record-bytes 100]\n"
+    "                            [--repeat 3] [--rate 20000] [--seconds 10] [--warmup-s 1]\n"
+    "                            [--no-latency] [--no-redis] [--timeout-s 300] [--out DIR]\n"
+    "                            [--no-plot] [--ordering per_partition|per_key|unordered]\n"
+    "                            [--buffer N (buffer_per_partition)]\n"
+    "           starts its own Kafka broker and redis-server, pre-fills a topic and compares\n"
+    "           the engine over kafka_transport (dedupe off, and Redis dedupe) with a raw\n"
+    "           librdkafka consumer: throughput (best/median of --repeat), then end-to-end\n"
+    "           latency at --rate; writes <out>/kafka.json and kafka.png\n"
+    "       mailroom_bench kafka-raw|kafka-engine --brokers B --topic T --group G\n"
+    "           [--partitions 4] [--records N] [--rate R --seconds S --warmup-s W]\n"
+    "           [--record-bytes 100] [--redis-port P] [--timeout-s 300]   one run\n";
 
 void quiet_logging() {
   auto logger = spdlog::stderr_color_mt("bench");
@@ -113,23 +134,6 @@ ceiling_settings ceiling_settings_from(options& o) {
   return s;
 }
 
-// Runs this binary with `args` in a child process; returns its JSON report,
-// or {"kind", "check": "FAILED: ..."} when it did not produce one.
-json run_in_child(const std::string& kind, std::vector<std::string> args,
-                  std::chrono::seconds timeout) {
-  args.insert(args.begin(), {"/proc/self/exe", kind});
-  auto r = run_child(args, timeout);
-  auto line = last_json_line(r.out);
-  if (!line.empty()) { // a failed check exits 1 but still reports
-    try {
-      return json::parse(line);
-    } catch (const std::exception& e) {
-      return {{"kind", kind}, {"check", std::string{"FAILED: bad report: "} + e.what()}};
-    }
-  }
-  return {{"kind", kind}, {"check", "FAILED: child " + r.how()}};
-}
-
 // Runs `kind` `times` times and keeps the fastest run that passed its check
 // (the first failure when none passed); "attempts" lists every msgs/s.
 json best_of(const std::string& kind, const std::vector<std::string>& args,
@@ -137,7 +141,7 @@ json best_of(const std::string& kind, const std::vector<std::string>& args,
   json best;
   json attempts = json::array();
   for (std::uint64_t i = 0; i < std::max<std::uint64_t>(times, 1); ++i) {
-    auto r = run_in_child(kind, args, timeout);
+    auto r = run_report_child(kind, args, timeout);
     bool ok = r.value("check", std::string{}) == "ok";
     attempts.push_back(ok ? r["msgs_per_s"] : json(r["check"]));
     bool best_ok = !best.is_null() && best.value("check", std::string{}) == "ok";
@@ -260,7 +264,7 @@ int run_all(options& o) {
   if (flat_messages > 0) {
     auto a = engine_args(flat_messages, flat_mif);
     a.insert(a.end(), {"--sample-ms", "250", "--samples"});
-    results["flat"] = run_in_child("engine", a, timeout_for(flat_messages));
+    results["flat"] = run_report_child("engine", a, timeout_for(flat_messages));
     progress("flat RSS mif=" + std::to_string(flat_mif), results["flat"]);
   }
 
@@ -323,6 +327,17 @@ int main(int argc, char** argv) {
       quiet_logging();
       return run_handler_latency_all(o);
     }
+#ifdef MAILROOM_WITH_KAFKA
+    if (cmd == "kafka") {
+      quiet_logging();
+      try {
+        return run_kafka_all(o);
+      } catch (const std::runtime_error& e) {
+        std::cerr << "mailroom_bench kafka: " << e.what() << "\n";
+        return 2;
+      }
+    }
+#endif
     quiet_logging();
     nlohmann::json r;
     if (cmd == "engine") {
@@ -333,6 +348,16 @@ int main(int argc, char** argv) {
       auto s = latency_settings_from(o);
       o.check_unknown();
       r = run_handler_latency(s);
+#ifdef MAILROOM_WITH_KAFKA
+    } else if (cmd == "kafka-raw" || cmd == "kafka-engine") {
+      auto s = kafka_run_settings_from(o);
+      o.check_unknown();
+      try {
+        r = cmd == "kafka-raw" ? run_kafka_raw(s) : run_kafka_engine(s);
+      } catch (const std::runtime_error& e) {
+        r = {{"kind", cmd}, {"group", s.group}, {"check", std::string{"FAILED: "} + e.what()}};
+      }
+#endif
     } else if (cmd == "long-lived" || cmd == "spawn") {
       auto s = ceiling_settings_from(o);
       o.check_unknown();

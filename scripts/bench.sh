@@ -9,6 +9,8 @@
 #   scripts/bench.sh --redis              # the Redis benchmark (own redis-server; bench/out/redis.json)
 #   scripts/bench.sh --redis --claims 1M  # its options are passed through too
 #   scripts/bench.sh --handlers           # handlers that take time (blocking / async latency)
+#   scripts/bench.sh --kafka              # Kafka: raw librdkafka vs the engine (own broker and redis-server)
+#   scripts/bench.sh --kafka --records 200000 --repeat 1   # its options are passed through too
 #   scripts/bench.sh --help               # the options
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ build_dir=${MAILROOM_BUILD_DIR:-build}
 quick=0
 redis=0
 handlers=0
+kafka=0
 args=()
 for a in "$@"; do
   if [ "$a" = "--quick" ]; then
@@ -25,6 +28,8 @@ for a in "$@"; do
     redis=1
   elif [ "$a" = "--handlers" ] || [ "$a" = "handlers" ]; then
     handlers=1
+  elif [ "$a" = "--kafka" ] || [ "$a" = "kafka" ]; then
+    kafka=1
   else
     args+=("$a")
   fi
@@ -38,6 +43,10 @@ if ! bash scripts/build.sh; then
   ninja -C "$build_dir" -j "${MAILROOM_JOBS:-2}" mailroom_bench
 fi
 
+if [ "$kafka" = 1 ]; then
+  bash scripts/fetch-servers.sh # the Kafka broker, fetched once into ~/.cache/mailroom
+  exec "$build_dir/bench/mailroom_bench" kafka "${args[@]}"
+fi
 if [ "$handlers" = 1 ]; then
   exec "$build_dir/bench/mailroom_bench" handlers "${args[@]}"
 fi

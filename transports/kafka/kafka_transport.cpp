@@ -149,8 +149,13 @@ void kafka_transport::run() {
   std::vector<rd_kafka_message_t*> pass;
   pass.reserve(records_per_pass);
   while (!stop_.load(std::memory_order_acquire)) {
-    // The first call waits, the rest take what is already fetched.
-    for (int timeout = 100; static_cast<int>(pass.size()) < records_per_pass; timeout = 0) {
+    // The first call waits, the rest take what is already fetched. While a
+    // partition is paused its buffer drains in milliseconds: the wait is
+    // short then, so it is resumed as soon as it is down to half, instead of
+    // the engine idling for the rest of a 100 ms poll.
+    int wait_ms = any_paused_.load(std::memory_order_relaxed) ? 2 : 100;
+    for (int timeout = wait_ms; static_cast<int>(pass.size()) < records_per_pass;
+         timeout = 0) {
       auto* m = rd_kafka_consumer_poll(rk_, timeout);
       if (m == nullptr) {
         break;
@@ -226,6 +231,7 @@ envelope kafka_transport::envelope_of(const rd_kafka_message_t* m,
 void kafka_transport::pause_and_resume() {
   auto pause = kafka::make_partition_list();
   auto resume = kafka::make_partition_list();
+  bool paused = false;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     auto limit = std::max<std::uint32_t>(1, settings_.buffer_per_partition);
@@ -238,8 +244,10 @@ void kafka_transport::pause_and_resume() {
         buf.paused = false;
         rd_kafka_topic_partition_list_add(resume.get(), key.first.c_str(), key.second);
       }
+      paused = paused || buf.paused;
     }
   }
+  any_paused_.store(paused, std::memory_order_relaxed);
   if (pause->cnt > 0) {
     rd_kafka_pause_partitions(rk_, pause.get());
   }

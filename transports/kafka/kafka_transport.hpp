@@ -155,6 +155,7 @@ private:
   rd_kafka_t* rk_ = nullptr;
   std::unique_ptr<kafka::dlq_producer> dlq_;
 
+  std::atomic<bool> any_paused_{false}; // a partition is paused (buffer full)
   mutable std::mutex mutex_; // guards everything below
   std::condition_variable readable_;
   mutable std::condition_variable assigned_cv_;
