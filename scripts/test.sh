@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Passes the tests from a fresh clone on a fresh Debian 12 machine: installs the
 # packages, builds, runs every test with CTest, then builds with ASan+UBSan and
-# runs the unit tests again under the sanitizers.
+# runs them again under the sanitizers — all but the Kafka CLI suite, whose
+# child processes run the same transport code the Kafka transport test runs
+# under ASan, at twice its minutes (the whole run stays under 30 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -17,5 +19,5 @@ if [ "${MAILROOM_SKIP_SANITIZERS:-0}" != "1" ]; then
   MAILROOM_BUILD_DIR=build-asan bash scripts/build.sh -DMAILROOM_SANITIZE=ON -DMAILROOM_BENCH=OFF
   echo "== tests under ASan + UBSan"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure --timeout 600
+    ctest --test-dir build-asan --output-on-failure --timeout 600 -E cli_kafka
 fi
