@@ -1,6 +1,9 @@
 #include "actors/async_calls.hpp"
 
+#include <iterator>
+
 #include "actors/engine_context.hpp"
+#include "actors/retry_order.hpp"
 
 namespace mailroom {
 
@@ -36,9 +39,24 @@ bool async_call::decide(std::optional<outcome> result, state as) {
     settled.drained = true;
   }
   settled.async_started = false;
+  work_batch behind;
+  bool retried = settled.preset && settled.preset->what == outcome::kind::retry;
+  if (retried && keeps_retry_order(*ctx_)) {
+    // Taken while the call still holds the key: the rest of the key waits
+    // behind the retry instead of running first (actors/retry_order).
+    behind = take_behind_retry(*ctx_, {ctx_->queue.key_of(settled.msg)});
+  }
   ctx_->queue.finish(settled);
   ctx_->metrics.running.fetch_sub(1, std::memory_order_relaxed);
-  ctx_->settle.push(std::move(settled));
+  if (behind.empty()) {
+    ctx_->settle.push(std::move(settled));
+  } else {
+    work_batch batch;
+    batch.reserve(1 + behind.size());
+    batch.push_back(std::move(settled));
+    std::move(behind.begin(), behind.end(), std::back_inserter(batch));
+    ctx_->settle.push(std::move(batch));
+  }
   return true;
 }
 

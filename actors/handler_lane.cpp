@@ -290,6 +290,17 @@ void handler_lane::hold_back_key(lane_unit& unit, std::size_t i, const std::stri
   auto last = items.begin() + static_cast<std::ptrdiff_t>(end);
   work_batch later(std::make_move_iterator(first), std::make_move_iterator(last));
   items.erase(first, last);
+  // Counted as they were taken (count_deliveries); they run later, and are
+  // counted again then.
+  if (!ctx_->source->counts_deliveries()) {
+    work_batch counted;
+    for (const auto& w : later) {
+      if (!w.preset && !w.requeue) {
+        counted.push_back(w);
+      }
+    }
+    uncount_deliveries(*ctx_, counted);
+  }
   ctx_->metrics.running.fetch_sub(static_cast<std::int64_t>(later.size()),
                                   std::memory_order_relaxed);
   ctx_->queue.put_back(std::move(later));

@@ -69,7 +69,14 @@ property_list consumer_properties(const kafka_settings& s) {
                     {"auto.offset.reset", s.auto_offset_reset},
                     {"enable.auto.commit", "false"},
                     {"enable.auto.offset.store", "false"},
-                    {"enable.partition.eof", "false"}};
+                    {"enable.partition.eof", "false"},
+                    // With 100,000 (librdkafka's default) a consumer as fast
+                    // as the engine spends most of its time waiting for
+                    // fetches: 0.15 of the rate measured in bench/, against
+                    // 0.5 here. Higher still (1,000,000) gains a little more
+                    // and costs tens of ms of latency at low rates. The
+                    // pre-fetch stays bounded by queued.max.messages.kbytes.
+                    {"queued.min.messages", "300000"}};
   out.insert(out.end(), s.properties.begin(), s.properties.end());
   return out;
 }

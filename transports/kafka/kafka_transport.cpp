@@ -149,6 +149,10 @@ void kafka_transport::run() {
   std::vector<rd_kafka_message_t*> pass;
   pass.reserve(records_per_pass);
   while (!stop_.load(std::memory_order_acquire)) {
+    if (holding_back()) {
+      commit_when_due();
+      continue;
+    }
     // The first call waits, the rest take what is already fetched. While a
     // partition is paused its buffer drains in milliseconds: the wait is
     // short then, so it is resumed as soon as it is down to half, instead of
@@ -174,6 +178,35 @@ void kafka_transport::run() {
     pause_and_resume();
   }
   close_consumer();
+}
+
+bool kafka_transport::holding_back() {
+  // A full buffer first only stops this thread taking more from librdkafka:
+  // what it has fetched stays in its queue (bounded by
+  // queued.max.messages.kbytes). Pausing the partition would throw that
+  // away and fetch it all again on resume, which a fast engine, with its
+  // buffers full and drained many times a second, would pay over and over.
+  // Only a buffer full for longer than pause_after (a slow engine) is paused,
+  // so the group membership never waits on the engine.
+  std::unique_lock<std::mutex> guard{mutex_};
+  auto limit = std::max<std::uint32_t>(1, settings_.buffer_per_partition);
+  bool full = false;
+  for (const auto& [key, buf] : partitions_) {
+    full = full || (!buf.paused && buf.buffered() >= limit);
+  }
+  auto now = clock::now();
+  if (!full) {
+    full_since_ = clock::time_point{};
+    return false;
+  }
+  if (full_since_ == clock::time_point{}) {
+    full_since_ = now;
+  }
+  if (now - full_since_ >= pause_after) {
+    return false; // pause_and_resume pauses what is still full
+  }
+  drained_.wait_for(guard, std::chrono::milliseconds{2});
+  return true;
 }
 
 void kafka_transport::receive(rd_kafka_message_t* m) {
@@ -235,8 +268,9 @@ void kafka_transport::pause_and_resume() {
   {
     std::lock_guard<std::mutex> guard{mutex_};
     auto limit = std::max<std::uint32_t>(1, settings_.buffer_per_partition);
+    bool held_long = full_since_ != clock::time_point{} && clock::now() - full_since_ >= pause_after;
     for (auto& [key, buf] : partitions_) {
-      if (!buf.paused && buf.buffered() >= limit) {
+      if (held_long && !buf.paused && buf.buffered() >= limit) {
         buf.paused = true;
         ++counters_->s.pauses;
         rd_kafka_topic_partition_list_add(pause.get(), key.first.c_str(), key.second);
@@ -489,6 +523,9 @@ io_result kafka_transport::poll(std::size_t max, std::chrono::milliseconds wait,
       }
     }
     ++next_partition_;
+    if (out.size() > first && full_since_ != clock::time_point{}) {
+      drained_.notify_one(); // the consumer thread waits for room
+    }
     if (out.size() > first || now >= deadline) {
       return io_result::success();
     }

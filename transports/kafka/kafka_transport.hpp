@@ -146,6 +146,7 @@ private:
   void commit(bool sync, const std::vector<partition_key>* only = nullptr);
   void commit_when_due();
   void pause_and_resume();
+  bool holding_back();
   void close_consumer();
   kafka::partition_buffer* owned_locked(const envelope& msg);
   void settled_locked(std::size_t n);
@@ -156,7 +157,11 @@ private:
   std::unique_ptr<kafka::dlq_producer> dlq_;
 
   std::atomic<bool> any_paused_{false}; // a partition is paused (buffer full)
+  /// How long a buffer may stay full before its partition is paused.
+  static constexpr std::chrono::milliseconds pause_after{500};
   mutable std::mutex mutex_; // guards everything below
+  std::condition_variable drained_; // poll() took records from a buffer
+  clock::time_point full_since_{}; // a buffer has been full since (epoch: none is)
   std::condition_variable readable_;
   mutable std::condition_variable assigned_cv_;
   std::map<partition_key, kafka::partition_buffer> partitions_;
