@@ -371,6 +371,7 @@ int main(int argc, char** argv) {
       s.max_in_flight = static_cast<std::uint32_t>(o.u64("max-in-flight", s.max_in_flight));
       s.name = o.str("name", cmd);
       s.timeout = std::chrono::seconds{o.u64("timeout-s", 120)};
+      s.redis_dedupe = o.flag("redis-dedupe");
       o.check_unknown();
       if (s.port <= 0 || s.batch == 0) {
         throw std::invalid_argument("--port and --batch must be > 0");

@@ -25,6 +25,9 @@
 #include "options.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
+#include "redis_server_cost.hpp"
+#include "stores/redis/redis_attempt_log.hpp"
+#include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
 #include "tests/support/redis_server.hpp"
 #include "transports/redis/redis_streams_transport.hpp"
@@ -235,16 +238,40 @@ json run_redis_engine_stream(const redis_run_settings& s) {
 
   engine_parts parts;
   parts.transport = transport;
-  parts.idempotency = std::make_shared<memory_idempotency_store>();
-  parts.claims = std::make_shared<memory_claim_store>();
-  parts.handlers.set_fallback(make_noop_handler());
   engine_config cfg;
   cfg.engine.max_in_flight = s.max_in_flight;
-  cfg.dedupe.enabled = false;
+  if (s.redis_dedupe) {
+    redis_settings rs;
+    rs.port = s.port;
+    rs.key_prefix = "bench:" + s.name + ":";
+    auto idem = std::make_shared<redis_idempotency_store>(rs);
+    auto claims = std::make_shared<redis_claim_store>(rs, transport->source_id());
+    auto attempts =
+        std::make_shared<redis_attempt_log>(rs, transport->source_id(), attempt_history_ttl);
+    for (auto* c : {&idem->connection(), &claims->connection(), &attempts->connection()}) {
+      if (auto r = c->connect(); !r) {
+        throw std::runtime_error("cannot connect a store to Redis: " + r.what);
+      }
+    }
+    parts.idempotency = std::move(idem);
+    parts.claims = std::move(claims);
+    parts.attempts = std::move(attempts);
+    cfg.dedupe.enabled = true;
+    cfg.dedupe.store = "redis";
+    cfg.sweeper.enabled = true;
+    cfg.sweeper.store = "redis";
+  } else {
+    parts.idempotency = std::make_shared<memory_idempotency_store>();
+    parts.claims = std::make_shared<memory_claim_store>();
+    cfg.dedupe.enabled = false;
+  }
+  parts.handlers.set_fallback(make_noop_handler());
   const auto workers = cfg.engine.workers;
   const auto batch_size = cfg.engine.batch_size;
   engine e{cfg, std::move(parts)};
 
+  // What redis-server spends from here on is this run's (not the pre-fill).
+  auto server0 = snapshot_redis_server(s.port);
   auto cpu0 = cpu_time::now();
   auto t0 = steady::now();
   e.start();
@@ -260,6 +287,7 @@ json run_redis_engine_stream(const redis_run_settings& s) {
   }
   auto t1 = steady::now();
   auto cpu1 = cpu_time::now();
+  auto server1 = snapshot_redis_server(s.port);
   auto exit = e.stop();
   auto m = e.metrics();
   auto st = transport->stats();
@@ -282,6 +310,8 @@ json run_redis_engine_stream(const redis_run_settings& s) {
   r["latency_of"] = "engine receive-to-settle per message";
   r["peak_rss_bytes"] = peak_rss_bytes();
   r["cpu"] = cpu_report(cpu0, cpu1, m.acked, secs);
+  r["dedupe"] = s.redis_dedupe ? "redis (dedupe + sweeper + attempt log)" : "off";
+  r["redis_server"] = redis_server_cost(server0, server1, s.messages);
   r["counts"] = {{"polled", m.polled},          {"acked", m.acked},
                  {"retried", m.retried},        {"store_errors", m.store_errors},
                  {"transport_read", st.read},   {"transport_acked", st.acked},
@@ -467,6 +497,7 @@ int run_redis_all(options& o) {
   json a;
   json b;
   json c;
+  json d;
   for (std::uint64_t i = 0; i < repeat; ++i) {
     // (a) dedupe claims through the store vs redis-benchmark SET NX PX.
     keep_best(a["store"],
@@ -499,8 +530,20 @@ int run_redis_all(options& o) {
                            timeout));
     done("(b) engine on Redis Streams", b["engine"]);
     flushall(port);
+    // (d) the same engine with dedupe, the sweeper and the attempt log on
+    // Redis, interleaved with (b) so both see the same machine.
+    keep_best(d["on"],
+              run_in_child("redis-engine-stream",
+                           {"--port", p, "--messages", std::to_string(messages), "--name",
+                            "dedupe" + std::to_string(i), "--max-in-flight",
+                            std::to_string(mif), "--timeout-s", child_timeout,
+                            "--redis-dedupe"},
+                           timeout));
+    done("(d) engine, Redis dedupe + sweeper", d["on"]);
+    flushall(port);
   }
   b["ratio"] = ratio(b["engine"], b["raw"]);
+  d["ratio_on_off"] = ratio(d["on"], b["engine"]);
   // (c) the in-memory engine with the Redis dedupe store vs the memory one.
   std::vector<std::string> eargs{"--messages", std::to_string(engine_messages),
                                  "--max-in-flight", "1024", "--timeout-s", child_timeout};
@@ -527,14 +570,17 @@ int run_redis_all(options& o) {
   results["a_dedupe_claims"] = a;
   results["b_streams"] = b;
   results["c_dedupe_store"] = c;
+  results["d_streams_dedupe"] = d;
   bool all_ok = true;
   for (auto* r : {&a["store"], &a["redis_benchmark"], &b["raw"], &b["engine"],
-                  &c["redis_store"], &c["memory_store"]}) {
+                  &c["redis_store"], &c["memory_store"], &d["on"]}) {
     all_ok = all_ok && r->value("check", "") == "ok";
   }
   results["targets"] = {
       {"a_ratio_ge_0_7", a["ratio"].is_null() ? json(nullptr) : json(a["ratio"].get<double>() >= 0.7)},
-      {"b_ratio_ge_0_7", b["ratio"].is_null() ? json(nullptr) : json(b["ratio"].get<double>() >= 0.7)}};
+      {"b_ratio_ge_0_7", b["ratio"].is_null() ? json(nullptr) : json(b["ratio"].get<double>() >= 0.7)},
+      {"d_ratio_ge_0_5", d["ratio_on_off"].is_null() ? json(nullptr)
+                                                     : json(d["ratio_on_off"].get<double>() >= 0.5)}};
 
   ::mkdir(out_dir.c_str(), 0755);
   std::ofstream(out_dir + "/redis.json") << results.dump(2) << "\n";
@@ -559,11 +605,41 @@ int run_redis_all(options& o) {
   row(os, "  redis_idempotency_store", c["redis_store"]);
   row(os, "  memory_idempotency_store", c["memory_store"]);
   ratio_line(os, "redis store / memory store", c["ratio"], 0);
+  os << "(d) Redis Streams as (b), dedupe + sweeper + attempt log on Redis vs all off\n";
+  row(os, "  engine, dedupe + sweeper on Redis", d["on"]);
+  row(os, "  engine, dedupe + sweeper off (b)", b["engine"]);
+  ratio_line(os, "on / off", d["ratio_on_off"], 0.5);
+  for (auto* side : {"on", "off"}) {
+    const json& r = std::string{side} == "on" ? d["on"] : b["engine"];
+    if (!r.contains("redis_server")) {
+      continue;
+    }
+    const auto& cost = r["redis_server"];
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "  redis-server, %-3s: %.1f CPU µs/msg (process), %.1f µs/msg in commands:",
+                  side, cost["cpu_us_per_msg"].get<double>(),
+                  cost["command_us_per_msg"].get<double>());
+    os << line;
+    for (const auto& c2 : cost["commands"]) {
+      if (c2["us_per_msg"].get<double>() < 0.005) {
+        continue;
+      }
+      std::snprintf(line, sizeof line, " %s %.2f (%.3f calls)",
+                    c2["command"].get<std::string>().c_str(), c2["us_per_msg"].get<double>(),
+                    c2["calls_per_msg"].get<double>());
+      os << line;
+    }
+    os << "\n";
+  }
   os << "\nbest of " << repeat << " alternating runs per row (attempts in redis.json).\n";
   os << "p50/p99: (a) per claim() call / per redis-benchmark n/a; (b) engine per message\n"
         "receive-to-settle, raw per batch round trip; (c) engine per message.\n"
         "CPU µs and csw/msg: CPU time and voluntary context switches per message of the\n"
-        "measuring process only (redis-server's own CPU is not in them).\n";
+        "measuring process only (redis-server's own CPU is not in them).\n"
+        "(d) redis-server lines: its process CPU per message (INFO cpu), then INFO\n"
+        "commandstats per message: µs and calls per message by command; commands run by a\n"
+        "script (EVALSHA) or a MULTI/EXEC are counted in it and again on their own line.\n";
   os << "results: " << out_dir << "/redis.json\n";
   if (!all_ok) {
     os << "\nbench: SOME RUNS FAILED THEIR CHECK (see the check column)\n";

@@ -21,6 +21,9 @@ struct redis_run_settings {
   std::uint32_t max_in_flight = 1024; ///< engine.max_in_flight for the stream engine run.
   std::string name;             ///< Stream / key-prefix name, unique per run.
   std::chrono::seconds timeout{120}; ///< Give up after this long.
+  /// (d) engine run only: dedupe, the sweeper's dispatch records and the
+  /// attempt log on this Redis (as config/redis-streams.toml runs), not off.
+  bool redis_dedupe = false;
 };
 
 /// (a) redis_idempotency_store::claim over `messages` fresh keys in batches
