@@ -1,0 +1,235 @@
+#define BOOST_TEST_MODULE cli_sqs
+#include <boost/test/unit_test.hpp>
+
+// `mailroom run` as an SQS consumer, against a real SQS server (ElasticMQ,
+// one for the executable): conservation with two receivers, retries up to
+// max attempts and the dead-letter record with its attributes (read with
+// boto3), and an unknown queue at start.
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "clients/aws/sqs_api.hpp"
+#include "tests/support/elasticmq_server.hpp"
+#include "tests/support/process_runner.hpp"
+
+using namespace std::chrono_literals;
+using namespace mailroom;
+using mailroom::testing::elasticmq_server;
+using mailroom::testing::process_runner;
+using mailroom::testing::sqs_client_argv;
+using mailroom::testing::summary_value;
+
+namespace {
+
+elasticmq_server& server() {
+  static elasticmq_server instance{{}};
+  return instance;
+}
+
+// ElasticMQ checks no signature, but the command needs credentials to sign.
+struct fake_credentials_in_env {
+  fake_credentials_in_env() {
+    ::setenv("AWS_ACCESS_KEY_ID", "mailroom-test", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "mailroom-test", 1);
+  }
+};
+BOOST_GLOBAL_FIXTURE(fake_credentials_in_env);
+
+std::string unique_name(const std::string& stem) {
+  static int n = 0;
+  return stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
+
+std::string temp_path(const std::string& name) {
+  return "/tmp/mailroom-cli-sqs-" + std::to_string(::getpid()) + "-" + name;
+}
+
+std::string create_queue(const std::string& name, int visibility_s = 30) {
+  nlohmann::json request = {{"QueueName", name},
+                            {"Attributes", {{"VisibilityTimeout", std::to_string(visibility_s)}}}};
+  auto answer = server().call("CreateQueue", request.dump());
+  BOOST_REQUIRE(answer);
+  BOOST_REQUIRE_MESSAGE(answer->status == 200, answer->body);
+  return nlohmann::json::parse(answer->body).at("QueueUrl").get<std::string>();
+}
+
+sqs_api client() {
+  sqs_settings s;
+  s.endpoint = server().endpoint();
+  s.region = "elasticmq";
+  aws_credentials c;
+  c.access_key_id = "mailroom-test";
+  c.secret_access_key = secret_text{"mailroom-test"};
+  return sqs_api{s, c};
+}
+
+void send_all(const std::string& url, const std::vector<std::string>& bodies) {
+  auto api = client();
+  for (const auto& body : bodies) {
+    sqs_send_request r;
+    r.queue_url = url;
+    r.body = body;
+    auto sent = api.send_message(r);
+    BOOST_REQUIRE_MESSAGE(sent, sent.status.what);
+  }
+}
+
+// Visible, in flight and delayed messages of the queue.
+std::int64_t held_by(const std::string& url) {
+  auto api = client();
+  auto a = api.get_queue_attributes(url);
+  BOOST_REQUIRE_MESSAGE(a, a.status.what);
+  return a.value.approximate_number_of_messages +
+         a.value.approximate_number_of_messages_not_visible +
+         a.value.approximate_number_of_messages_delayed;
+}
+
+nlohmann::json boto3(std::vector<std::string> args) {
+  auto argv = sqs_client_argv();
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_runner run{argv};
+  int code = run.wait(60s);
+  BOOST_REQUIRE_MESSAGE(code == 0, "sqs_client.py exited " << code << ": " << run.err());
+  return nlohmann::json::parse(run.out());
+}
+
+bool eventually_true(const std::function<bool()>& pred, std::chrono::seconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return pred();
+}
+
+std::multiset<std::string> lines_of(const std::string& path) {
+  std::ifstream in{path};
+  std::multiset<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) {
+      out.insert(line);
+    }
+  }
+  return out;
+}
+
+// config/sqs.toml on the test server, the stores in memory, plus `sets`.
+std::vector<std::string> sqs_run(const std::string& url, const std::string& dlq,
+                                 std::vector<std::string> sets) {
+  std::vector<std::string> args{MAILROOM_BINARY, "run", "--config",
+                                std::string{MAILROOM_SOURCE_DIR} + "/config/sqs.toml"};
+  std::vector<std::string> base{"transport.sqs.queue_url=\"" + url + "\"",
+                                "transport.sqs.dlq_queue_url=\"" + dlq + "\"",
+                                "transport.sqs.endpoint_url=\"" + server().endpoint() + "\"",
+                                "transport.sqs.region=\"elasticmq\"",
+                                "transport.sqs.wait_time_s=1",
+                                "transport.sqs.key_attribute=\"\"",
+                                "progress.enabled=false",
+                                "log.level=\"info\"",
+                                "dedupe.store=\"memory\"",
+                                "sweeper.store=\"memory\"",
+                                "retry.base_ms=10",
+                                "retry.cap_ms=50",
+                                "engine.handler_timeout_ms=5000",
+                                "engine.drain_timeout_ms=5000"};
+  base.insert(base.end(), sets.begin(), sets.end());
+  for (auto& s : base) {
+    args.push_back("--set");
+    args.push_back(std::move(s));
+  }
+  return args;
+}
+
+std::string stop(process_runner& p) {
+  p.signal(SIGTERM);
+  int rc = p.wait(30s);
+  BOOST_REQUIRE_MESSAGE(rc == 0, "exit " << rc << "\n" << p.out() << "\n" << p.err());
+  return p.out();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(every_message_is_handled_once_and_the_queue_ends_empty) {
+  auto url = create_queue(unique_name("conserve"));
+  auto dlq = create_queue(unique_name("conserve-dlq"));
+  auto mark = temp_path("conserve");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 300; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  process_runner p{sqs_run(url, dlq,
+                           {"transport.sqs.receivers=2", "engine.workers=4",
+                            "handler.type=\"exec\"",
+                            "handler.command=[\"/bin/sh\", \"-c\", \"echo $MAILROOM_MESSAGE_ID "
+                            ">> " + mark + "\"]"})};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s), p.err());
+  auto out = stop(p);
+  auto marks = lines_of(mark);
+  BOOST_TEST(marks.size() == 300u);
+  BOOST_TEST(std::set<std::string>(marks.begin(), marks.end()).size() == 300u);
+  BOOST_TEST(summary_value(out, "acked") == 300);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 0);
+  BOOST_TEST(summary_value(out, "DLQ holds") == 0);
+  BOOST_TEST(held_by(url) == 0);
+  BOOST_TEST(p.err().find("consuming SQS queue " + url) != std::string::npos);
+  std::remove(mark.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(max_attempts_dead_letters_with_every_attribute) {
+  auto url = create_queue(unique_name("dl"));
+  auto dlq = create_queue(unique_name("dl-dlq"));
+  send_all(url, {R"({"fail_attempts":99,"card":{"number":"4111"}})", "{not json", R"({"ok":1})"});
+  process_runner p{sqs_run(url, dlq, {"retry.max_attempts=3"})};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s), p.err());
+  auto out = stop(p);
+  BOOST_TEST(summary_value(out, "acked") == 1);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 2);
+  BOOST_TEST(summary_value(out, "retried") == 2);
+  BOOST_TEST(summary_value(out, "DLQ holds") == 2);
+  auto records = boto3({"receive", dlq, "--wait", "1"});
+  BOOST_REQUIRE(records.size() == 2u);
+  nlohmann::json flaky, bad;
+  for (auto& r : records) {
+    auto reason = r.at("MessageAttributes").at("mailroom.reason").get<std::string>();
+    (reason.find("malformed JSON") != std::string::npos ? bad : flaky) = r;
+  }
+  BOOST_REQUIRE(!flaky.is_null());
+  BOOST_REQUIRE(!bad.is_null());
+  const auto& a = flaky.at("MessageAttributes");
+  BOOST_TEST(a.at("mailroom.reason").get<std::string>().find("max attempts (3)") !=
+             std::string::npos);
+  BOOST_TEST(a.at("mailroom.attempts").get<std::string>() == "3");
+  BOOST_TEST(nlohmann::json::parse(a.at("mailroom.errors").get<std::string>()).size() == 3u);
+  BOOST_TEST(a.at("mailroom.source.queue").get<std::string>() == url);
+  BOOST_TEST(!a.at("mailroom.source.message_id").get<std::string>().empty());
+  BOOST_TEST(std::stoll(a.at("mailroom.first_failure_ms").get<std::string>()) > 0);
+  auto body = flaky.at("Body").get<std::string>();
+  BOOST_TEST(body.find("4111") == std::string::npos); // masked
+  BOOST_TEST(body.find("***") != std::string::npos);
+  // Not JSON while mask_fields is set: redacted (dead_letter.on_unparsable).
+  BOOST_TEST(bad.at("Body").get<std::string>().find("{not json") == std::string::npos);
+  BOOST_TEST(bad.at("MessageAttributes").at("mailroom.attempts").get<std::string>() == "1");
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_queue_at_start_exits_1_with_the_reason) {
+  auto dlq = create_queue(unique_name("x-dlq"));
+  auto missing = server().queue_url(unique_name("missing"));
+  process_runner p{sqs_run(missing, dlq, {})};
+  int rc = p.wait(30s);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST_MESSAGE(p.err());
+  BOOST_TEST(p.err().find("QueueDoesNotExist") != std::string::npos);
+  BOOST_TEST(p.err().find(missing) != std::string::npos);
+}
