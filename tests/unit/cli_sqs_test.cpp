@@ -233,3 +233,70 @@ BOOST_AUTO_TEST_CASE(an_unknown_queue_at_start_exits_1_with_the_reason) {
   BOOST_TEST(p.err().find("QueueDoesNotExist") != std::string::npos);
   BOOST_TEST(p.err().find(missing) != std::string::npos);
 }
+
+// A handler running 3x the visibility timeout: while heartbeats run the
+// message is not redelivered and its ack applies; with heartbeats off it is
+// received again (and handled again: dedupe is off here) while it runs.
+BOOST_AUTO_TEST_CASE(heartbeats_keep_a_slow_message_from_being_redelivered) {
+  for (bool heartbeats : {true, false}) {
+    BOOST_TEST_CONTEXT("heartbeats " << (heartbeats ? "on" : "off")) {
+      auto url = create_queue(unique_name(heartbeats ? "hb-on" : "hb-off"), 3);
+      auto dlq = create_queue(unique_name("hb-dlq"));
+      auto mark = temp_path(heartbeats ? "hb-on" : "hb-off");
+      send_all(url, {R"({"slow":1})"});
+      auto begin = std::chrono::steady_clock::now();
+      process_runner p{sqs_run(
+          url, dlq,
+          {"transport.sqs.visibility_timeout_s=3",
+           std::string{"transport.sqs.heartbeat_interval_s="} + (heartbeats ? "1" : "0"),
+           "dedupe.enabled=false", "sweeper.enabled=false", "engine.workers=2",
+           "engine.max_in_flight=2", "engine.handler_timeout_ms=20000",
+           "dedupe.claim_ttl_ms=60000", "sweeper.stale_cutoff_ms=60000",
+           "handler.type=\"exec\"",
+           "handler.command=[\"/bin/sh\", \"-c\", \"echo $MAILROOM_MESSAGE_ID "
+           "$MAILROOM_ATTEMPT >> " + mark + "; sleep 9\"]"})};
+      if (heartbeats) {
+        BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 30s), p.err());
+        BOOST_TEST((std::chrono::steady_clock::now() - begin >= 9s));
+        auto out = stop(p);
+        BOOST_TEST(lines_of(mark).size() == 1u);
+        BOOST_TEST(summary_value(out, "acked") == 1);
+        BOOST_TEST(summary_value(out, "fenced settles") == 0);
+      } else {
+        BOOST_TEST(eventually_true([&] { return lines_of(mark).size() >= 2u; }, 8s));
+        stop(p);
+      }
+      std::remove(mark.c_str());
+    }
+  }
+}
+
+// SIGTERM with slow work in flight: the run stops receiving, hands back
+// what it did not finish (visibility 0, so another consumer gets it at once)
+// and exits 0; nothing stays invisible and nothing is lost.
+BOOST_AUTO_TEST_CASE(sigterm_hands_back_unfinished_work_and_exits_0) {
+  auto url = create_queue(unique_name("drain"));
+  auto dlq = create_queue(unique_name("drain-dlq"));
+  auto mark = temp_path("drain");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 20; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  process_runner p{sqs_run(url, dlq,
+                           {"engine.workers=2", "engine.max_in_flight=8",
+                            "engine.drain_timeout_ms=500", "handler.type=\"exec\"",
+                            "handler.command=[\"/bin/sh\", \"-c\", \"echo $MAILROOM_MESSAGE_ID "
+                            ">> " + mark + "; sleep 3\"]"})};
+  BOOST_REQUIRE(eventually_true([&] { return lines_of(mark).size() >= 2u; }, 20s));
+  auto stopped_at = std::chrono::steady_clock::now();
+  auto out = stop(p);
+  BOOST_TEST((std::chrono::steady_clock::now() - stopped_at < 10s));
+  auto acked = summary_value(out, "acked");
+  auto api = client();
+  auto a = api.get_queue_attributes(url);
+  BOOST_REQUIRE_MESSAGE(a, a.status.what);
+  BOOST_TEST(a.value.approximate_number_of_messages_not_visible == 0);
+  BOOST_TEST(a.value.approximate_number_of_messages + acked == 20);
+  std::remove(mark.c_str());
+}
