@@ -300,3 +300,15 @@ BOOST_AUTO_TEST_CASE(sigterm_hands_back_unfinished_work_and_exits_0) {
   BOOST_TEST(a.value.approximate_number_of_messages + acked == 20);
   std::remove(mark.c_str());
 }
+
+BOOST_AUTO_TEST_CASE(an_unreachable_endpoint_at_start_exits_1_with_the_reason) {
+  auto closed = "http://127.0.0.1:" + std::to_string(mailroom::testing::free_port());
+  auto args = sqs_run(closed + "/000000000000/q", closed + "/000000000000/d",
+                      {"transport.sqs.endpoint_url=\"" + closed + "\"",
+                       "transport.sqs.startup_timeout_ms=1000"});
+  process_runner p{args};
+  int rc = p.wait(30s);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST_MESSAGE(p.err());
+  BOOST_TEST(p.err().find("cannot reach SQS at " + closed) != std::string::npos);
+}

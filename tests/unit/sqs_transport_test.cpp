@@ -15,7 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "clients/aws/sqs_api.hpp"
+#include "tests/support/canned_http_server.hpp"
 #include "tests/support/elasticmq_server.hpp"
+#include "tests/support/failure_class_print.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/transport_contract.hpp"
 #include "transports/sqs/sqs_transport.hpp"
@@ -211,6 +213,56 @@ BOOST_AUTO_TEST_CASE(acks_of_more_than_ten_go_in_batches_and_repeating_one_is_ha
   BOOST_TEST(count(url, "visible") + count(url, "not_visible") == 0);
 }
 
+// A canned server answers a partial batch: one entry deleted, one failed
+// for the service's reasons (sent again, deleted then), one stale. The
+// transport never polls here, so its receivers send nothing.
+BOOST_AUTO_TEST_CASE(a_partially_failed_delete_batch_retries_only_the_failed_entries) {
+  using canned = mailroom::testing::canned_http_server;
+  const std::string attributes = R"({"Attributes":{"VisibilityTimeout":"30"}})";
+  canned fake{{{200, {}, attributes, false},
+               {200, {}, attributes, false},
+               {200, {}, R"({"Successful":[{"Id":"0"}],"Failed":[)"
+                         R"({"Id":"1","Code":"InternalError","SenderFault":false,"Message":"x"},)"
+                         R"({"Id":"2","Code":"ReceiptHandleIsInvalid","SenderFault":true,)"
+                         R"("Message":"stale"}]})", false},
+               {200, {}, R"({"Successful":[{"Id":"1"}]})", false},
+               {200, {}, R"({"Failed":[{"Id":"1","Code":"InternalError","Message":"x"}]})",
+                false}}};
+  auto s = settings_for(fake.origin() + "/000000000000/q",
+                        fake.origin() + "/000000000000/d");
+  s.endpoint_url = fake.origin();
+  s.receivers = 1;
+  sqs_transport t{s, fake_credentials()};
+  envelope a, b, c;
+  a.handle.handle = "handle-a";
+  b.handle.handle = "handle-b";
+  c.handle.handle = "handle-c";
+  std::vector<std::size_t> stale;
+  auto r = t.ack_checked({&a, &b, &c}, stale);
+  BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), r.what);
+  BOOST_TEST((stale == std::vector<std::size_t>{2}));
+  auto requests = fake.requests();
+  BOOST_REQUIRE(requests.size() == 4u);
+  BOOST_TEST(requests[3].body.find("handle-b") != std::string::npos);
+  BOOST_TEST(requests[3].body.find("handle-a") == std::string::npos);
+  BOOST_TEST(t.stats().deleted == 2u);
+  BOOST_TEST(t.stats().delete_retries == 1u);
+  // An entry that keeps failing is never reported as acked; the receipts
+  // deleted before are not sent again when the engine repeats the ack (entry
+  // ids are indices into the batch given: "1" is handle-d).
+  envelope d;
+  d.handle.handle = "handle-d";
+  stale.clear();
+  auto failed = t.ack_checked({&a, &d}, stale);
+  BOOST_TEST(failed.failure == failure_class::transient);
+  BOOST_TEST(failed.what.find("InternalError") != std::string::npos);
+  BOOST_TEST(stale.empty());
+  for (std::size_t i = 4; i < fake.requests().size(); ++i) {
+    BOOST_TEST(fake.requests()[i].body.find("handle-a") == std::string::npos);
+  }
+  BOOST_TEST(t.stats().deleted == 2u);
+}
+
 // ---- visibility heartbeats and stale receipts --------------------------------------
 
 BOOST_AUTO_TEST_CASE(extend_keeps_a_message_invisible_beyond_its_visibility_timeout) {
@@ -288,7 +340,7 @@ BOOST_AUTO_TEST_CASE(a_dead_letter_record_carries_its_attributes) {
   rec.payload = R"({"card":"***"})";
   auto r = t.dead_letter(got[0], rec);
   BOOST_REQUIRE_MESSAGE(static_cast<bool>(r), r.what);
-  auto records = boto3({"receive", dlq, "--wait", "1"});
+  auto records = boto3({"receive", dlq, "--wait", "1", "--visibility", "30"});
   BOOST_REQUIRE(records.size() == 1u);
   BOOST_TEST(records[0].at("Body").get<std::string>() == rec.payload);
   const auto& a = records[0].at("MessageAttributes");
@@ -385,4 +437,39 @@ BOOST_AUTO_TEST_CASE(a_missing_queue_or_redrive_less_queue_stops_the_start) {
   s.dlq_queue_url = dlq;
   sqs_transport t{s, fake_credentials()};
   BOOST_TEST(t.queue_url() == server().queue_url(name));
+}
+
+// The server goes away and comes back (empty, on the same port): the
+// receivers retry with backoff, one warning for the outage, and resume.
+BOOST_AUTO_TEST_CASE(receiving_resumes_after_the_server_restarts) {
+  elasticmq_server::queue q, d;
+  q.name = "outage";
+  q.visibility_timeout_s = 5;
+  d.name = "outage-dlq";
+  elasticmq_server own{{q, d}};
+  auto s = settings_for(own.queue_url("outage"), own.queue_url("outage-dlq"));
+  s.endpoint_url = own.endpoint();
+  s.request_timeout_ms = 2000;
+  sqs_transport t{s, fake_credentials()};
+  own.stop();
+  envelope_batch none;
+  auto end = std::chrono::steady_clock::now() + 2s;
+  while (std::chrono::steady_clock::now() < end) {
+    BOOST_REQUIRE(static_cast<bool>(t.poll(10, 200ms, none)));
+  }
+  BOOST_TEST(none.empty());
+  BOOST_TEST(t.stats().receive_errors >= 1u);
+  own.restart();
+  sqs_settings cs;
+  cs.endpoint = own.endpoint();
+  cs.region = "elasticmq";
+  sqs_api api{cs, fake_credentials()};
+  sqs_send_request send;
+  send.queue_url = own.queue_url("outage");
+  send.body = "after the outage";
+  BOOST_REQUIRE(api.send_message(send));
+  auto got = contract::poll_until(t, 1, 20s);
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].payload == "after the outage");
+  BOOST_REQUIRE(static_cast<bool>(t.ack({&got[0]})));
 }
