@@ -2,14 +2,16 @@
 #include <boost/test/unit_test.hpp>
 
 // `mailroom run` as an SQS consumer, against a real SQS server (ElasticMQ,
-// one for the executable): conservation with two receivers, retries up to
-// max attempts and the dead-letter record with its attributes (read with
-// boto3), and an unknown queue at start.
+// one for the executable): conservation with two receivers and with two
+// processes, retries up to max attempts and the dead-letter record with its
+// attributes (read with boto3), visibility heartbeats on and off, a SIGTERM
+// drain, and an unknown queue or an unreachable endpoint at start.
 
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -311,4 +313,42 @@ BOOST_AUTO_TEST_CASE(an_unreachable_endpoint_at_start_exits_1_with_the_reason) {
   BOOST_TEST(rc == 1);
   BOOST_TEST_MESSAGE(p.err());
   BOOST_TEST(p.err().find("cannot reach SQS at " + closed) != std::string::npos);
+}
+
+// Two processes competing on one queue: between them every message is
+// handled once, both take part, and the queue ends empty.
+BOOST_AUTO_TEST_CASE(two_processes_share_a_queue_and_handle_each_message_once) {
+  auto url = create_queue(unique_name("fleet"));
+  auto dlq = create_queue(unique_name("fleet-dlq"));
+  auto mark = temp_path("fleet");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 200; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  auto consumer = [&](const std::string& tag) {
+    return sqs_run(url, dlq,
+                   {"engine.workers=2", "handler.type=\"exec\"",
+                    "handler.command=[\"/bin/sh\", \"-c\", \"echo " + tag +
+                        " $MAILROOM_MESSAGE_ID >> " + mark + "; sleep 0.01\"]"});
+  };
+  process_runner a{consumer("A")};
+  process_runner b{consumer("B")};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s),
+                        a.err() << b.err());
+  auto out_a = stop(a);
+  auto out_b = stop(b);
+  auto marks = lines_of(mark);
+  std::set<std::string> ids;
+  std::map<char, int> by_process;
+  for (const auto& m : marks) {
+    ids.insert(m.substr(2));
+    ++by_process[m[0]];
+  }
+  BOOST_TEST(marks.size() == 200u);
+  BOOST_TEST(ids.size() == 200u);
+  BOOST_TEST(by_process['A'] > 0);
+  BOOST_TEST(by_process['B'] > 0);
+  BOOST_TEST(summary_value(out_a, "acked") + summary_value(out_b, "acked") == 200);
+  std::remove(mark.c_str());
 }
