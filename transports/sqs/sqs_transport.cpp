@@ -655,9 +655,9 @@ std::optional<std::uint64_t> sqs_transport::dead_letter_depth() {
 
 std::vector<std::pair<std::string, std::uint64_t>> sqs_transport::stats_report() const {
   auto s = stats();
-  return {{"messages received more than max_receives times", s.over_received},
-          {"buffered messages handed back unpolled", s.handed_back},
-          {"delete entries sent again", s.delete_retries}};
+  return {{"received over max_receives", s.over_received},
+          {"handed back unpolled", s.handed_back},
+          {"delete entries resent", s.delete_retries}};
 }
 
 sqs_transport_stats sqs_transport::stats() const {

@@ -93,6 +93,28 @@ std::vector<setting_problem> sqs_transport_problems(const sqs_transport_settings
                        ") so an extension comes before the visibility runs out",
                    std::to_string(s.heartbeat_interval_s)});
   }
+  // Every hand-back is a receive too: with a shared (Redis) dedupe store, a
+  // message whose key a consumer that died still claims is handed back every
+  // in_flight_delay_ms until the claim expires, and must not reach the limit
+  // meanwhile.
+  const auto& dedupe = engine.dedupe;
+  if (s.max_receives != 0 && dedupe.enabled && dedupe.store == "redis" &&
+      dedupe.in_flight_delay.count() > 0) {
+    auto waits = static_cast<std::uint64_t>(
+        (dedupe.claim_ttl.count() + dedupe.in_flight_delay.count() - 1) /
+        dedupe.in_flight_delay.count());
+    auto needed = engine.retry.max_attempts + waits;
+    if (s.max_receives < needed) {
+      out.push_back({"max_receives",
+                     "0 or at least " + std::to_string(needed) +
+                         " (retry.max_attempts + dedupe.claim_ttl_ms / "
+                         "dedupe.in_flight_delay_ms): a message claimed by a consumer that "
+                         "died is received again every in_flight_delay_ms until its claim "
+                         "expires, and would be dead-lettered unhandled",
+                     std::to_string(s.max_receives)});
+      return out;
+    }
+  }
   if (s.max_receives != 0 && s.max_receives < engine.retry.max_attempts) {
     out.push_back({"max_receives",
                    "0 or at least retry.max_attempts (" +
