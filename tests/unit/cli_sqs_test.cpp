@@ -21,6 +21,7 @@
 #include "clients/aws/sqs_api.hpp"
 #include "tests/support/elasticmq_server.hpp"
 #include "tests/support/process_runner.hpp"
+#include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 using namespace mailroom;
@@ -350,5 +351,95 @@ BOOST_AUTO_TEST_CASE(two_processes_share_a_queue_and_handle_each_message_once) {
   BOOST_TEST(by_process['A'] > 0);
   BOOST_TEST(by_process['B'] > 0);
   BOOST_TEST(summary_value(out_a, "acked") + summary_value(out_b, "acked") == 200);
+  std::remove(mark.c_str());
+}
+
+// kill -9 mid-run, then a second process: nothing is lost (what the first
+// held comes back once its visibility ends), and with the Redis dedupe
+// store what the first completed is not run again: only what was in flight
+// at the kill runs twice.
+BOOST_AUTO_TEST_CASE(kill_9_loses_nothing_and_redis_dedupe_keeps_done_work_done) {
+  mailroom::testing::redis_server redis;
+  auto url = create_queue(unique_name("kill"));
+  auto dlq = create_queue(unique_name("kill-dlq"));
+  auto mark = temp_path("kill");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 150; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  auto with = [&](const std::string& tag) {
+    return sqs_run(url, dlq,
+                   {"dedupe.store=\"redis\"", "sweeper.store=\"redis\"",
+                    "redis.port=" + std::to_string(redis.port()),
+                    "transport.sqs.visibility_timeout_s=3",
+                    "transport.sqs.heartbeat_interval_s=1", "engine.max_in_flight=16",
+                    // The first process's claims outlive it by at most 6 s.
+                    "dedupe.claim_ttl_ms=6000", "dedupe.in_flight_delay_ms=1000",
+                    "engine.workers=2", "handler.type=\"exec\"",
+                    "handler.command=[\"/bin/sh\", \"-c\", \"echo " + tag +
+                        " $MAILROOM_MESSAGE_ID >> " + mark + "; sleep 0.02\"]"});
+  };
+  {
+    process_runner first{with("A")};
+    BOOST_REQUIRE(eventually_true([&] { return lines_of(mark).size() >= 50u; }, 30s));
+    first.signal(SIGKILL);
+    first.wait(10s);
+  }
+  process_runner second{with("B")};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s), second.err());
+  auto out = stop(second);
+  auto marks = lines_of(mark);
+  std::set<std::string> ids;
+  for (const auto& m : marks) {
+    ids.insert(m.substr(2));
+  }
+  BOOST_TEST(ids.size() == 150u); // nothing lost
+  BOOST_TEST(summary_value(out, "rejected by transport") == 0, out);
+  BOOST_TEST(summary_value(out, "DLQ holds") == 0);
+  auto again = marks.size() - 150;
+  BOOST_TEST(again <= 16u, again << " messages ran twice");
+  BOOST_TEST_MESSAGE(again << " messages ran twice; "
+                           << summary_value(out, "of which duplicates")
+                           << " acked as duplicates by the second process");
+  std::remove(mark.c_str());
+}
+
+// A message that kills its consumer on every delivery never records an
+// error; SQS counts its receives, so after max_receives the next process
+// dead-letters it unhandled (no Redis needed to count across restarts).
+BOOST_AUTO_TEST_CASE(a_message_that_kills_its_consumer_ends_in_the_dlq) {
+  auto url = create_queue(unique_name("crash"));
+  auto dlq = create_queue(unique_name("crash-dlq"));
+  auto mark = temp_path("crash");
+  send_all(url, {"crash", "fine"});
+  auto script = "b=$(cat); echo $MAILROOM_ATTEMPT $b >> " + mark +
+                "; if [ \\\"$b\\\" = crash ]; then kill -9 $PPID; sleep 5; fi";
+  std::vector<std::string> sets{"transport.sqs.visibility_timeout_s=2",
+                                "transport.sqs.heartbeat_interval_s=0",
+                                "transport.sqs.max_receives=2", "retry.max_attempts=2",
+                                "engine.workers=1", "engine.max_in_flight=1",
+                                "handler.type=\"exec\"",
+                                "handler.command=[\"/bin/sh\", \"-c\", \"" + script + "\"]"};
+  std::string out;
+  for (int run = 0; run < 6 && held_by(url) != 0; ++run) {
+    process_runner p{sqs_run(url, dlq, sets)};
+    bool done = eventually_true([&] { return p.wait(0ms) != -1 || held_by(url) == 0; }, 30s);
+    BOOST_REQUIRE(done);
+    if (p.wait(0ms) == -1) {
+      out = stop(p);
+    }
+  }
+  BOOST_REQUIRE(held_by(url) == 0);
+  auto records = boto3({"receive", dlq, "--wait", "1"});
+  BOOST_REQUIRE_MESSAGE(records.size() == 1u, "marks:\n" << lines_of(mark).size()
+                                                         << "\nlast run:\n" << out);
+  BOOST_TEST(records[0].at("MessageAttributes").at("mailroom.reason").get<std::string>() ==
+             "receive count 3 exceeds 2");
+  BOOST_TEST(summary_value(out, "rejected by transport") == 1);
+  auto marks = lines_of(mark);
+  BOOST_TEST(marks.count("1 crash") == 1u);
+  BOOST_TEST(marks.count("2 crash") == 1u);
+  BOOST_TEST(marks.count("3 crash") == 0u); // rejected, never run a third time
   std::remove(mark.c_str());
 }
