@@ -255,6 +255,7 @@ BOOST_AUTO_TEST_CASE(heartbeats_keep_a_slow_message_from_being_redelivered) {
            "dedupe.enabled=false", "sweeper.enabled=false", "engine.workers=2",
            "engine.max_in_flight=2", "engine.handler_timeout_ms=20000",
            "dedupe.claim_ttl_ms=60000", "sweeper.stale_cutoff_ms=60000",
+           std::string{"engine.drain_timeout_ms="} + (heartbeats ? "5000" : "500"),
            "handler.type=\"exec\"",
            "handler.command=[\"/bin/sh\", \"-c\", \"echo $MAILROOM_MESSAGE_ID "
            "$MAILROOM_ATTEMPT >> " + mark + "; sleep 9\"]"})};
