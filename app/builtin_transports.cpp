@@ -19,6 +19,11 @@
 #include "transports/kafka/kafka_transport.hpp"
 #endif
 
+#ifdef MAILROOM_WITH_SQS
+#include "transports/sqs/sqs_transport.hpp"
+#include "transports/sqs/sqs_transport_schema.hpp"
+#endif
+
 namespace mailroom {
 
 namespace {
@@ -153,6 +158,33 @@ transport_kind kafka_kind() {
 }
 #endif
 
+#ifdef MAILROOM_WITH_SQS
+transport_kind sqs_kind() {
+  transport_kind k;
+  k.name = "sqs";
+  k.settings = [] {
+    return std::make_unique<typed_settings_box<sqs_transport_settings>>(
+        sqs_transport_schema());
+  };
+  k.problems = [](const settings_box& box, const app_config& cfg) {
+    return sqs_transport_problems(settings_of<sqs_transport_settings>(box), cfg.engine_cfg);
+  };
+  k.create = [](const settings_box& box, const app_config&) {
+    auto sqs = std::make_shared<sqs_transport>(settings_of<sqs_transport_settings>(box));
+    spdlog::info("mailroom: consuming SQS queue {}{} with {} receivers", sqs->queue_url(),
+                 sqs->fifo() ? " (FIFO: per_key ordering by message group)" : "",
+                 sqs->settings().receivers);
+    transport_instance out;
+    if (sqs->fifo()) {
+      out.ordering = ordering_mode::per_key; // the group is the ordering key
+    }
+    out.transport = std::move(sqs);
+    return out;
+  };
+  return k;
+}
+#endif
+
 } // namespace
 
 const transport_registry& builtin_transports() {
@@ -169,7 +201,11 @@ const transport_registry& builtin_transports() {
 #else
     r.add_unavailable("kafka", "this binary was built without Kafka");
 #endif
-    r.add_unavailable("sqs", "not available yet");
+#ifdef MAILROOM_WITH_SQS
+    r.add(sqs_kind());
+#else
+    r.add_unavailable("sqs", "this binary was built without SQS");
+#endif
     return r;
   }();
   return registry;

@@ -112,6 +112,13 @@ std::size_t aws_http_client::on_header(char* data, std::size_t size, std::size_t
   return line.size();
 }
 
+int aws_http_client::on_progress(void* self, std::int64_t, std::int64_t now_down,
+                                 std::int64_t, std::int64_t) {
+  auto& client = *static_cast<aws_http_client*>(self);
+  bool answered = now_down > 0 || !client.current_->headers.empty();
+  return client.abort_flag_ != nullptr && client.abort_flag_->load() && !answered ? 1 : 0;
+}
+
 void aws_http_client::prepare(const std::string& url, const aws_request& request,
                               std::chrono::milliseconds timeout, curl_slist* headers) {
   auto* h = static_cast<CURL*>(handle_.get());
@@ -147,6 +154,11 @@ void aws_http_client::prepare(const std::string& url, const aws_request& request
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &aws_http_client::on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, this);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_);
+  if (abort_flag_ != nullptr) {
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &aws_http_client::on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, this);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  }
 }
 
 aws_http_result aws_http_client::perform(std::string_view origin, const aws_request& request,

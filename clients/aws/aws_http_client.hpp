@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -93,6 +94,12 @@ public:
   aws_http_result perform(std::string_view origin, const aws_request& request,
                           std::chrono::milliseconds timeout = {});
 
+  /// Makes every later call give up, failing `transient`, once `*flag` is
+  /// true while no byte of its answer has arrived yet (a long poll waiting
+  /// for messages is cut short at close; an answer on its way is read to
+  /// its end). curl looks at the flag about once a second. Null: never.
+  void set_abort_flag(const std::atomic<bool>* flag) { abort_flag_ = flag; }
+
   /// Returns how many connections the client opened so far: 1 after any
   /// number of calls to a server that kept the connection alive.
   std::uint64_t connections_opened() const { return connections_opened_; }
@@ -112,11 +119,15 @@ private:
   /// Keeps a header line that is in `kept_headers` (CURLOPT_HEADERFUNCTION).
   static std::size_t on_header(char* data, std::size_t size, std::size_t count,
                                void* self);
+  /// Aborts the transfer when `abort_flag_` is set (CURLOPT_XFERINFOFUNCTION).
+  static int on_progress(void* self, std::int64_t, std::int64_t now_down, std::int64_t,
+                         std::int64_t);
 
   aws_http_settings settings_;
   std::unique_ptr<void, curl_easy_deleter> handle_;
   aws_http_response* current_ = nullptr; // target of the curl callbacks
   bool too_large_ = false;               // the body passed max_response_bytes
+  const std::atomic<bool>* abort_flag_ = nullptr;
   std::uint64_t connections_opened_ = 0;
   std::uint64_t calls_ = 0;
   char error_[256] = {};                 // CURLOPT_ERRORBUFFER

@@ -105,6 +105,10 @@ public:
   sqs_reply<std::string> call(std::string_view action, std::string json,
                               std::chrono::milliseconds extra_time = {});
 
+  /// Makes later calls give up once `*flag` is true while no answer has
+  /// arrived (see aws_http_client::set_abort_flag).
+  void set_abort_flag(const std::atomic<bool>* flag) { http_.set_abort_flag(flag); }
+
   /// Returns the endpoint calls go to.
   const std::string& endpoint() const { return endpoint_; }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """A small SQS client for the tests, on boto3, against ElasticMQ.
 
-  sqs_client.py send QUEUE_URL BODY [--group G] [--dedup ID] [--delay S]
+  sqs_client.py send QUEUE_URL BODY [--group G] [--dedup ID] [--delay S] [--attr N=V ...]
   sqs_client.py receive QUEUE_URL [--max N] [--wait S] [--visibility S] [--delete]
   sqs_client.py count QUEUE_URL
 
 Each prints one JSON document on stdout: send {"MessageId": ...}; receive a
-list of {"MessageId", "Body", "ReceiptHandle", "ReceiveCount", "GroupId"};
+list of {"MessageId", "Body", "ReceiptHandle", "ReceiveCount", "GroupId",
+"MessageAttributes" (name: string value)};
 count {"visible", "not_visible", "delayed"}. The endpoint is the queue URL's
 scheme, host and port; the credentials are fake (ElasticMQ checks none).
 Exits 1 with the error on stderr when a call fails.
@@ -41,6 +42,11 @@ def send(args):
         params["MessageDeduplicationId"] = args.dedup
     if args.delay is not None:
         params["DelaySeconds"] = args.delay
+    if args.attr:
+        params["MessageAttributes"] = {
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in (a.split("=", 1) for a in args.attr)
+        }
     reply = client_for(args.queue_url).send_message(**params)
     return {"MessageId": reply["MessageId"]}
 
@@ -55,6 +61,7 @@ def receive(args):
             "MaxNumberOfMessages": min(10, args.max - len(messages)),
             "WaitTimeSeconds": args.wait,
             "AttributeNames": ["ApproximateReceiveCount", "MessageGroupId"],
+            "MessageAttributeNames": ["All"],
         }
         if args.visibility is not None:
             params["VisibilityTimeout"] = args.visibility
@@ -70,6 +77,10 @@ def receive(args):
                     "ReceiptHandle": m["ReceiptHandle"],
                     "ReceiveCount": int(attributes.get("ApproximateReceiveCount", "0")),
                     "GroupId": attributes.get("MessageGroupId"),
+                    "MessageAttributes": {
+                        name: v.get("StringValue", v.get("BinaryValue"))
+                        for name, v in m.get("MessageAttributes", {}).items()
+                    },
                 }
             )
             if args.delete:
@@ -104,6 +115,7 @@ def main():
     p.add_argument("--group", help="MessageGroupId (FIFO queues)")
     p.add_argument("--dedup", help="MessageDeduplicationId (FIFO queues)")
     p.add_argument("--delay", type=int, help="DelaySeconds")
+    p.add_argument("--attr", action="append", help="a String message attribute NAME=VALUE")
     p.set_defaults(run=send)
 
     p = commands.add_parser("receive", help="receive up to --max messages")

@@ -632,8 +632,8 @@ BOOST_AUTO_TEST_CASE(bad_enum_values_are_rejected) {
   check_rejected("[transport]\ntype = \"kafka\"\n", "transport.kafka.brokers",
                  {"required when transport.type is \"kafka\"", "got \"\""});
   check_rejected("[source]\ntype = \"file\"\n", "source.type", {"\"generator\""});
-  check_rejected("[transport]\ntype = \"sqs\"\n", "transport.type",
-                 {"\"memory\", \"redis\"", "not available yet"});
+  check_rejected("[transport]\ntype = \"sqs\"\n", "transport.sqs.queue_url",
+                 {"required when transport.type is \"sqs\"", "got \"\""});
 }
 
 BOOST_AUTO_TEST_CASE(exec_needs_a_command) {

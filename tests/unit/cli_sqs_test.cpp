@@ -1,0 +1,446 @@
+#define BOOST_TEST_MODULE cli_sqs
+#include <boost/test/unit_test.hpp>
+
+// `mailroom run` as an SQS consumer, against a real SQS server (ElasticMQ,
+// one for the executable): conservation with two receivers and with two
+// processes, retries up to max attempts and the dead-letter record with its
+// attributes (read with boto3), visibility heartbeats on and off, a SIGTERM
+// drain, and an unknown queue or an unreachable endpoint at start.
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "clients/aws/sqs_api.hpp"
+#include "tests/support/elasticmq_server.hpp"
+#include "tests/support/process_runner.hpp"
+#include "tests/support/redis_server.hpp"
+
+using namespace std::chrono_literals;
+using namespace mailroom;
+using mailroom::testing::elasticmq_server;
+using mailroom::testing::process_runner;
+using mailroom::testing::sqs_client_argv;
+using mailroom::testing::summary_value;
+
+namespace {
+
+elasticmq_server& server() {
+  static elasticmq_server instance{{}};
+  return instance;
+}
+
+// ElasticMQ checks no signature, but the command needs credentials to sign.
+struct fake_credentials_in_env {
+  fake_credentials_in_env() {
+    ::setenv("AWS_ACCESS_KEY_ID", "mailroom-test", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "mailroom-test", 1);
+  }
+};
+BOOST_GLOBAL_FIXTURE(fake_credentials_in_env);
+
+std::string unique_name(const std::string& stem) {
+  static int n = 0;
+  return stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
+
+std::string temp_path(const std::string& name) {
+  return "/tmp/mailroom-cli-sqs-" + std::to_string(::getpid()) + "-" + name;
+}
+
+std::string create_queue(const std::string& name, int visibility_s = 30) {
+  nlohmann::json request = {{"QueueName", name},
+                            {"Attributes", {{"VisibilityTimeout", std::to_string(visibility_s)}}}};
+  auto answer = server().call("CreateQueue", request.dump());
+  BOOST_REQUIRE(answer);
+  BOOST_REQUIRE_MESSAGE(answer->status == 200, answer->body);
+  return nlohmann::json::parse(answer->body).at("QueueUrl").get<std::string>();
+}
+
+sqs_api client() {
+  sqs_settings s;
+  s.endpoint = server().endpoint();
+  s.region = "elasticmq";
+  aws_credentials c;
+  c.access_key_id = "mailroom-test";
+  c.secret_access_key = secret_text{"mailroom-test"};
+  return sqs_api{s, c};
+}
+
+void send_all(const std::string& url, const std::vector<std::string>& bodies) {
+  auto api = client();
+  for (const auto& body : bodies) {
+    sqs_send_request r;
+    r.queue_url = url;
+    r.body = body;
+    auto sent = api.send_message(r);
+    BOOST_REQUIRE_MESSAGE(sent, sent.status.what);
+  }
+}
+
+// Visible, in flight and delayed messages of the queue.
+std::int64_t held_by(const std::string& url) {
+  auto api = client();
+  auto a = api.get_queue_attributes(url);
+  BOOST_REQUIRE_MESSAGE(a, a.status.what);
+  return a.value.approximate_number_of_messages +
+         a.value.approximate_number_of_messages_not_visible +
+         a.value.approximate_number_of_messages_delayed;
+}
+
+nlohmann::json boto3(std::vector<std::string> args) {
+  auto argv = sqs_client_argv();
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_runner run{argv};
+  int code = run.wait(60s);
+  BOOST_REQUIRE_MESSAGE(code == 0, "sqs_client.py exited " << code << ": " << run.err());
+  return nlohmann::json::parse(run.out());
+}
+
+bool eventually_true(const std::function<bool()>& pred, std::chrono::seconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return pred();
+}
+
+std::multiset<std::string> lines_of(const std::string& path) {
+  std::ifstream in{path};
+  std::multiset<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) {
+      out.insert(line);
+    }
+  }
+  return out;
+}
+
+// config/sqs.toml on the test server, the stores in memory, plus `sets`.
+std::vector<std::string> sqs_run(const std::string& url, const std::string& dlq,
+                                 std::vector<std::string> sets) {
+  std::vector<std::string> args{MAILROOM_BINARY, "run", "--config",
+                                std::string{MAILROOM_SOURCE_DIR} + "/config/sqs.toml"};
+  std::vector<std::string> base{"transport.sqs.queue_url=\"" + url + "\"",
+                                "transport.sqs.dlq_queue_url=\"" + dlq + "\"",
+                                "transport.sqs.endpoint_url=\"" + server().endpoint() + "\"",
+                                "transport.sqs.region=\"elasticmq\"",
+                                "transport.sqs.wait_time_s=1",
+                                "transport.sqs.key_attribute=\"\"",
+                                "progress.enabled=false",
+                                "log.level=\"info\"",
+                                "dedupe.store=\"memory\"",
+                                "sweeper.store=\"memory\"",
+                                "retry.base_ms=10",
+                                "retry.cap_ms=50",
+                                "engine.handler_timeout_ms=5000",
+                                "engine.drain_timeout_ms=5000"};
+  base.insert(base.end(), sets.begin(), sets.end());
+  for (auto& s : base) {
+    args.push_back("--set");
+    args.push_back(std::move(s));
+  }
+  return args;
+}
+
+std::string stop(process_runner& p) {
+  p.signal(SIGTERM);
+  int rc = p.wait(30s);
+  BOOST_REQUIRE_MESSAGE(rc == 0, "exit " << rc << "\n" << p.out() << "\n" << p.err());
+  return p.out();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(every_message_is_handled_once_and_the_queue_ends_empty) {
+  auto url = create_queue(unique_name("conserve"));
+  auto dlq = create_queue(unique_name("conserve-dlq"));
+  auto mark = temp_path("conserve");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 300; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  process_runner p{sqs_run(url, dlq,
+                           {"transport.sqs.receivers=2", "engine.workers=4",
+                            "handler.type=\"exec\"",
+                            "handler.command=[\"/bin/sh\", \"-c\", \"echo $MAILROOM_MESSAGE_ID "
+                            ">> " + mark + "\"]"})};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s), p.err());
+  auto out = stop(p);
+  auto marks = lines_of(mark);
+  BOOST_TEST(marks.size() == 300u);
+  BOOST_TEST(std::set<std::string>(marks.begin(), marks.end()).size() == 300u);
+  BOOST_TEST(summary_value(out, "acked") == 300);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 0);
+  BOOST_TEST(summary_value(out, "DLQ holds") == 0);
+  BOOST_TEST(held_by(url) == 0);
+  BOOST_TEST(p.err().find("consuming SQS queue " + url) != std::string::npos);
+  std::remove(mark.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(max_attempts_dead_letters_with_every_attribute) {
+  auto url = create_queue(unique_name("dl"));
+  auto dlq = create_queue(unique_name("dl-dlq"));
+  send_all(url, {R"({"fail_attempts":99,"card":{"number":"4111"}})", "{not json", R"({"ok":1})"});
+  process_runner p{sqs_run(url, dlq, {"retry.max_attempts=3"})};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s), p.err());
+  auto out = stop(p);
+  BOOST_TEST(summary_value(out, "acked") == 1);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 2);
+  BOOST_TEST(summary_value(out, "retried") == 2);
+  BOOST_TEST(summary_value(out, "DLQ holds") == 2);
+  auto records = boto3({"receive", dlq, "--wait", "1"});
+  BOOST_REQUIRE(records.size() == 2u);
+  nlohmann::json flaky, bad;
+  for (auto& r : records) {
+    auto reason = r.at("MessageAttributes").at("mailroom.reason").get<std::string>();
+    (reason.find("malformed JSON") != std::string::npos ? bad : flaky) = r;
+  }
+  BOOST_REQUIRE(!flaky.is_null());
+  BOOST_REQUIRE(!bad.is_null());
+  const auto& a = flaky.at("MessageAttributes");
+  BOOST_TEST(a.at("mailroom.reason").get<std::string>().find("max attempts (3)") !=
+             std::string::npos);
+  BOOST_TEST(a.at("mailroom.attempts").get<std::string>() == "3");
+  BOOST_TEST(nlohmann::json::parse(a.at("mailroom.errors").get<std::string>()).size() == 3u);
+  BOOST_TEST(a.at("mailroom.source.queue").get<std::string>() == url);
+  BOOST_TEST(!a.at("mailroom.source.message_id").get<std::string>().empty());
+  BOOST_TEST(std::stoll(a.at("mailroom.first_failure_ms").get<std::string>()) > 0);
+  auto body = flaky.at("Body").get<std::string>();
+  BOOST_TEST(body.find("4111") == std::string::npos); // masked
+  BOOST_TEST(body.find("***") != std::string::npos);
+  // Not JSON while mask_fields is set: redacted (dead_letter.on_unparsable).
+  BOOST_TEST(bad.at("Body").get<std::string>().find("{not json") == std::string::npos);
+  BOOST_TEST(bad.at("MessageAttributes").at("mailroom.attempts").get<std::string>() == "1");
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_queue_at_start_exits_1_with_the_reason) {
+  auto dlq = create_queue(unique_name("x-dlq"));
+  auto missing = server().queue_url(unique_name("missing"));
+  process_runner p{sqs_run(missing, dlq, {})};
+  int rc = p.wait(30s);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST_MESSAGE(p.err());
+  BOOST_TEST(p.err().find("QueueDoesNotExist") != std::string::npos);
+  BOOST_TEST(p.err().find(missing) != std::string::npos);
+}
+
+// A handler running 3x the visibility timeout: while heartbeats run the
+// message is not redelivered and its ack applies; with heartbeats off it is
+// received again (and handled again: dedupe is off here) while it runs.
+BOOST_AUTO_TEST_CASE(heartbeats_keep_a_slow_message_from_being_redelivered) {
+  for (bool heartbeats : {true, false}) {
+    BOOST_TEST_CONTEXT("heartbeats " << (heartbeats ? "on" : "off")) {
+      auto url = create_queue(unique_name(heartbeats ? "hb-on" : "hb-off"), 3);
+      auto dlq = create_queue(unique_name("hb-dlq"));
+      auto mark = temp_path(heartbeats ? "hb-on" : "hb-off");
+      send_all(url, {R"({"slow":1})"});
+      auto begin = std::chrono::steady_clock::now();
+      process_runner p{sqs_run(
+          url, dlq,
+          {"transport.sqs.visibility_timeout_s=3",
+           std::string{"transport.sqs.heartbeat_interval_s="} + (heartbeats ? "1" : "0"),
+           "dedupe.enabled=false", "sweeper.enabled=false", "engine.workers=2",
+           "engine.max_in_flight=2", "engine.handler_timeout_ms=20000",
+           "dedupe.claim_ttl_ms=60000", "sweeper.stale_cutoff_ms=60000",
+           std::string{"engine.drain_timeout_ms="} + (heartbeats ? "5000" : "500"),
+           "handler.type=\"exec\"",
+           "handler.command=[\"/bin/sh\", \"-c\", \"echo $MAILROOM_MESSAGE_ID "
+           "$MAILROOM_ATTEMPT >> " + mark + "; sleep 9\"]"})};
+      if (heartbeats) {
+        BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 30s), p.err());
+        BOOST_TEST((std::chrono::steady_clock::now() - begin >= 9s));
+        auto out = stop(p);
+        BOOST_TEST(lines_of(mark).size() == 1u);
+        BOOST_TEST(summary_value(out, "acked") == 1);
+        BOOST_TEST(summary_value(out, "fenced settles") == 0);
+      } else {
+        BOOST_TEST(eventually_true([&] { return lines_of(mark).size() >= 2u; }, 8s));
+        stop(p);
+      }
+      std::remove(mark.c_str());
+    }
+  }
+}
+
+// SIGTERM with slow work in flight: the run stops receiving, hands back
+// what it did not finish (visibility 0, so another consumer gets it at once)
+// and exits 0; nothing stays invisible and nothing is lost.
+BOOST_AUTO_TEST_CASE(sigterm_hands_back_unfinished_work_and_exits_0) {
+  auto url = create_queue(unique_name("drain"));
+  auto dlq = create_queue(unique_name("drain-dlq"));
+  auto mark = temp_path("drain");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 20; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  process_runner p{sqs_run(url, dlq,
+                           {"engine.workers=2", "engine.max_in_flight=8",
+                            "engine.drain_timeout_ms=500", "handler.type=\"exec\"",
+                            "handler.command=[\"/bin/sh\", \"-c\", \"echo $MAILROOM_MESSAGE_ID "
+                            ">> " + mark + "; sleep 3\"]"})};
+  BOOST_REQUIRE(eventually_true([&] { return lines_of(mark).size() >= 2u; }, 20s));
+  auto stopped_at = std::chrono::steady_clock::now();
+  auto out = stop(p);
+  BOOST_TEST((std::chrono::steady_clock::now() - stopped_at < 10s));
+  auto acked = summary_value(out, "acked");
+  auto api = client();
+  auto a = api.get_queue_attributes(url);
+  BOOST_REQUIRE_MESSAGE(a, a.status.what);
+  BOOST_TEST(a.value.approximate_number_of_messages_not_visible == 0);
+  BOOST_TEST(a.value.approximate_number_of_messages + acked == 20);
+  std::remove(mark.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(an_unreachable_endpoint_at_start_exits_1_with_the_reason) {
+  auto closed = "http://127.0.0.1:" + std::to_string(mailroom::testing::free_port());
+  auto args = sqs_run(closed + "/000000000000/q", closed + "/000000000000/d",
+                      {"transport.sqs.endpoint_url=\"" + closed + "\"",
+                       "transport.sqs.startup_timeout_ms=1000"});
+  process_runner p{args};
+  int rc = p.wait(30s);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST_MESSAGE(p.err());
+  BOOST_TEST(p.err().find("cannot reach SQS at " + closed) != std::string::npos);
+}
+
+// Two processes competing on one queue: between them every message is
+// handled once, both take part, and the queue ends empty.
+BOOST_AUTO_TEST_CASE(two_processes_share_a_queue_and_handle_each_message_once) {
+  auto url = create_queue(unique_name("fleet"));
+  auto dlq = create_queue(unique_name("fleet-dlq"));
+  auto mark = temp_path("fleet");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 200; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  auto consumer = [&](const std::string& tag) {
+    return sqs_run(url, dlq,
+                   {"engine.workers=2", "handler.type=\"exec\"",
+                    "handler.command=[\"/bin/sh\", \"-c\", \"echo " + tag +
+                        " $MAILROOM_MESSAGE_ID >> " + mark + "; sleep 0.01\"]"});
+  };
+  process_runner a{consumer("A")};
+  process_runner b{consumer("B")};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s),
+                        a.err() << b.err());
+  auto out_a = stop(a);
+  auto out_b = stop(b);
+  auto marks = lines_of(mark);
+  std::set<std::string> ids;
+  std::map<char, int> by_process;
+  for (const auto& m : marks) {
+    ids.insert(m.substr(2));
+    ++by_process[m[0]];
+  }
+  BOOST_TEST(marks.size() == 200u);
+  BOOST_TEST(ids.size() == 200u);
+  BOOST_TEST(by_process['A'] > 0);
+  BOOST_TEST(by_process['B'] > 0);
+  BOOST_TEST(summary_value(out_a, "acked") + summary_value(out_b, "acked") == 200);
+  std::remove(mark.c_str());
+}
+
+// kill -9 mid-run, then a second process: nothing is lost (what the first
+// held comes back once its visibility ends), and with the Redis dedupe
+// store what the first completed is not run again: only what was in flight
+// at the kill runs twice.
+BOOST_AUTO_TEST_CASE(kill_9_loses_nothing_and_redis_dedupe_keeps_done_work_done) {
+  mailroom::testing::redis_server redis;
+  auto url = create_queue(unique_name("kill"));
+  auto dlq = create_queue(unique_name("kill-dlq"));
+  auto mark = temp_path("kill");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 150; ++i) {
+    bodies.push_back("{\"n\":" + std::to_string(i) + "}");
+  }
+  send_all(url, bodies);
+  auto with = [&](const std::string& tag) {
+    return sqs_run(url, dlq,
+                   {"dedupe.store=\"redis\"", "sweeper.store=\"redis\"",
+                    "redis.port=" + std::to_string(redis.port()),
+                    "transport.sqs.visibility_timeout_s=3",
+                    "transport.sqs.heartbeat_interval_s=1", "engine.max_in_flight=16",
+                    // The first process's claims outlive it by at most 6 s.
+                    "dedupe.claim_ttl_ms=6000", "dedupe.in_flight_delay_ms=1000",
+                    "engine.workers=2", "handler.type=\"exec\"",
+                    "handler.command=[\"/bin/sh\", \"-c\", \"echo " + tag +
+                        " $MAILROOM_MESSAGE_ID >> " + mark + "; sleep 0.02\"]"});
+  };
+  {
+    process_runner first{with("A")};
+    BOOST_REQUIRE(eventually_true([&] { return lines_of(mark).size() >= 50u; }, 30s));
+    first.signal(SIGKILL);
+    first.wait(10s);
+  }
+  process_runner second{with("B")};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 45s), second.err());
+  auto out = stop(second);
+  auto marks = lines_of(mark);
+  std::set<std::string> ids;
+  for (const auto& m : marks) {
+    ids.insert(m.substr(2));
+  }
+  BOOST_TEST(ids.size() == 150u); // nothing lost
+  BOOST_TEST(summary_value(out, "rejected by transport") == 0, out);
+  BOOST_TEST(summary_value(out, "DLQ holds") == 0);
+  auto again = marks.size() - 150;
+  BOOST_TEST(again <= 16u, again << " messages ran twice");
+  BOOST_TEST_MESSAGE(again << " messages ran twice; "
+                           << summary_value(out, "of which duplicates")
+                           << " acked as duplicates by the second process");
+  std::remove(mark.c_str());
+}
+
+// A message that kills its consumer on every delivery never records an
+// error; SQS counts its receives, so after max_receives the next process
+// dead-letters it unhandled (no Redis needed to count across restarts).
+BOOST_AUTO_TEST_CASE(a_message_that_kills_its_consumer_ends_in_the_dlq) {
+  auto url = create_queue(unique_name("crash"));
+  auto dlq = create_queue(unique_name("crash-dlq"));
+  auto mark = temp_path("crash");
+  send_all(url, {"crash", "fine"});
+  auto script = "b=$(cat); echo $MAILROOM_ATTEMPT $b >> " + mark +
+                "; if [ \\\"$b\\\" = crash ]; then kill -9 $PPID; sleep 5; fi";
+  std::vector<std::string> sets{"transport.sqs.visibility_timeout_s=2",
+                                "transport.sqs.heartbeat_interval_s=0",
+                                "transport.sqs.max_receives=2", "retry.max_attempts=2",
+                                "engine.workers=1", "engine.max_in_flight=1",
+                                "handler.type=\"exec\"",
+                                "handler.command=[\"/bin/sh\", \"-c\", \"" + script + "\"]"};
+  std::string out;
+  for (int run = 0; run < 6 && held_by(url) != 0; ++run) {
+    process_runner p{sqs_run(url, dlq, sets)};
+    bool done = eventually_true([&] { return p.wait(0ms) != -1 || held_by(url) == 0; }, 30s);
+    BOOST_REQUIRE(done);
+    if (p.wait(0ms) == -1) {
+      out = stop(p);
+    }
+  }
+  BOOST_REQUIRE(held_by(url) == 0);
+  auto records = boto3({"receive", dlq, "--wait", "1"});
+  BOOST_REQUIRE_MESSAGE(records.size() == 1u, "marks:\n" << lines_of(mark).size()
+                                                         << "\nlast run:\n" << out);
+  BOOST_TEST(records[0].at("MessageAttributes").at("mailroom.reason").get<std::string>() ==
+             "receive count 3 exceeds 2");
+  BOOST_TEST(summary_value(out, "rejected by transport") == 1);
+  auto marks = lines_of(mark);
+  BOOST_TEST(marks.count("1 crash") == 1u);
+  BOOST_TEST(marks.count("2 crash") == 1u);
+  BOOST_TEST(marks.count("3 crash") == 0u); // rejected, never run a third time
+  std::remove(mark.c_str());
+}
