@@ -44,27 +44,36 @@ template <class S> const S& settings_of(const settings_box& box) {
   return *static_cast<const S*>(box.data());
 }
 
-transport_kind memory_kind() {
+// A kind named `name` whose settings are an `S` declared by `schema`, checked
+// against each other and the engine's settings by `problems(S, engine_config)`.
+template <class S, class Problems>
+transport_kind kind_of(const char* name, const settings_schema<S>& (*schema)(),
+                       Problems problems) {
   transport_kind k;
-  k.name = "memory";
-  k.feeds_generator = true;
-  k.settings = [] {
-    return std::make_unique<typed_settings_box<memory_transport_settings>>(
-        memory_transport_schema());
+  k.name = name;
+  k.settings = [schema] { return std::make_unique<typed_settings_box<S>>(schema()); };
+  k.problems = [problems](const settings_box& box, const app_config& cfg) {
+    return problems(settings_of<S>(box), cfg.engine_cfg);
   };
-  k.problems = [](const settings_box& box, const app_config& cfg) {
+  return k;
+}
+
+transport_kind memory_kind() {
+  auto problems = [](const memory_transport_settings& s, const engine_config& engine) {
     std::vector<setting_problem> out;
-    auto limit = settings_of<memory_transport_settings>(box).max_deliveries;
-    if (limit != 0 && limit < cfg.engine_cfg.retry.max_attempts) {
+    auto limit = s.max_deliveries;
+    if (limit != 0 && limit < engine.retry.max_attempts) {
       out.push_back({"max_deliveries",
                      "0 or at least retry.max_attempts (" +
-                         std::to_string(cfg.engine_cfg.retry.max_attempts) +
+                         std::to_string(engine.retry.max_attempts) +
                          ") so a message within its retry budget is not rejected for its "
                          "delivery count",
                      std::to_string(limit)});
     }
     return out;
   };
+  auto k = kind_of<memory_transport_settings>("memory", &memory_transport_schema, problems);
+  k.feeds_generator = true;
   k.create = [](const settings_box& box, const app_config& cfg) {
     transport_instance out;
     auto memory =
@@ -82,15 +91,8 @@ transport_kind memory_kind() {
 
 #ifdef MAILROOM_WITH_REDIS
 transport_kind redis_streams_kind() {
-  transport_kind k;
-  k.name = "redis";
-  k.settings = [] {
-    return std::make_unique<typed_settings_box<redis_streams_settings>>(
-        redis_streams_schema());
-  };
-  k.problems = [](const settings_box& box, const app_config& cfg) {
-    return redis_streams_problems(settings_of<redis_streams_settings>(box), cfg.engine_cfg);
-  };
+  auto k = kind_of<redis_streams_settings>("redis", &redis_streams_schema,
+                                           &redis_streams_problems);
   k.create = [](const settings_box& box, const app_config& cfg) {
     auto settings = settings_of<redis_streams_settings>(box);
     settings.redis = cfg.redis;
@@ -121,14 +123,7 @@ transport_kind redis_streams_kind() {
 
 #ifdef MAILROOM_WITH_KAFKA
 transport_kind kafka_kind() {
-  transport_kind k;
-  k.name = "kafka";
-  k.settings = [] {
-    return std::make_unique<typed_settings_box<kafka_settings>>(kafka_schema());
-  };
-  k.problems = [](const settings_box& box, const app_config& cfg) {
-    return kafka_problems(settings_of<kafka_settings>(box), cfg.engine_cfg);
-  };
+  auto k = kind_of<kafka_settings>("kafka", &kafka_schema, &kafka_problems);
   k.describe = [](const settings_box& box, const app_config&) {
     const auto& s = settings_of<kafka_settings>(box);
     std::vector<std::string> lines{"effective librdkafka consumer properties:"};
@@ -160,15 +155,8 @@ transport_kind kafka_kind() {
 
 #ifdef MAILROOM_WITH_SQS
 transport_kind sqs_kind() {
-  transport_kind k;
-  k.name = "sqs";
-  k.settings = [] {
-    return std::make_unique<typed_settings_box<sqs_transport_settings>>(
-        sqs_transport_schema());
-  };
-  k.problems = [](const settings_box& box, const app_config& cfg) {
-    return sqs_transport_problems(settings_of<sqs_transport_settings>(box), cfg.engine_cfg);
-  };
+  auto k = kind_of<sqs_transport_settings>("sqs", &sqs_transport_schema,
+                                           &sqs_transport_problems);
   k.create = [](const settings_box& box, const app_config&) {
     auto sqs = std::make_shared<sqs_transport>(settings_of<sqs_transport_settings>(box));
     spdlog::info("mailroom: consuming SQS queue {}{} with {} receivers", sqs->queue_url(),

@@ -166,11 +166,16 @@ void kafka_transport::run() {
       }
       pass.push_back(m);
     }
-    for (auto* m : pass) {
-      receive(m);
-      rd_kafka_message_destroy(m);
-    }
     if (!pass.empty()) {
+      {
+        std::lock_guard<std::mutex> guard{mutex_}; // once per pass, not per record
+        for (auto* m : pass) {
+          receive_locked(m);
+        }
+      }
+      for (auto* m : pass) {
+        rd_kafka_message_destroy(m);
+      }
       readable_.notify_all();
     }
     pass.clear();
@@ -209,7 +214,7 @@ bool kafka_transport::holding_back() {
   return true;
 }
 
-void kafka_transport::receive(rd_kafka_message_t* m) {
+void kafka_transport::receive_locked(rd_kafka_message_t* m) {
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     return;
   }
@@ -217,12 +222,10 @@ void kafka_transport::receive(rd_kafka_message_t* m) {
     spdlog::warn("kafka: consumer error: {}", rd_kafka_message_errstr(m));
     char why[512];
     if (rd_kafka_fatal_error(rk_, why, sizeof why) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::lock_guard<std::mutex> guard{mutex_};
       fatal_ = std::string{"kafka: fatal consumer error: "} + why;
     }
     return;
   }
-  std::lock_guard<std::mutex> guard{mutex_};
   auto it = partitions_.find({rd_kafka_topic_name(m->rkt), m->partition});
   if (it == partitions_.end()) {
     return; // fetched for a partition given up meanwhile

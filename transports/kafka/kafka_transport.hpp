@@ -139,7 +139,7 @@ private:
 
   void check_topics(std::chrono::milliseconds timeout);
   void run();
-  void receive(rd_kafka_message_t* m);
+  void receive_locked(rd_kafka_message_t* m);
   envelope envelope_of(const rd_kafka_message_t* m, std::uint64_t generation) const;
   void assign(rd_kafka_topic_partition_list_t* parts);
   void revoke(rd_kafka_topic_partition_list_t* parts);
