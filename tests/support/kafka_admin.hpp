@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
@@ -131,7 +132,16 @@ inline std::vector<long long> committed_offsets(const kafka_broker& broker,
   for (int p = 0; p < partitions; ++p) {
     rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
   }
+  // A freshly started broker answers "not coordinator" (or "loading")
+  // until its group coordinator is up: asked again, as a client would.
   auto e = rd_kafka_committed(rk.get(), list, 10000);
+  for (int attempt = 0; attempt < 20 && (e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+                                         e == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+                                         e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+       ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{500});
+    e = rd_kafka_committed(rk.get(), list, 10000);
+  }
   BOOST_REQUIRE_MESSAGE(e == RD_KAFKA_RESP_ERR_NO_ERROR, rd_kafka_err2str(e));
   std::vector<long long> out;
   for (int p = 0; p < partitions; ++p) {

@@ -446,6 +446,10 @@ BOOST_AUTO_TEST_CASE(sigterm_under_load_drains_commits_and_exits_0) {
   BOOST_TEST(summary_value(out, "still in flight") == 0);
   // A restart consumes the rest: nothing lost.
   process_runner again{kafka_run(topic, group, exec_sets("B", mark))};
+  // Stopped only once it runs: a SIGTERM before main() (the first drain may
+  // have committed everything already) would kill it unreported.
+  BOOST_REQUIRE(eventually_true([&] { return again.err().find("assigned") != std::string::npos; },
+                                60s));
   BOOST_REQUIRE(eventually_true([&] { return committed_to_end(group, topic, 4); }, 180s));
   stop(again);
   BOOST_TEST(ids_of(lines_of(mark)).size() == 2000u);
