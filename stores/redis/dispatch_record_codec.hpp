@@ -1,28 +1,32 @@
 #pragma once
 
 #include <string>
-#include <vector>
+#include <string_view>
 
-#include "clients/redis/redis_reply.hpp"
 #include "core/claim_store.hpp"
 #include "core/unix_time.hpp"
 
 namespace mailroom {
 
-/// Returns the fields of a Redis hash holding `record`, as alternating names
-/// and values ready to follow `HSET key`.
+/// Returns the one string value holding `record` in Redis.
 ///
+/// The value is `<length>:<bytes>` items back to back in a fixed order, the
+/// token first, so a fenced delete compares only the value's first bytes
+/// (`dispatch_record_token_prefix`) instead of reading the whole record.
 /// Every envelope field is kept byte-exact, including payload, headers,
-/// attempt, attempt errors and the receipt; lists are written as
-/// `<length>:<bytes>` items back to back. Times are Unix milliseconds from
-/// `time`; the token is decimal.
-std::vector<std::string> encode_dispatch_record(const dispatch_record& record,
-                                                const unix_time& time);
+/// attempt, attempt errors and the receipt. Times are Unix milliseconds from
+/// `time`; numbers are decimal. One string instead of a hash of 17 fields:
+/// writing it is one SET that replaces any earlier record, and deleting it
+/// frees one allocation.
+std::string encode_dispatch_record(const dispatch_record& record, const unix_time& time);
 
-/// Rebuilds a record from an `HGETALL` reply into `out`, mapping times back
-/// through `time`. Returns false when the reply is not a hash written by
-/// `encode_dispatch_record` (empty, a field missing or malformed).
-bool decode_dispatch_record(const redisReply* fields, const unix_time& time,
+/// Returns the bytes every record written under `token` starts with.
+std::string dispatch_record_token_prefix(fencing_token token);
+
+/// Rebuilds a record from a value written by `encode_dispatch_record` into
+/// `out`, mapping times back through `time`. Returns false when `value` is
+/// not one (truncated, an item missing or malformed, bytes left over).
+bool decode_dispatch_record(std::string_view value, const unix_time& time,
                             dispatch_record& out);
 
 } // namespace mailroom

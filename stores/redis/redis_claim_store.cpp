@@ -10,20 +10,29 @@ namespace mailroom {
 
 namespace {
 
-// KEYS[1], KEYS[2]: the two indexes; KEYS[2 + i]: record hash i.
-// ARGV[2i - 1], ARGV[2i]: its token and its index member. 1 = deleted, 0 = fenced.
+// KEYS[1], KEYS[2]: the two indexes; KEYS[2 + i]: record i. ARGV[2i - 1]:
+// the bytes its value starts with when it still carries the caller's token
+// (dispatch_record_token_prefix); ARGV[2i]: its index member. Per record:
+// 1 = deleted, 0 = fenced. The index entries go in one ZREM per index at
+// the end (members in chunks Lua's unpack can take).
 constexpr const char* terminal_lua = R"lua(
 local out = {}
+local members = {}
 for i = 3, #KEYS do
   local j = 2 * (i - 2)
-  if redis.call('HGET', KEYS[i], 'token') == ARGV[j - 1] then
+  local prefix = ARGV[j - 1]
+  if redis.call('GETRANGE', KEYS[i], 0, #prefix - 1) == prefix then
     redis.call('DEL', KEYS[i])
-    redis.call('ZREM', KEYS[1], ARGV[j])
-    redis.call('ZREM', KEYS[2], ARGV[j])
+    members[#members + 1] = ARGV[j]
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
+end
+for first = 1, #members, 1000 do
+  local last = math.min(first + 999, #members)
+  redis.call('ZREM', KEYS[1], unpack(members, first, last))
+  redis.call('ZREM', KEYS[2], unpack(members, first, last))
 end
 return out
 )lua";
@@ -47,31 +56,33 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
   if (batch.empty()) {
     return io_result::success();
   }
+  // One transaction: a SET per record (replacing any earlier one whole) and
+  // one ZADD per index carrying every member of the batch.
   unix_time time;
   std::vector<redis_command> commands;
-  commands.reserve(4 * batch.size() + 2);
+  commands.reserve(batch.size() + 4);
   commands.push_back({"MULTI"});
+  redis_command by_dispatch{"ZADD", by_dispatch_};
+  redis_command by_expiry{"ZADD", by_expiry_};
+  by_dispatch.reserve(2 + 2 * batch.size());
+  by_expiry.reserve(2 + 2 * batch.size());
   for (const auto& r : batch) {
     const auto& key = r.filed_under();
-    auto hash = record_key(key);
-    commands.push_back({"DEL", hash});
-    redis_command hset{"HSET", hash};
-    auto fields = encode_dispatch_record(r, time);
-    hset.insert(hset.end(), std::make_move_iterator(fields.begin()),
-                std::make_move_iterator(fields.end()));
-    commands.push_back(std::move(hset));
-    commands.push_back({"ZADD", by_dispatch_,
-                        std::to_string(time.to_unix_ms(r.dispatched)), key});
-    commands.push_back({"ZADD", by_expiry_,
-                        std::to_string(time.to_unix_ms(r.claim_expires)), key});
+    commands.push_back({"SET", record_key(key), encode_dispatch_record(r, time)});
+    by_dispatch.push_back(std::to_string(time.to_unix_ms(r.dispatched)));
+    by_dispatch.push_back(key);
+    by_expiry.push_back(std::to_string(time.to_unix_ms(r.claim_expires)));
+    by_expiry.push_back(key);
   }
+  commands.push_back(std::move(by_dispatch));
+  commands.push_back(std::move(by_expiry));
   commands.push_back({"EXEC"});
   auto r = connection_.pipeline(commands);
   if (!r) {
     return r.status;
   }
   const redisReply* exec = r.replies.back().get();
-  if (!is_array_of(exec, 4 * batch.size())) {
+  if (!is_array_of(exec, batch.size() + 2)) {
     return io_result::fatal("redis claim store: the dispatch transaction was aborted");
   }
   for (std::size_t i = 0; i < exec->elements; ++i) {
@@ -101,23 +112,28 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
   if (members->elements == 0) {
     return io_result::success();
   }
-  std::vector<redis_command> reads;
-  reads.reserve(members->elements);
+  redis_command read{"MGET"};
+  read.reserve(1 + members->elements);
   for (std::size_t i = 0; i < members->elements; ++i) {
-    reads.push_back({"HGETALL", record_key(reply_text(members->element[i]))});
+    read.push_back(record_key(reply_text(members->element[i])));
   }
-  auto hashes = connection_.pipeline(reads);
-  if (!hashes) {
-    return hashes.status;
+  auto values = connection_.command(read);
+  if (!values) {
+    return values.status;
   }
-  out.reserve(out.size() + hashes.replies.size());
-  for (std::size_t i = 0; i < hashes.replies.size(); ++i) {
-    const redisReply* fields = hashes.replies[i].get();
-    if (is_array_of(fields, 0)) {
+  const redisReply* found = values.replies[0].get();
+  if (!is_array_of(found, members->elements)) {
+    return io_result::fatal("redis claim store: unexpected MGET reply");
+  }
+  out.reserve(out.size() + found->elements);
+  for (std::size_t i = 0; i < found->elements; ++i) {
+    const redisReply* value = found->element[i];
+    if (value->type == REDIS_REPLY_NIL) {
       continue; // settled between the two round trips
     }
     dispatch_record record;
-    if (!decode_dispatch_record(fields, time, record)) {
+    if (value->type != REDIS_REPLY_STRING ||
+        !decode_dispatch_record(reply_text(value), time, record)) {
       spdlog::warn("redis claim store: skipping a malformed record");
       continue;
     }
@@ -153,7 +169,7 @@ redis_claim_store::terminate(const std::vector<terminal_mark>& batch) {
   args.reserve(2 * batch.size());
   for (const auto& mark : batch) {
     keys.push_back(record_key(mark.key));
-    args.push_back(std::to_string(mark.token));
+    args.push_back(dispatch_record_token_prefix(mark.token));
     args.emplace_back(mark.key);
   }
   auto r = connection_.evalsha(terminal_script_, keys, args);

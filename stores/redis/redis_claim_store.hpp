@@ -12,26 +12,32 @@
 
 namespace mailroom {
 
-/// A claim store on Redis: one hash per record and two sorted-set indexes,
+/// A claim store on Redis: one string per record and two sorted-set indexes,
 /// all under the store's scope (the source it records for, see
 /// `transport::source_id`), so two deployments on one Redis never see each
 /// other's records.
 ///
-/// A record lives in the hash `<prefix>claim:<scope>:<key>` (every envelope
-/// field byte-exact, the token, and its times; see `encode_dispatch_record`).
+/// A record lives in the string `<prefix>claim:<scope>:<key>` (every envelope
+/// field byte-exact, the token first, and its times; see
+/// `encode_dispatch_record`).
 /// The sorted sets `<prefix>claims:<scope>:by_dispatch` and
 /// `<prefix>claims:<scope>:by_expiry` hold the record key scored by dispatch
 /// time and by claim expiry, so the sweeper's questions are range queries:
 ///
-/// - `record_dispatch`: one MULTI/EXEC pipeline per batch replaces each
-///   record and its two index entries atomically.
+/// - `record_dispatch`: one MULTI/EXEC pipeline per batch: a SET per record
+///   and one many-member ZADD per index, atomically.
 /// - `list_stale` / `list_reclaimable`: `ZRANGEBYSCORE ... LIMIT 0 limit`,
-///   then the hashes with one pipelined round of `HGETALL` (two round trips
-///   per call, whatever the limit). A record settled between the two is
-///   skipped.
+///   then the records with one `MGET` (two round trips per call, whatever
+///   the limit). A record settled between the two is skipped.
 /// - `mark_terminal` / `mark_terminal_all`: one Lua script, run by SHA,
-///   deletes each record and its index entries only while the record still
-///   carries the caller's token; a whole batch is one EVALSHA.
+///   deletes each record only while its value still starts with the caller's
+///   token (compared with GETRANGE, never reading the payload), then the
+///   index entries of those deleted in one ZREM per index; a whole batch is
+///   one EVALSHA.
+///
+/// Per message that is one SET, one GETRANGE and one DEL, plus a member in
+/// each of four many-member sorted-set commands: the Redis CPU of a record
+/// is a small part of a dispatch (bench/README.md, "Redis").
 ///
 /// Times cross the boundary as Unix milliseconds (see `unix_time`): the
 /// engine's steady-clock time points are mapped to wall-clock time when
@@ -50,7 +56,7 @@ public:
   redis_claim_store(const redis_claim_store&) = delete;
   redis_claim_store& operator=(const redis_claim_store&) = delete;
 
-  /// Writes each record and its index entries in one MULTI/EXEC round trip,
+  /// Writes the records and their index entries in one MULTI/EXEC round trip,
   /// replacing earlier records of the same keys.
   io_result record_dispatch(std::vector<dispatch_record> batch) override;
 
@@ -75,7 +81,7 @@ public:
   /// last number seen while Redis cannot be asked.
   std::size_t pending() const override;
 
-  /// Returns the Redis key of the hash holding the record of `key`.
+  /// Returns the Redis key of the string holding the record of `key`.
   std::string record_key(std::string_view key) const;
 
   /// Returns the connection, to check or force its state.

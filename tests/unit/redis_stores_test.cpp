@@ -627,6 +627,38 @@ BOOST_AUTO_TEST_CASE(a_batch_of_terminal_marks_is_one_script_call) {
   BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_token_whose_digits_begin_another_fences_nothing) {
+  // The terminal script compares only the first bytes of a record: the
+  // token's length is part of them, so token 12 never matches token 123.
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_claim_store s{settings_for(server), "test-source"};
+  auto now = steady::now();
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("a", 123, now, now)})));
+  BOOST_TEST(s.mark_terminal("a", 12) == fence_result::fenced);
+  BOOST_TEST(s.mark_terminal("a", 1234) == fence_result::fenced);
+  BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("a")}) == 1);
+  BOOST_TEST(s.pending() == 1u);
+  BOOST_TEST(s.mark_terminal("a", 123) == fence_result::applied);
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_record_is_skipped_and_the_others_listed) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_claim_store s{settings_for(server), "test-source"};
+  auto now = steady::now();
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch(
+      {record("a", 1, now - 3s, now), record("b", 2, now - 2s, now),
+       record("c", 3, now - 1s, now)})));
+  run(admin, {"SET", s.record_key("b"), "5:hello"});             // truncated
+  run(admin, {"APPEND", s.record_key("c"), "0:"});               // bytes left over
+  std::vector<dispatch_record> out;
+  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 10, out)));
+  BOOST_REQUIRE(out.size() == 1u);
+  BOOST_TEST(out[0].message.key == "a");
+}
+
 // ---- checkpoint store -----------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(checkpoints_are_written_in_one_batch_and_read_back) {
