@@ -175,7 +175,7 @@ void print_table(const json& results, std::ostream& os) {
      << ", buffer_per_partition " << st["engine"]["buffer_per_partition"].get<std::size_t>()
      << "\n"
      << "machine: " << m.value("cpu_model", "?") << ", " << m.value("nproc", 0) << " cores, "
-     << m.value("kernel", "?") << ", " << m.value("build_type", "?") << ", git "
+     << m.value("kernel", "?") << ", " << m.value("build_type", "?") << ", " << m.value("allocator", "?") << " malloc, git "
      << m.value("git_commit", "?") << (m.value("git_dirty", false) ? " (dirty)" : "") << ", "
      << m.value("date", "?") << ", load " << m.value("loadavg", "?") << " -> "
      << m.value("loadavg_at_end", "?") << "\n\n";

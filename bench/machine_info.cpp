@@ -74,6 +74,7 @@ nlohmann::json machine_info() {
                      std::to_string(CAF_PATCH_VERSION);
   m["compiler"] = __VERSION__;
   m["build_type"] = MAILROOM_BUILD_TYPE;
+  m["allocator"] = MAILROOM_ALLOCATOR;
   const std::string git = std::string{"git -C '"} + MAILROOM_SOURCE_DIR + "' ";
   m["git_commit"] = first_line_of(git + "rev-parse --short HEAD 2>/dev/null");
   m["git_dirty"] = !first_line_of(git + "status --porcelain -- core actors transports "
