@@ -106,7 +106,9 @@ struct dedupe_state {
     claimed.clear();
     bool keyed = ctx->idempotency || ctx->claims;
     for (std::size_t i = 0; i < n; ++i) {
-      work_item item;
+      // Built in place: a work item is large, and each move copies its
+      // envelope's strings' inline buffers.
+      auto& item = items.emplace_back();
       item.msg = std::move(batch.items[i]);
       item.epoch = batch.epoch;
       item.history_unknown = i < unknown.size() && unknown[i] != 0;
@@ -118,18 +120,19 @@ struct dedupe_state {
         item.rejected = true;
         item.preset = outcome::dead_letter(item.msg.poison);
         poison.push_back(std::move(item));
+        items.pop_back();
         continue;
       }
       if (ctx->partitions.revoked(item)) {
         item.revoked = true;
         direct.push_back(std::move(item));
+        items.pop_back();
         continue;
       }
       if (keyed) {
         item.store_key = dedupe_key(item.msg, cfg.scope);
       }
       claimed.push_back(i < first_fresh ? batch.recovered_tokens[i] : 0);
-      items.push_back(std::move(item));
     }
     n = items.size();
     std::vector<claim_result> claims;

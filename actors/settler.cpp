@@ -65,8 +65,15 @@ void settler::run() {
     }
     // Everything that gathered meanwhile is settled as one batch.
     work_batch batch = std::move(taken.front());
-    for (std::size_t i = 1; i < taken.size(); ++i) {
-      std::move(taken[i].begin(), taken[i].end(), std::back_inserter(batch));
+    if (taken.size() > 1) {
+      std::size_t total = 0;
+      for (const auto& part : taken) {
+        total += part.size();
+      }
+      batch.reserve(total); // one allocation, each item moved once
+      for (std::size_t i = 1; i < taken.size(); ++i) {
+        std::move(taken[i].begin(), taken[i].end(), std::back_inserter(batch));
+      }
     }
     taken.clear();
     try {
