@@ -11,15 +11,23 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/fetch-servers.sh
 
-echo "== build (RelWithDebInfo)"
+# Each phase's line carries the minutes since the start: CI keeps the whole
+# run under 30, and the log shows where the time went.
+phase() { printf '== %s (at %dm%02ds)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); }
+
+phase "build (RelWithDebInfo)"
 bash scripts/build.sh
-echo "== tests"
+phase "tests"
 ctest --test-dir build --output-on-failure --timeout 300
 
 if [ "${MAILROOM_SKIP_SANITIZERS:-0}" != "1" ]; then
-  echo "== build (ASan + UBSan)"
-  MAILROOM_BUILD_DIR=build-asan bash scripts/build.sh -DMAILROOM_SANITIZE=ON -DMAILROOM_BENCH=OFF
-  echo "== tests under ASan + UBSan"
+  phase "build (ASan + UBSan)"
+  # -O1 with line tables and assertions on: the sanitizers' usual setting,
+  # and half the compile time of -O2 -g under ASan + UBSan on CAF's headers.
+  MAILROOM_BUILD_DIR=build-asan bash scripts/build.sh -DMAILROOM_SANITIZE=ON -DMAILROOM_BENCH=OFF \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
+  phase "tests under ASan + UBSan"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure --timeout 600 -E "cli_kafka|cli_sqs|smoke_test"
 fi
+phase "done"
