@@ -5,7 +5,9 @@
 // one for the executable): conservation with two receivers and with two
 // processes, retries up to max attempts and the dead-letter record with its
 // attributes (read with boto3), visibility heartbeats on and off, a SIGTERM
-// drain, and an unknown queue or an unreachable endpoint at start.
+// drain, FIFO groups in order under concurrency, a frozen and a restarted
+// server, and an unknown queue, an unreachable endpoint or missing
+// credentials at start.
 
 #include <csignal>
 #include <cstdlib>
@@ -443,4 +445,218 @@ BOOST_AUTO_TEST_CASE(a_message_that_kills_its_consumer_ends_in_the_dlq) {
   BOOST_TEST(marks.count("2 crash") == 1u);
   BOOST_TEST(marks.count("3 crash") == 0u); // rejected, never run a third time
   std::remove(mark.c_str());
+}
+
+namespace {
+
+std::string create_fifo_queue(const std::string& stem) {
+  nlohmann::json request = {{"QueueName", unique_name(stem) + ".fifo"},
+                            {"Attributes",
+                             {{"VisibilityTimeout", "30"},
+                              {"FifoQueue", "true"},
+                              {"ContentBasedDeduplication", "true"}}}};
+  auto answer = server().call("CreateQueue", request.dump());
+  BOOST_REQUIRE(answer);
+  BOOST_REQUIRE_MESSAGE(answer->status == 200, answer->body);
+  return nlohmann::json::parse(answer->body).at("QueueUrl").get<std::string>();
+}
+
+// The lines of `path` in the order they were written.
+std::vector<std::string> ordered_lines_of(const std::string& path) {
+  std::ifstream in{path};
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+sqs_api client_of(const elasticmq_server& own) {
+  sqs_settings s;
+  s.endpoint = own.endpoint();
+  s.region = "elasticmq";
+  aws_credentials c;
+  c.access_key_id = "mailroom-test";
+  c.secret_access_key = secret_text{"mailroom-test"};
+  return sqs_api{s, c};
+}
+
+void send_numbered(const elasticmq_server& own, const std::string& url, int from, int to) {
+  auto api = client_of(own);
+  for (int i = from; i < to; ++i) {
+    sqs_send_request r;
+    r.queue_url = url;
+    r.body = "{\"n\":" + std::to_string(i) + "}";
+    auto sent = api.send_message(r);
+    BOOST_REQUIRE_MESSAGE(sent, sent.status.what);
+  }
+}
+
+std::int64_t held_by(const elasticmq_server& own, const std::string& url) {
+  auto api = client_of(own);
+  auto a = api.get_queue_attributes(url);
+  if (!a) {
+    return -1; // not answering yet
+  }
+  return a.value.approximate_number_of_messages +
+         a.value.approximate_number_of_messages_not_visible +
+         a.value.approximate_number_of_messages_delayed;
+}
+
+} // namespace
+
+// A FIFO queue under four workers and two receivers: each group's messages
+// start strictly in order; the third message of group gb fails once (exit
+// 75, after 2 s) and what gb has behind it waits for its retry, while ga and
+// gc, not held back, finish meanwhile.
+BOOST_AUTO_TEST_CASE(fifo_groups_keep_their_order_and_a_failure_holds_back_only_its_group) {
+  auto url = create_fifo_queue("groups");
+  auto dlq = create_queue(unique_name("groups-dlq"));
+  auto mark = temp_path("groups");
+  auto api = client();
+  const std::vector<std::string> groups{"ga", "gb", "gc"};
+  constexpr int per_group = 8;
+  for (int i = 0; i < per_group; ++i) {
+    for (const auto& g : groups) {
+      sqs_send_request r;
+      r.queue_url = url;
+      r.body = g + "-" + std::to_string(i);
+      r.group_id = g;
+      auto sent = api.send_message(r);
+      BOOST_REQUIRE_MESSAGE(sent, sent.status.what);
+    }
+  }
+  auto script = "b=$(cat); echo $b $MAILROOM_ATTEMPT >> " + mark +
+                "; if [ $b = gb-2 ] && [ $MAILROOM_ATTEMPT = 1 ]; then sleep 2; exit 75; fi;"
+                " sleep 0.05";
+  process_runner p{sqs_run(url, dlq,
+                           {"transport.sqs.receivers=2", "engine.workers=4",
+                            "engine.max_in_flight=32", "dedupe.enabled=false",
+                            "sweeper.enabled=false", "retry.max_attempts=3",
+                            "handler.type=\"exec\"",
+                            "handler.command=[\"/bin/sh\", \"-c\", \"" + script + "\"]"})};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 60s), p.err());
+  auto out = stop(p);
+  auto lines = ordered_lines_of(mark);
+  BOOST_TEST(lines.size() == static_cast<std::size_t>(3 * per_group + 1));
+  BOOST_TEST(summary_value(out, "acked") == 3 * per_group);
+  BOOST_TEST(summary_value(out, "retried") == 1);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 0);
+  // Each line is "<body> <attempt>"; the attempt is SQS's receive count, so
+  // what was handed back behind gb-2 shows 2 although it ran once.
+  std::map<std::string, std::vector<std::string>> started;
+  std::size_t retry_at = lines.size();
+  std::map<std::string, std::size_t> last_line_of;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    auto g = lines[i].substr(0, 2);
+    started[g].push_back(lines[i].substr(0, lines[i].find(' ')));
+    last_line_of[g] = i;
+    if (lines[i] == "gb-2 2") {
+      retry_at = i;
+    }
+  }
+  BOOST_TEST(retry_at < lines.size()); // gb-2 ran a second time
+  for (const auto& g : {std::string{"ga"}, std::string{"gc"}}) {
+    std::vector<std::string> expected;
+    for (int i = 0; i < per_group; ++i) {
+      expected.push_back(g + "-" + std::to_string(i));
+    }
+    BOOST_TEST(started[g] == expected, boost::test_tools::per_element());
+    // Not held back by gb's failure: done before gb-2 ran again.
+    BOOST_TEST(last_line_of[g] < retry_at, g << " ended at line " << last_line_of[g]);
+  }
+  std::vector<std::string> expected_b{"gb-0", "gb-1", "gb-2", "gb-2"};
+  for (int i = 3; i < per_group; ++i) {
+    expected_b.push_back("gb-" + std::to_string(i));
+  }
+  BOOST_TEST(started["gb"] == expected_b, boost::test_tools::per_element());
+  std::remove(mark.c_str());
+}
+
+// The server frozen for 3 s mid-run (nothing answers, connections stay
+// open), then stopped and started again (ElasticMQ keeps its queues in
+// memory: they come back empty): the run pauses, says so, resumes both
+// times, and every message the server still held is handled, none lost.
+BOOST_AUTO_TEST_CASE(a_frozen_and_then_restarted_server_pauses_the_run_and_loses_nothing) {
+  elasticmq_server::queue q, d;
+  q.name = "outage";
+  q.visibility_timeout_s = 10;
+  d.name = "outage-dlq";
+  elasticmq_server own{{q, d}};
+  const auto url = own.queue_url("outage");
+  auto mark = temp_path("outage");
+  send_numbered(own, url, 0, 120);
+  process_runner p{sqs_run(url, own.queue_url("outage-dlq"),
+                           {"transport.sqs.endpoint_url=\"" + own.endpoint() + "\"",
+                            "transport.sqs.request_timeout_ms=1000",
+                            "transport.sqs.receivers=2", "engine.workers=2",
+                            "engine.max_in_flight=16", "handler.type=\"exec\"",
+                            "handler.command=[\"/bin/sh\", \"-c\", \"echo $(cat) >> " + mark +
+                                "; sleep 0.02\"]"})};
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return lines_of(mark).size() >= 30u; }, 30s),
+                        p.err());
+  own.pause();
+  std::this_thread::sleep_for(3s);
+  own.resume();
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(own, url) == 0; }, 60s),
+                        p.err());
+  auto first = lines_of(mark);
+  BOOST_TEST(std::set<std::string>(first.begin(), first.end()).size() == 120u);
+
+  own.restart();
+  send_numbered(own, url, 120, 150);
+  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(own, url) == 0; }, 60s),
+                        p.err());
+  BOOST_TEST(p.wait(0ms) == -1); // still running
+  auto out = stop(p);
+  auto all = lines_of(mark);
+  BOOST_TEST(std::set<std::string>(all.begin(), all.end()).size() == 150u);
+  // A delete whose reply was lost in the freeze is sent again and answered
+  // "receipt handle invalid": the transport cannot tell that from a message
+  // received elsewhere meanwhile, so it counts the settle as fenced.
+  BOOST_TEST(summary_value(out, "acked") + summary_value(out, "fenced settles") >= 150, out);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 0);
+  std::remove(mark.c_str());
+}
+
+// No usable credentials at start: a clear message naming what is missing
+// (the variable, the profile and the file), exit 1, and no secret printed.
+BOOST_AUTO_TEST_CASE(missing_or_incomplete_credentials_at_start_exit_1_naming_what_is_missing) {
+  auto url = create_queue(unique_name("creds"));
+  auto dlq = create_queue(unique_name("creds-dlq"));
+  auto file = temp_path("credentials");
+  {
+    std::ofstream f{file};
+    f << "[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = s3cr3t-other\n"
+         "[half]\naws_access_key_id = AKIAHALF\n";
+  }
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", file.c_str(), 1);
+  struct restore_env {
+    ~restore_env() {
+      ::setenv("AWS_ACCESS_KEY_ID", "mailroom-test", 1);
+      ::setenv("AWS_SECRET_ACCESS_KEY", "mailroom-test", 1);
+      ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    }
+  } restore;
+  for (auto [profile, why] :
+       {std::pair{"nobody", "no profile 'nobody' in " + file},
+        std::pair{"half", "profile 'half' in " + file + " has no aws_secret_access_key"}}) {
+    BOOST_TEST_CONTEXT("profile " << profile) {
+      process_runner p{
+          sqs_run(url, dlq, {std::string{"transport.sqs.profile=\""} + profile + "\""})};
+      int rc = p.wait(30s);
+      BOOST_TEST(rc == 1);
+      BOOST_TEST_MESSAGE(p.err());
+      BOOST_TEST(p.err().find("no AWS credentials for SQS") != std::string::npos, p.err());
+      BOOST_TEST(p.err().find(why) != std::string::npos, p.err());
+      BOOST_TEST(p.err().find("s3cr3t") == std::string::npos);
+      BOOST_TEST(p.out().find("s3cr3t") == std::string::npos);
+    }
+  }
+  std::remove(file.c_str());
 }
