@@ -29,6 +29,9 @@
 #include "core/engine_config.hpp"
 #include "engine_throughput.hpp"
 #include "handler_latency.hpp"
+#ifdef MAILROOM_WITH_SQS
+#include "sqs_bench.hpp"
+#endif
 #ifdef MAILROOM_WITH_KAFKA
 #include "kafka_bench.hpp"
 #include "kafka_engine_run.hpp"
@@ -90,6 +93,13 @@ const char* usage =
     "       mailroom_bench handler-latency-one [--async] --latency-us L --workers W\n"
     "           --max-in-flight M --messages N [--rate R]   one run\n"
     "\n"
+    "       mailroom_bench sqs [--messages 20000] [--receivers 4] [--repeat 3]\n"
+    "                          [--timeout-s 300] [--out DIR]\n"
+    "           starts ElasticMQ and compares the engine over sqs_transport (no-op, dedupe\n"
+    "           off) with a raw ReceiveMessage(10) + DeleteMessageBatch loop on the same\n"
+    "           client code, interleaved on fresh pre-filled queues; writes <out>/sqs.json\n"
+    "       mailroom_bench sqs-raw|sqs-engine --endpoint E --queue-url U [--dlq-url D]\n"
+    "           [--messages N] [--receivers R]   one run\n"
     "       mailroom_bench kafka [--records 1M] [--partitions 4] [--record-bytes 100]\n"
     "                            [--repeat 3] [--rate 20000] [--seconds 10] [--warmup-s 1]\n"
     "                            [--no-latency] [--no-redis] [--timeout-s 300] [--out DIR]\n"
@@ -330,6 +340,17 @@ int main(int argc, char** argv) {
       quiet_logging();
       return run_handler_latency_all(o);
     }
+#ifdef MAILROOM_WITH_SQS
+    if (cmd == "sqs") {
+      quiet_logging();
+      try {
+        return run_sqs_all(o);
+      } catch (const std::runtime_error& e) {
+        std::cerr << "mailroom_bench sqs: " << e.what() << "\n";
+        return 2;
+      }
+    }
+#endif
 #ifdef MAILROOM_WITH_KAFKA
     if (cmd == "kafka") {
       quiet_logging();
@@ -351,6 +372,16 @@ int main(int argc, char** argv) {
       auto s = latency_settings_from(o);
       o.check_unknown();
       r = run_handler_latency(s);
+#ifdef MAILROOM_WITH_SQS
+    } else if (cmd == "sqs-raw" || cmd == "sqs-engine") {
+      auto s = sqs_run_settings_from(o);
+      o.check_unknown();
+      try {
+        r = cmd == "sqs-raw" ? run_sqs_raw(s) : run_sqs_engine(s);
+      } catch (const std::runtime_error& e) {
+        r = {{"kind", cmd}, {"check", std::string{"FAILED: "} + e.what()}};
+      }
+#endif
 #ifdef MAILROOM_WITH_KAFKA
     } else if (cmd == "kafka-raw" || cmd == "kafka-engine") {
       auto s = kafka_run_settings_from(o);

@@ -11,6 +11,7 @@
 #   scripts/bench.sh --handlers           # handlers that take time (blocking / async latency)
 #   scripts/bench.sh --kafka              # Kafka: raw librdkafka vs the engine (own broker and redis-server)
 #   scripts/bench.sh --kafka --records 200000 --repeat 1   # its options are passed through too
+#   scripts/bench.sh --sqs                # SQS: raw receive + delete loop vs the engine (own ElasticMQ)
 #   scripts/bench.sh --help               # the options
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ quick=0
 redis=0
 handlers=0
 kafka=0
+sqs=0
 args=()
 for a in "$@"; do
   if [ "$a" = "--quick" ]; then
@@ -30,6 +32,8 @@ for a in "$@"; do
     handlers=1
   elif [ "$a" = "--kafka" ] || [ "$a" = "kafka" ]; then
     kafka=1
+  elif [ "$a" = "--sqs" ] || [ "$a" = "sqs" ]; then
+    sqs=1
   else
     args+=("$a")
   fi
@@ -46,6 +50,10 @@ fi
 if [ "$kafka" = 1 ]; then
   bash scripts/fetch-servers.sh # the Kafka broker, fetched once into ~/.cache/mailroom
   exec "$build_dir/bench/mailroom_bench" kafka "${args[@]}"
+fi
+if [ "$sqs" = 1 ]; then
+  bash scripts/fetch-servers.sh # ElasticMQ, fetched once into ~/.cache/mailroom
+  exec "$build_dir/bench/mailroom_bench" sqs "${args[@]}"
 fi
 if [ "$handlers" = 1 ]; then
   exec "$build_dir/bench/mailroom_bench" handlers "${args[@]}"

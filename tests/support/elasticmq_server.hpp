@@ -254,6 +254,9 @@ public:
   /// Returns what the server logged so far.
   std::string log() const { return process_->log(); }
 
+  /// Returns the server's process id (the JVM), 0 when it is not running.
+  pid_t pid() const { return process_->pid(); }
+
   /// Returns the server's directory (elasticmq.conf, elasticmq.log).
   const std::string& dir() const { return dir_; }
 

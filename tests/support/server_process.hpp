@@ -120,6 +120,9 @@ public:
   /// Returns the log file's path.
   const std::string& log_path() const { return log_path_; }
 
+  /// Returns the server's process id, 0 when it is not running.
+  pid_t pid() const { return child_ ? child_->pid() : 0; }
+
 private:
   std::vector<std::string> argv_;
   std::string log_path_;
