@@ -1,7 +1,9 @@
 #include "transports/sqs/sqs_transport.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -25,6 +27,8 @@ constexpr int delete_tries = 4;
 // Receipts remembered as deleted, so an ack repeated after a failure does
 // not find them stale.
 constexpr std::size_t remembered_deletes = 8192;
+// DeleteMessageBatch calls one ack sends at once (each on its own connection).
+constexpr std::size_t parallel_deletes = 4;
 
 // The answers to a receipt that is no longer the latest of its message (it
 // was received again), or of a message deleted meanwhile.
@@ -418,64 +422,110 @@ io_result sqs_transport::ack_checked(const std::vector<const envelope*>& batch,
       }
     }
   }
-  retry_policy backoff{{milliseconds{50}, milliseconds{1000}, 0}};
-  auto api = apis_->take();
-  for (const auto& chunk : chunks(todo)) {
-    auto pending = chunk;
-    std::string last_error;
-    for (int attempt = 1; attempt <= delete_tries && !pending.empty(); ++attempt) {
-      if (attempt > 1) {
-        counters_->delete_retries.fetch_add(pending.size(), std::memory_order_relaxed);
-        std::this_thread::sleep_for(backoff.delay(static_cast<std::uint32_t>(attempt - 1)));
-      }
-      std::vector<sqs_delete_entry> entries;
-      for (auto i : pending) {
-        entries.push_back({std::to_string(i), batch[i]->handle.handle});
-      }
-      auto r = api->delete_message_batch(queue_url_, entries);
+  auto all = chunks(todo);
+  if (all.size() <= 1) {
+    io_result r = io_result::success();
+    for (const auto& chunk : all) {
+      r = delete_chunk(batch, chunk, stale);
+    }
+    counters_->stale_settles.fetch_add(stale.size(), std::memory_order_relaxed);
+    return r;
+  }
+  // A settled batch of a few hundred is tens of DeleteMessageBatch calls of
+  // one round trip each: up to `parallel_deletes` go at once, each on a
+  // connection of its own, so a settle costs a few round trips, not tens.
+  std::atomic<std::size_t> next{0};
+  std::mutex merge;
+  io_result first_failure = io_result::success();
+  auto work = [&] {
+    std::vector<std::size_t> mine;
+    for (auto c = next++; c < all.size(); c = next++) {
+      auto r = delete_chunk(batch, all[c], mine);
       if (!r) {
-        if (r.status.failure != failure_class::transient) {
-          return r.status;
-        }
-        last_error = r.status.what;
-        continue;
-      }
-      std::vector<std::size_t> again;
-      std::vector<std::string> done;
-      for (std::size_t j = 0; j < pending.size(); ++j) {
-        const auto& e = r.value.entries[j];
-        if (e.ok) {
-          done.push_back(batch[pending[j]]->handle.handle);
-        } else if (stale_code(e.code)) {
-          stale.push_back(pending[j]);
-        } else {
-          again.push_back(pending[j]);
-          last_error = e.code + ": " + e.message;
+        std::lock_guard<std::mutex> guard{merge};
+        // A fatal failure outranks a transient one: it says more.
+        if (first_failure || (r.failure != failure_class::transient &&
+                              first_failure.failure == failure_class::transient)) {
+          first_failure = r;
         }
       }
-      counters_->deleted.fetch_add(done.size(), std::memory_order_relaxed);
-      {
-        std::lock_guard<std::mutex> guard{deleted_mutex_};
-        for (auto& h : done) {
-          if (recently_deleted_.insert(h).second) {
-            deleted_order_.push_back(std::move(h));
-          }
-        }
-        while (deleted_order_.size() > remembered_deletes) {
-          recently_deleted_.erase(deleted_order_.front());
-          deleted_order_.pop_front();
-        }
-      }
-      pending = std::move(again);
     }
-    if (!pending.empty()) {
-      return io_result::transient("SQS DeleteMessageBatch: " + std::to_string(pending.size()) +
-                                  " entries not deleted after " +
-                                  std::to_string(delete_tries) + " tries: " + last_error);
-    }
+    std::lock_guard<std::mutex> guard{merge};
+    stale.insert(stale.end(), mine.begin(), mine.end());
+  };
+  std::vector<std::thread> helpers;
+  auto threads = std::min(all.size(), parallel_deletes);
+  for (std::size_t t = 1; t < threads; ++t) {
+    helpers.emplace_back(work);
+  }
+  work();
+  for (auto& h : helpers) {
+    h.join();
   }
   counters_->stale_settles.fetch_add(stale.size(), std::memory_order_relaxed);
+  return first_failure;
+}
+
+io_result sqs_transport::delete_chunk(const std::vector<const envelope*>& batch,
+                                      const std::vector<std::size_t>& chunk,
+                                      std::vector<std::size_t>& stale) {
+  retry_policy backoff{{milliseconds{50}, milliseconds{1000}, 0}};
+  auto api = apis_->take();
+  auto pending = chunk;
+  std::string last_error;
+  for (int attempt = 1; attempt <= delete_tries && !pending.empty(); ++attempt) {
+    if (attempt > 1) {
+      counters_->delete_retries.fetch_add(pending.size(), std::memory_order_relaxed);
+      std::this_thread::sleep_for(backoff.delay(static_cast<std::uint32_t>(attempt - 1)));
+    }
+    std::vector<sqs_delete_entry> entries;
+    for (auto i : pending) {
+      entries.push_back({std::to_string(i), batch[i]->handle.handle});
+    }
+    auto r = api->delete_message_batch(queue_url_, entries);
+    if (!r) {
+      if (r.status.failure != failure_class::transient) {
+        return r.status;
+      }
+      last_error = r.status.what;
+      continue;
+    }
+    std::vector<std::size_t> again;
+    std::vector<std::string> done;
+    for (std::size_t j = 0; j < pending.size(); ++j) {
+      const auto& e = r.value.entries[j];
+      if (e.ok) {
+        done.push_back(batch[pending[j]]->handle.handle);
+      } else if (stale_code(e.code)) {
+        stale.push_back(pending[j]);
+      } else {
+        again.push_back(pending[j]);
+        last_error = e.code + ": " + e.message;
+      }
+    }
+    counters_->deleted.fetch_add(done.size(), std::memory_order_relaxed);
+    remember_deleted(done);
+    pending = std::move(again);
+  }
+  if (!pending.empty()) {
+    return io_result::transient("SQS DeleteMessageBatch: " + std::to_string(pending.size()) +
+                                " entries not deleted after " + std::to_string(delete_tries) +
+                                " tries: " + last_error);
+  }
   return io_result::success();
+}
+
+void sqs_transport::remember_deleted(std::vector<std::string>& handles) {
+  std::lock_guard<std::mutex> guard{deleted_mutex_};
+  for (auto& h : handles) {
+    if (recently_deleted_.insert(h).second) {
+      deleted_order_.push_back(std::move(h));
+    }
+  }
+  while (deleted_order_.size() > remembered_deletes) {
+    recently_deleted_.erase(deleted_order_.front());
+    deleted_order_.pop_front();
+  }
 }
 
 io_result sqs_transport::change_visibility(const receipt& r, int seconds_from_now) {

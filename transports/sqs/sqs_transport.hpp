@@ -59,7 +59,8 @@ struct sqs_transport_stats {
 ///   message received more than `max_receives` times is handed over as
 ///   poison. The attempt errors live in the engine's attempt log between
 ///   deliveries: SQS cannot change a message's attributes.
-/// - `ack`: DeleteMessageBatch, 10 entries a call; a failed entry is sent
+/// - `ack`: DeleteMessageBatch, 10 entries a call, up to 4 calls at once
+///   (each on a connection of its own); a failed entry is sent
 ///   again (with backoff, a bounded number of times) and never reported as
 ///   acked; an entry refused as ReceiptHandleIsInvalid is stale.
 /// - `nack(delay)`: ChangeMessageVisibility to the delay rounded up to whole
@@ -151,6 +152,15 @@ public:
   const sqs_transport_settings& settings() const { return settings_; }
 
 private:
+  /// Deletes the messages `chunk` (≤ 10 indices into `batch`) in one
+  /// DeleteMessageBatch, sending failed entries again a bounded number of
+  /// times; appends to `stale` the entries refused as no longer ours.
+  io_result delete_chunk(const std::vector<const envelope*>& batch,
+                         const std::vector<std::size_t>& chunk, std::vector<std::size_t>& stale);
+  /// Remembers `handles` as deleted (bounded), so a repeated ack of one
+  /// sends nothing.
+  void remember_deleted(std::vector<std::string>& handles);
+
   struct counters;
   class api_pool;
   struct buffered {
