@@ -37,13 +37,45 @@ end
 return out
 )lua";
 
+// KEYS[1], KEYS[2]: the two indexes; KEYS[2 + i]: a record that could not
+// be read. ARGV[2i - 1]: "" when it was missing or not a string (a hash of
+// the format before this one), else its first bytes as read; ARGV[2i]: its
+// index member. Removes each record and its index entries only if it is
+// still what was read (a record written since is left alone); returns how
+// many it removed.
+constexpr const char* purge_lua = R"lua(
+local n = 0
+for i = 3, #KEYS do
+  local j = 2 * (i - 2)
+  local seen = ARGV[j - 1]
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  local same
+  if seen == '' then
+    same = kind ~= 'string'
+  else
+    same = kind == 'string' and redis.call('GETRANGE', KEYS[i], 0, #seen - 1) == seen
+  end
+  if same then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], ARGV[j])
+    redis.call('ZREM', KEYS[2], ARGV[j])
+    n = n + 1
+  end
+end
+return n
+)lua";
+
+// Bytes of an unreadable record the purge compares before deleting it.
+constexpr std::size_t purge_compare_bytes = 64;
+
 } // namespace
 
 redis_claim_store::redis_claim_store(redis_settings settings, std::string scope)
     : connection_(std::move(settings)), scope_(std::move(scope)),
       by_dispatch_(connection_.key("claims:" + scope_ + ":by_dispatch")),
       by_expiry_(connection_.key("claims:" + scope_ + ":by_expiry")),
-      terminal_script_(connection_.add_script(terminal_lua)) {}
+      terminal_script_(connection_.add_script(terminal_lua)),
+      purge_script_(connection_.add_script(purge_lua)) {}
 
 std::string redis_claim_store::record_key(std::string_view key) const {
   std::string name{"claim:"};
@@ -126,21 +158,44 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
     return io_result::fatal("redis claim store: unexpected MGET reply");
   }
   out.reserve(out.size() + found->elements);
+  // A record and its index entries come and go together (MULTI/EXEC, the
+  // terminal script), so an entry whose record is missing, not a string (a
+  // hash of the earlier format) or unreadable would be listed first on every
+  // tick and crowd out the records behind it: it is purged.
+  std::vector<std::string> unreadable{by_dispatch_, by_expiry_};
+  std::vector<std::string> seen;
   for (std::size_t i = 0; i < found->elements; ++i) {
     const redisReply* value = found->element[i];
-    if (value->type == REDIS_REPLY_NIL) {
-      continue; // settled between the two round trips
-    }
+    auto member = reply_text(members->element[i]);
     dispatch_record record;
-    if (value->type != REDIS_REPLY_STRING ||
-        !decode_dispatch_record(reply_text(value), time, record)) {
-      spdlog::warn("redis claim store: skipping a malformed record");
+    if (value->type == REDIS_REPLY_STRING &&
+        decode_dispatch_record(reply_text(value), time, record)) {
+      record.key.assign(member);
+      out.push_back(std::move(record));
       continue;
     }
-    record.key.assign(reply_text(members->element[i]));
-    out.push_back(std::move(record));
+    unreadable.push_back(record_key(member));
+    seen.emplace_back(value->type == REDIS_REPLY_STRING
+                          ? reply_text(value).substr(0, purge_compare_bytes)
+                          : std::string_view{});
+    seen.emplace_back(member);
+  }
+  if (unreadable.size() > 2) {
+    purge(unreadable, seen);
   }
   return io_result::success();
+}
+
+void redis_claim_store::purge(const std::vector<std::string>& keys,
+                              const std::vector<std::string>& args) {
+  auto r = connection_.evalsha(purge_script_, keys, args);
+  if (r && r.replies[0]->type == REDIS_REPLY_INTEGER && r.replies[0]->integer > 0) {
+    purged_.fetch_add(static_cast<std::uint64_t>(r.replies[0]->integer),
+                      std::memory_order_relaxed);
+    spdlog::warn("redis claim store: removed {} unreadable records (missing, of an earlier "
+                 "format, or malformed) and their index entries",
+                 r.replies[0]->integer);
+  }
 }
 
 io_result redis_claim_store::list_stale(clock::time_point cutoff, std::size_t limit,

@@ -28,7 +28,10 @@ namespace mailroom {
 ///   and one many-member ZADD per index, atomically.
 /// - `list_stale` / `list_reclaimable`: `ZRANGEBYSCORE ... LIMIT 0 limit`,
 ///   then the records with one `MGET` (two round trips per call, whatever
-///   the limit). A record settled between the two is skipped.
+///   the limit). A record settled between the two is skipped; an index
+///   entry whose record is missing, unreadable or of the earlier hash format
+///   is purged (with its record) by a script that first checks the record is
+///   still as read, so such entries never crowd out the records behind them.
 /// - `mark_terminal` / `mark_terminal_all`: one Lua script, run by SHA,
 ///   deletes each record only while its value still starts with the caller's
 ///   token (compared with GETRANGE, never reading the payload), then the
@@ -87,11 +90,18 @@ public:
   /// Returns the connection, to check or force its state.
   redis_connection& connection() { return connection_; }
 
+  /// Returns how many unreadable records the lists purged so far.
+  std::uint64_t purged() const { return purged_.load(std::memory_order_relaxed); }
+
 private:
   /// Lists records of index `index` scored below `max_score` (a ZRANGEBYSCORE
   /// bound), lowest first.
   io_result list(const std::string& index, const std::string& max_score, std::size_t limit,
                  std::vector<dispatch_record>& out);
+
+  /// Removes the unreadable records `keys` (after the two indexes) and
+  /// their index entries, each only while it is still as read (`args`).
+  void purge(const std::vector<std::string>& keys, const std::vector<std::string>& args);
 
   /// Runs the terminal script on `batch`; returns per-item results.
   std::vector<fence_result> terminate(const std::vector<terminal_mark>& batch);
@@ -101,6 +111,8 @@ private:
   std::string by_dispatch_;
   std::string by_expiry_;
   redis_script_id terminal_script_;
+  redis_script_id purge_script_;
+  std::atomic<std::uint64_t> purged_{0};
   mutable std::atomic<std::size_t> last_pending_{0};
 };
 

@@ -18,6 +18,7 @@
 
 #include "clients/redis/redis_connection.hpp"
 #include "stores/redis/redis_checkpoint_store.hpp"
+#include "core/unix_time.hpp"
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
 #include "tests/support/redis_admin.hpp"
@@ -657,6 +658,40 @@ BOOST_AUTO_TEST_CASE(a_malformed_record_is_skipped_and_the_others_listed) {
   BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 10, out)));
   BOOST_REQUIRE(out.size() == 1u);
   BOOST_TEST(out[0].message.key == "a");
+  // Purged, so they never crowd out what is behind them on the next tick.
+  BOOST_TEST(s.purged() == 2u);
+  BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("b"), s.record_key("c")}) == 0);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_dispatch"}) == 1);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_expiry"}) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(records_of_the_earlier_hash_format_are_purged_not_listed_for_ever) {
+  // Records were hashes before they were strings; a deployment upgraded with
+  // some left behind must not have its sweeper stuck on them.
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_claim_store s{settings_for(server), "test-source"};
+  auto now = steady::now();
+  mailroom::unix_time clock_map;
+  for (int i = 0; i < 5; ++i) {
+    auto key = "old-" + std::to_string(i);
+    run(admin, {"HSET", s.record_key(key), "token", "7", "id", key});
+    run(admin, {"ZADD", "mailroom:claims:test-source:by_dispatch",
+                std::to_string(clock_map.to_unix_ms(now - 10s)), key});
+    run(admin, {"ZADD", "mailroom:claims:test-source:by_expiry",
+                std::to_string(clock_map.to_unix_ms(now - 10s)), key});
+  }
+  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("new", 9, now - 1s, now - 1s)})));
+  std::vector<dispatch_record> out;
+  BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 3, out)));
+  BOOST_TEST(out.empty()); // the first three were old ones
+  BOOST_TEST(s.purged() == 3u);
+  out.clear();
+  BOOST_REQUIRE(static_cast<bool>(s.list_reclaimable(now, 3, out)));
+  BOOST_REQUIRE(out.size() == 1u); // two old ones purged, then the live one
+  BOOST_TEST(out[0].message.key == "new");
+  BOOST_TEST(s.purged() == 5u);
+  BOOST_TEST(s.pending() == 1u);
 }
 
 // ---- checkpoint store -----------------------------------------------------------
