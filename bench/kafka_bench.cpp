@@ -165,20 +165,22 @@ void print_table(const json& results, std::ostream& os) {
      << st["record_bytes"].get<int>() << " B over " << st["partitions"].get<int>()
      << " partitions, best and median of " << st["repeat"].get<int>()
      << " interleaved runs, each in its own process and consumer group\n"
-     << "broker: Apache Kafka " << b.value("version", "?") << " (KRaft, one node, -Xmx512m, "
+     << "broker: Apache Kafka " << b.value("version", "?")
+     << " (KRaft, one node, -Xmx512m, "
      << "same machine), started in " << fixed(num(b, "start_s"), 1) << " s; pre-fill "
      << fixed(num(f, "seconds"), 1) << " s (" << grouped(num(f, "msgs_per_s"))
      << " records/s, acks=1)\n"
      << "engine: default workers (" << st["engine"]["workers"].get<int>() << "), batch "
      << st["engine"]["batch_size"].get<int>() << ", max_in_flight "
-     << st["engine"]["max_in_flight"].get<int>() << ", ordering " << st["engine"]["ordering"].get<std::string>()
-     << ", buffer_per_partition " << st["engine"]["buffer_per_partition"].get<std::size_t>()
-     << "\n"
-     << "machine: " << m.value("cpu_model", "?") << ", " << m.value("nproc", 0) << " cores, "
-     << m.value("kernel", "?") << ", " << m.value("build_type", "?") << ", " << m.value("allocator", "?") << " malloc, git "
-     << m.value("git_commit", "?") << (m.value("git_dirty", false) ? " (dirty)" : "") << ", "
-     << m.value("date", "?") << ", load " << m.value("loadavg", "?") << " -> "
-     << m.value("loadavg_at_end", "?") << "\n\n";
+     << st["engine"]["max_in_flight"].get<int>() << ", ordering "
+     << st["engine"]["ordering"].get<std::string>() << ", buffer_per_partition "
+     << st["engine"]["buffer_per_partition"].get<std::size_t>() << "\n"
+     << "machine: " << m.value("cpu_model", "?") << ", " << m.value("nproc", 0)
+     << " cores, " << m.value("kernel", "?") << ", " << m.value("build_type", "?") << ", "
+     << m.value("allocator", "?") << " malloc, git " << m.value("git_commit", "?")
+     << (m.value("git_dirty", false) ? " (dirty)" : "") << ", " << m.value("date", "?")
+     << ", load " << m.value("loadavg", "?") << " -> " << m.value("loadavg_at_end", "?")
+     << "\n\n";
 
   char buf[512];
   std::snprintf(buf, sizeof buf, "%-30s %12s %12s %9s %9s %7s %8s %8s %8s  %s\n", "throughput",

@@ -238,11 +238,11 @@ json run_redis_raw_stream(const redis_run_settings& s) {
   r["peak_rss_bytes"] = peak_rss_bytes();
   r["cpu"] = cpu_report(cpu0, cpu1, read, secs);
   bool claims_ok = !s.redis_dedupe || claimed == s.messages;
-  r["check"] = (read == s.messages && static_cast<std::uint64_t>(acked) == s.messages &&
-                claims_ok)
-                   ? "ok"
-                   : "COUNT MISMATCH: read " + std::to_string(read) + ", acked " +
-                         std::to_string(acked) + ", claimed " + std::to_string(claimed);
+  r["check"] =
+      (read == s.messages && static_cast<std::uint64_t>(acked) == s.messages && claims_ok)
+          ? "ok"
+          : "COUNT MISMATCH: read " + std::to_string(read) + ", acked " +
+                std::to_string(acked) + ", claimed " + std::to_string(claimed);
   return r;
 }
 
@@ -576,13 +576,14 @@ int run_redis_all(options& o) {
   }
   json e;
   for (std::uint64_t i = 0; keyspace_small > 0 && keyspace_large > 0 && i < repeat; ++i) {
-    for (auto [side, n] : {std::pair{"small", keyspace_small}, std::pair{"large", keyspace_large}}) {
+    for (auto [side, n] :
+         {std::pair{"small", keyspace_small}, std::pair{"large", keyspace_large}}) {
       keep_best(e[side],
                 run_in_child("redis-engine-stream",
                              {"--port", p, "--messages", std::to_string(n), "--name",
-                              std::string{"keys"} + side + std::to_string(i), "--max-in-flight",
-                              std::to_string(mif), "--timeout-s", child_timeout,
-                              "--redis-dedupe"},
+                              std::string{"keys"} + side + std::to_string(i),
+                              "--max-in-flight", std::to_string(mif), "--timeout-s",
+                              child_timeout, "--redis-dedupe"},
                              timeout));
       done(std::string{side} == "small" ? "(e) engine, dedupe on, small stream"
                                         : "(e) engine, dedupe on, large stream",
@@ -628,10 +629,13 @@ int run_redis_all(options& o) {
     all_ok = all_ok && r->value("check", "") == "ok";
   }
   results["targets"] = {
-      {"a_ratio_ge_0_7", a["ratio"].is_null() ? json(nullptr) : json(a["ratio"].get<double>() >= 0.7)},
-      {"b_ratio_ge_0_7", b["ratio"].is_null() ? json(nullptr) : json(b["ratio"].get<double>() >= 0.7)},
-      {"d_ratio_ge_0_5", d["ratio_on_off"].is_null() ? json(nullptr)
-                                                     : json(d["ratio_on_off"].get<double>() >= 0.5)},
+      {"a_ratio_ge_0_7",
+       a["ratio"].is_null() ? json(nullptr) : json(a["ratio"].get<double>() >= 0.7)},
+      {"b_ratio_ge_0_7",
+       b["ratio"].is_null() ? json(nullptr) : json(b["ratio"].get<double>() >= 0.7)},
+      {"d_ratio_ge_0_5", d["ratio_on_off"].is_null()
+                             ? json(nullptr)
+                             : json(d["ratio_on_off"].get<double>() >= 0.5)},
       {"d_raw_ratio_ge_0_7", d["ratio_on_raw"].is_null()
                                  ? json(nullptr)
                                  : json(d["ratio_on_raw"].get<double>() >= 0.7)},
@@ -639,8 +643,8 @@ int run_redis_all(options& o) {
        d["on"].contains("redis_server")
            ? json(d["on"]["redis_server"]["cpu_us_per_msg"].get<double>() <= 6.0)
            : json(nullptr)},
-      {"e_ratio_ge_0_9", e["ratio"].is_null() ? json(nullptr)
-                                              : json(e["ratio"].get<double>() >= 0.9)}};
+      {"e_ratio_ge_0_9",
+       e["ratio"].is_null() ? json(nullptr) : json(e["ratio"].get<double>() >= 0.9)}};
 
   ::mkdir(out_dir.c_str(), 0755);
   std::ofstream(out_dir + "/redis.json") << results.dump(2) << "\n";

@@ -118,9 +118,10 @@ void print_table(const json& results, std::ostream& out) {
       << " messages per configuration, no-op handler, dedupe on (duplicates "
       << fixed(s["duplicate_ratio"].get<double>() * 100, 0, "%") << "), "
       << s["workers_effective"].get<std::string>() << " workers\n"
-      << "machine: " << m.value("cpu_model", "?") << ", " << m.value("nproc", 0) << " cores, "
-      << m.value("kernel", "?") << ", CAF " << m.value("caf_version", "?") << ", "
-      << m.value("build_type", "?") << ", " << m.value("allocator", "?") << " malloc, git " << m.value("git_commit", "?")
+      << "machine: " << m.value("cpu_model", "?") << ", " << m.value("nproc", 0)
+      << " cores, " << m.value("kernel", "?") << ", CAF " << m.value("caf_version", "?")
+      << ", " << m.value("build_type", "?") << ", " << m.value("allocator", "?")
+      << " malloc, git " << m.value("git_commit", "?")
       << (m.value("git_dirty", false) ? " (dirty)" : "") << ", " << m.value("date", "?")
       << "\n\n";
   char head[512];

@@ -156,7 +156,8 @@ sqs_run_settings sqs_run_settings_from(options& o) {
   s.receivers = static_cast<std::uint32_t>(o.u64("receivers", s.receivers));
   s.timeout = std::chrono::seconds{o.u64("timeout-s", 300)};
   if (s.endpoint.empty() || s.queue_url.empty() || s.receivers == 0) {
-    throw std::invalid_argument("--endpoint, --queue-url and --receivers > 0 are required");
+    throw std::invalid_argument(
+        "--endpoint, --queue-url and --receivers > 0 are required");
   }
   return s;
 }
@@ -204,7 +205,8 @@ json run_sqs_raw(const sqs_run_settings& s) {
           deleted += e.ok ? 1 : 0;
         }
         mine.record(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - c0).count()));
+            std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - c0)
+                .count()));
       }
       std::lock_guard<std::mutex> guard{merge_mutex};
       round_trips.merge(mine);
@@ -229,8 +231,8 @@ json run_sqs_raw(const sqs_run_settings& s) {
   r["cpu"] = cpu_report(cpu0, cpu1, s.messages, secs);
   r["peak_rss_bytes"] = peak_rss_bytes();
   r["check"] = deleted == s.messages ? std::string{"ok"}
-                                     : "DELETED " + std::to_string(deleted.load()) + " != " +
-                                           std::to_string(s.messages);
+                                     : "DELETED " + std::to_string(deleted.load()) +
+                                           " != " + std::to_string(s.messages);
   return r;
 }
 
@@ -285,8 +287,11 @@ json run_sqs_engine(const sqs_run_settings& s) {
   r["seconds"] = secs;
   r["msgs_per_s"] = static_cast<double>(m.acked) / secs;
   r["latency_of"] = "engine receive-to-settle per message";
-  r["counts"] = {{"polled", m.polled}, {"acked", m.acked}, {"retried", m.retried},
-                 {"fenced", m.fenced}, {"ack_failures", m.ack_failures}};
+  r["counts"] = {{"polled", m.polled},
+                 {"acked", m.acked},
+                 {"retried", m.retried},
+                 {"fenced", m.fenced},
+                 {"ack_failures", m.ack_failures}};
   r["cpu"] = cpu_report(cpu0, cpu1, s.messages, secs);
   r["peak_rss_bytes"] = peak_rss_bytes();
   r["check"] = check;
@@ -331,7 +336,8 @@ struct side {
     const json* b = nullptr;
     for (const auto& r : runs) {
       if (r.value("check", "") == "ok" &&
-          (b == nullptr || r["msgs_per_s"].get<double>() > (*b)["msgs_per_s"].get<double>())) {
+          (b == nullptr ||
+           r["msgs_per_s"].get<double>() > (*b)["msgs_per_s"].get<double>())) {
         b = &r;
       }
     }
@@ -366,12 +372,12 @@ int run_sqs_all(options& o) {
       std::cerr << "bench: " << name << ": " << messages << " messages sent in "
                 << std::chrono::duration<double>(steady::now() - f0).count() << " s\n";
       auto server0 = process_cpu_s(server.pid());
-      auto r = run_report_child(
-          sd.kind,
-          {"--endpoint", endpoint, "--queue-url", url, "--dlq-url", dlq, "--messages",
-           std::to_string(messages), "--receivers", std::to_string(receivers), "--timeout-s",
-           std::to_string(timeout.count())},
-          timeout + std::chrono::seconds{30});
+      auto r = run_report_child(sd.kind,
+                                {"--endpoint", endpoint, "--queue-url", url, "--dlq-url",
+                                 dlq, "--messages", std::to_string(messages),
+                                 "--receivers", std::to_string(receivers), "--timeout-s",
+                                 std::to_string(timeout.count())},
+                                timeout + std::chrono::seconds{30});
       auto server_s = process_cpu_s(server.pid()) - server0;
       r["server_cpu_us_per_msg"] = server_s * 1e6 / static_cast<double>(messages);
       if (r.value("check", "") == "ok" && r.contains("seconds")) {
@@ -381,15 +387,18 @@ int run_sqs_all(options& o) {
         r["check"] = "QUEUE NOT EMPTY: holds " + std::to_string(held_by(endpoint, url));
       }
       std::fprintf(stderr, "bench: %-10s %12.0f msgs/s  %s\n", sd.key,
-                   r.value("msgs_per_s", 0.0), r.value("check", std::string{"?"}).c_str());
+                   r.value("msgs_per_s", 0.0),
+                   r.value("check", std::string{"?"}).c_str());
       sd.runs.push_back(std::move(r));
     }
   }
 
   json results;
   results["machine"] = machine_info();
-  results["settings"] = {{"messages", messages}, {"receivers", receivers},
-                         {"repeat", repeat},     {"body_bytes", body_bytes},
+  results["settings"] = {{"messages", messages},
+                         {"receivers", receivers},
+                         {"repeat", repeat},
+                         {"body_bytes", body_bytes},
                          {"server", "ElasticMQ 1.6.11"}};
   bool all_ok = true;
   for (auto& sd : sides) {
@@ -412,27 +421,30 @@ int run_sqs_all(options& o) {
 
   auto& os = std::cout;
   const auto& m = results["machine"];
-  os << "\nmailroom SQS bench: " << grouped(static_cast<double>(messages)) << " messages of "
-     << body_bytes << " B per run, " << receivers << " receivers, " << repeat
-     << " interleaved runs per side, " << results["settings"]["server"].get<std::string>()
-     << " on the same cores\n"
-     << "machine: " << m.value("cpu_model", "?") << ", " << m.value("nproc", 0) << " cores, "
-     << m.value("build_type", "?") << ", " << m.value("allocator", "?") << " malloc, git "
-     << m.value("git_commit", "?") << (m.value("git_dirty", false) ? " (dirty)" : "") << "\n\n";
+  os << "\nmailroom SQS bench: " << grouped(static_cast<double>(messages))
+     << " messages of " << body_bytes << " B per run, " << receivers << " receivers, "
+     << repeat << " interleaved runs per side, "
+     << results["settings"]["server"].get<std::string>() << " on the same cores\n"
+     << "machine: " << m.value("cpu_model", "?") << ", " << m.value("nproc", 0)
+     << " cores, " << m.value("build_type", "?") << ", " << m.value("allocator", "?")
+     << " malloc, git " << m.value("git_commit", "?")
+     << (m.value("git_dirty", false) ? " (dirty)" : "") << "\n\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-46s %10s %10s %9s %10s %8s %8s %11s\n", "consumer",
-                "best/s", "median/s", "p50 µs", "p99 µs", "RSS MiB", "CPU µs", "server µs");
+                "best/s", "median/s", "p50 µs", "p99 µs", "RSS MiB", "CPU µs",
+                "server µs");
   os << line;
   for (auto& sd : sides) {
     const json* b = sd.best();
     if (b == nullptr) {
       std::snprintf(line, sizeof line, "%-46s %10s  %s\n", sd.label, "-",
-                    sd.runs.empty() ? "no run" : sd.runs.back().value("check", "?").c_str());
+                    sd.runs.empty() ? "no run"
+                                    : sd.runs.back().value("check", "?").c_str());
       os << line;
       continue;
     }
-    std::snprintf(line, sizeof line, "%-46s %10s %10s %9s %10s %8.1f %8.1f %11.1f\n", sd.label,
-                  grouped((*b)["msgs_per_s"].get<double>()).c_str(),
+    std::snprintf(line, sizeof line, "%-46s %10s %10s %9s %10s %8.1f %8.1f %11.1f\n",
+                  sd.label, grouped((*b)["msgs_per_s"].get<double>()).c_str(),
                   grouped(median_of(sd.rates())).c_str(),
                   grouped((*b)["p50_us"].get<double>()).c_str(),
                   grouped((*b)["p99_us"].get<double>()).c_str(),
@@ -448,8 +460,10 @@ int run_sqs_all(options& o) {
                   ratio_best.get<double>() >= target_ratio ? "PASS" : "MISS");
     os << line;
   }
-  os << "\np50/p99: raw per receive + delete round trip; engine per message receive-to-settle.\n"
-        "CPU µs: the consumer process's CPU per message; server µs: ElasticMQ's (the JVM's)\n"
+  os << "\np50/p99: raw per receive + delete round trip; engine per message "
+        "receive-to-settle.\n"
+        "CPU µs: the consumer process's CPU per message; server µs: ElasticMQ's (the "
+        "JVM's)\n"
         "CPU per message over the same run, read from /proc/<pid>/stat.\n"
      << "results: " << out_dir << "/sqs.json\n";
   if (!all_ok) {

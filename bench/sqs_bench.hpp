@@ -17,11 +17,13 @@ class options;
 
 /// Settings of one consumer run (a child process).
 struct sqs_run_settings {
-  std::string endpoint;             ///< http://127.0.0.1:port (required).
-  std::string queue_url;            ///< The pre-filled queue (required).
-  std::string dlq_url;              ///< Engine only: its dead-letter queue.
-  std::uint64_t messages = 20000;   ///< Messages the queue holds; the run ends when all are deleted.
-  std::uint32_t receivers = 4;      ///< Concurrent long polls (raw: threads; engine: receivers).
+  std::string endpoint;  ///< http://127.0.0.1:port (required).
+  std::string queue_url; ///< The pre-filled queue (required).
+  std::string dlq_url;   ///< Engine only: its dead-letter queue.
+  std::uint64_t messages =
+      20000; ///< Messages the queue holds; the run ends when all are deleted.
+  std::uint32_t receivers =
+      4; ///< Concurrent long polls (raw: threads; engine: receivers).
   std::chrono::seconds timeout{300}; ///< Give up after this long.
 };
 

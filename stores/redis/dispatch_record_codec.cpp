@@ -13,8 +13,7 @@ void put_item(std::string& out, std::string_view item) {
   out.append(len, end).append(1, ':').append(item);
 }
 
-template <class Int>
-void put_int(std::string& out, Int value) {
+template <class Int> void put_int(std::string& out, Int value) {
   char digits[24];
   auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
   put_item(out, std::string_view(digits, static_cast<std::size_t>(end - digits)));
@@ -43,8 +42,7 @@ bool take_string(std::string_view& in, std::string& out) {
   return true;
 }
 
-template <class Int>
-bool take_int(std::string_view& in, Int& value) {
+template <class Int> bool take_int(std::string_view& in, Int& value) {
   std::string_view text;
   if (!take_item(in, text) || text.empty()) {
     return false;

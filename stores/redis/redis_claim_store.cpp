@@ -192,9 +192,10 @@ void redis_claim_store::purge(const std::vector<std::string>& keys,
   if (r && r.replies[0]->type == REDIS_REPLY_INTEGER && r.replies[0]->integer > 0) {
     purged_.fetch_add(static_cast<std::uint64_t>(r.replies[0]->integer),
                       std::memory_order_relaxed);
-    spdlog::warn("redis claim store: removed {} unreadable records (missing, of an earlier "
-                 "format, or malformed) and their index entries",
-                 r.replies[0]->integer);
+    spdlog::warn(
+        "redis claim store: removed {} unreadable records (missing, of an earlier "
+        "format, or malformed) and their index entries",
+        r.replies[0]->integer);
   }
 }
 

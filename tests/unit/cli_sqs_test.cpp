@@ -484,7 +484,8 @@ sqs_api client_of(const elasticmq_server& own) {
   return sqs_api{s, c};
 }
 
-void send_numbered(const elasticmq_server& own, const std::string& url, int from, int to) {
+void send_numbered(const elasticmq_server& own, const std::string& url, int from,
+                   int to) {
   auto api = client_of(own);
   for (int i = from; i < to; ++i) {
     sqs_send_request r;
@@ -512,7 +513,8 @@ std::int64_t held_by(const elasticmq_server& own, const std::string& url) {
 // start strictly in order; the third message of group gb fails once (exit
 // 75, after 2 s) and what gb has behind it waits for its retry, while ga and
 // gc, not held back, finish meanwhile.
-BOOST_AUTO_TEST_CASE(fifo_groups_keep_their_order_and_a_failure_holds_back_only_its_group) {
+BOOST_AUTO_TEST_CASE(
+    fifo_groups_keep_their_order_and_a_failure_holds_back_only_its_group) {
   auto url = create_fifo_queue("groups");
   auto dlq = create_queue(unique_name("groups-dlq"));
   auto mark = temp_path("groups");
@@ -529,15 +531,16 @@ BOOST_AUTO_TEST_CASE(fifo_groups_keep_their_order_and_a_failure_holds_back_only_
       BOOST_REQUIRE_MESSAGE(sent, sent.status.what);
     }
   }
-  auto script = "b=$(cat); echo $b $MAILROOM_ATTEMPT >> " + mark +
-                "; if [ $b = gb-2 ] && [ $MAILROOM_ATTEMPT = 1 ]; then sleep 2; exit 75; fi;"
-                " sleep 0.05";
-  process_runner p{sqs_run(url, dlq,
-                           {"transport.sqs.receivers=2", "engine.workers=4",
-                            "engine.max_in_flight=32", "dedupe.enabled=false",
-                            "sweeper.enabled=false", "retry.max_attempts=3",
-                            "handler.type=\"exec\"",
-                            "handler.command=[\"/bin/sh\", \"-c\", \"" + script + "\"]"})};
+  auto script =
+      "b=$(cat); echo $b $MAILROOM_ATTEMPT >> " + mark +
+      "; if [ $b = gb-2 ] && [ $MAILROOM_ATTEMPT = 1 ]; then sleep 2; exit 75; fi;"
+      " sleep 0.05";
+  process_runner p{
+      sqs_run(url, dlq,
+              {"transport.sqs.receivers=2", "engine.workers=4", "engine.max_in_flight=32",
+               "dedupe.enabled=false", "sweeper.enabled=false", "retry.max_attempts=3",
+               "handler.type=\"exec\"",
+               "handler.command=[\"/bin/sh\", \"-c\", \"" + script + "\"]"})};
   BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(url) == 0; }, 60s), p.err());
   auto out = stop(p);
   auto lines = ordered_lines_of(mark);
@@ -580,7 +583,8 @@ BOOST_AUTO_TEST_CASE(fifo_groups_keep_their_order_and_a_failure_holds_back_only_
 // open), then stopped and started again (ElasticMQ keeps its queues in
 // memory: they come back empty): the run pauses, says so, resumes both
 // times, and every message the server still held is handled, none lost.
-BOOST_AUTO_TEST_CASE(a_frozen_and_then_restarted_server_pauses_the_run_and_loses_nothing) {
+BOOST_AUTO_TEST_CASE(
+    a_frozen_and_then_restarted_server_pauses_the_run_and_loses_nothing) {
   elasticmq_server::queue q, d;
   q.name = "outage";
   q.visibility_timeout_s = 10;
@@ -589,15 +593,15 @@ BOOST_AUTO_TEST_CASE(a_frozen_and_then_restarted_server_pauses_the_run_and_loses
   const auto url = own.queue_url("outage");
   auto mark = temp_path("outage");
   send_numbered(own, url, 0, 120);
-  process_runner p{sqs_run(url, own.queue_url("outage-dlq"),
-                           {"transport.sqs.endpoint_url=\"" + own.endpoint() + "\"",
-                            "transport.sqs.request_timeout_ms=1000",
-                            "transport.sqs.receivers=2", "engine.workers=2",
-                            "engine.max_in_flight=16", "handler.type=\"exec\"",
-                            "handler.command=[\"/bin/sh\", \"-c\", \"echo $(cat) >> " + mark +
-                                "; sleep 0.02\"]"})};
-  BOOST_REQUIRE_MESSAGE(eventually_true([&] { return lines_of(mark).size() >= 30u; }, 30s),
-                        p.err());
+  process_runner p{
+      sqs_run(url, own.queue_url("outage-dlq"),
+              {"transport.sqs.endpoint_url=\"" + own.endpoint() + "\"",
+               "transport.sqs.request_timeout_ms=1000", "transport.sqs.receivers=2",
+               "engine.workers=2", "engine.max_in_flight=16", "handler.type=\"exec\"",
+               "handler.command=[\"/bin/sh\", \"-c\", \"echo $(cat) >> " + mark +
+                   "; sleep 0.02\"]"})};
+  BOOST_REQUIRE_MESSAGE(
+      eventually_true([&] { return lines_of(mark).size() >= 30u; }, 30s), p.err());
   own.pause();
   std::this_thread::sleep_for(3s);
   own.resume();
@@ -617,14 +621,16 @@ BOOST_AUTO_TEST_CASE(a_frozen_and_then_restarted_server_pauses_the_run_and_loses
   // A delete whose reply was lost in the freeze is sent again and answered
   // "receipt handle invalid": the transport cannot tell that from a message
   // received elsewhere meanwhile, so it counts the settle as fenced.
-  BOOST_TEST(summary_value(out, "acked") + summary_value(out, "fenced settles") >= 150, out);
+  BOOST_TEST(summary_value(out, "acked") + summary_value(out, "fenced settles") >= 150,
+             out);
   BOOST_TEST(summary_value(out, "dead-lettered") == 0);
   std::remove(mark.c_str());
 }
 
 // No usable credentials at start: a clear message naming what is missing
 // (the variable, the profile and the file), exit 1, and no secret printed.
-BOOST_AUTO_TEST_CASE(missing_or_incomplete_credentials_at_start_exit_1_naming_what_is_missing) {
+BOOST_AUTO_TEST_CASE(
+    missing_or_incomplete_credentials_at_start_exit_1_naming_what_is_missing) {
   auto url = create_queue(unique_name("creds"));
   auto dlq = create_queue(unique_name("creds-dlq"));
   auto file = temp_path("credentials");
@@ -643,16 +649,17 @@ BOOST_AUTO_TEST_CASE(missing_or_incomplete_credentials_at_start_exit_1_naming_wh
       ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
     }
   } restore;
-  for (auto [profile, why] :
-       {std::pair{"nobody", "no profile 'nobody' in " + file},
-        std::pair{"half", "profile 'half' in " + file + " has no aws_secret_access_key"}}) {
+  for (auto [profile, why] : {std::pair{"nobody", "no profile 'nobody' in " + file},
+                              std::pair{"half", "profile 'half' in " + file +
+                                                    " has no aws_secret_access_key"}}) {
     BOOST_TEST_CONTEXT("profile " << profile) {
       process_runner p{
           sqs_run(url, dlq, {std::string{"transport.sqs.profile=\""} + profile + "\""})};
       int rc = p.wait(30s);
       BOOST_TEST(rc == 1);
       BOOST_TEST_MESSAGE(p.err());
-      BOOST_TEST(p.err().find("no AWS credentials for SQS") != std::string::npos, p.err());
+      BOOST_TEST(p.err().find("no AWS credentials for SQS") != std::string::npos,
+                 p.err());
       BOOST_TEST(p.err().find(why) != std::string::npos, p.err());
       BOOST_TEST(p.err().find("s3cr3t") == std::string::npos);
       BOOST_TEST(p.out().find("s3cr3t") == std::string::npos);

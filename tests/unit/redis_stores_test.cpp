@@ -17,16 +17,16 @@
 #include <spdlog/spdlog.h>
 
 #include "clients/redis/redis_connection.hpp"
-#include "stores/redis/redis_checkpoint_store.hpp"
 #include "core/unix_time.hpp"
+#include "stores/redis/redis_attempt_log.hpp"
+#include "stores/redis/redis_checkpoint_store.hpp"
 #include "stores/redis/redis_claim_store.hpp"
 #include "stores/redis/redis_idempotency_store.hpp"
+#include "tests/support/attempt_log_contract.hpp"
 #include "tests/support/redis_admin.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/reply_dropping_proxy.hpp"
 #include "tests/support/scoped_env.hpp"
-#include "stores/redis/redis_attempt_log.hpp"
-#include "tests/support/attempt_log_contract.hpp"
 #include "tests/support/store_contract.hpp"
 
 using namespace std::chrono_literals;
@@ -649,11 +649,11 @@ BOOST_AUTO_TEST_CASE(a_malformed_record_is_skipped_and_the_others_listed) {
   redis_connection admin{settings_for(server)};
   redis_claim_store s{settings_for(server), "test-source"};
   auto now = steady::now();
-  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch(
-      {record("a", 1, now - 3s, now), record("b", 2, now - 2s, now),
-       record("c", 3, now - 1s, now)})));
-  run(admin, {"SET", s.record_key("b"), "5:hello"});             // truncated
-  run(admin, {"APPEND", s.record_key("c"), "0:"});               // bytes left over
+  BOOST_REQUIRE(static_cast<bool>(
+      s.record_dispatch({record("a", 1, now - 3s, now), record("b", 2, now - 2s, now),
+                         record("c", 3, now - 1s, now)})));
+  run(admin, {"SET", s.record_key("b"), "5:hello"}); // truncated
+  run(admin, {"APPEND", s.record_key("c"), "0:"});   // bytes left over
   std::vector<dispatch_record> out;
   BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 10, out)));
   BOOST_REQUIRE(out.size() == 1u);
@@ -661,7 +661,8 @@ BOOST_AUTO_TEST_CASE(a_malformed_record_is_skipped_and_the_others_listed) {
   // Purged, so they never crowd out what is behind them on the next tick.
   BOOST_TEST(s.purged() == 2u);
   BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("b"), s.record_key("c")}) == 0);
-  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_dispatch"}) == 1);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_dispatch"}) ==
+             1);
   BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_expiry"}) == 1);
 }
 
@@ -681,7 +682,8 @@ BOOST_AUTO_TEST_CASE(records_of_the_earlier_hash_format_are_purged_not_listed_fo
     run(admin, {"ZADD", "mailroom:claims:test-source:by_expiry",
                 std::to_string(clock_map.to_unix_ms(now - 10s)), key});
   }
-  BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("new", 9, now - 1s, now - 1s)})));
+  BOOST_REQUIRE(
+      static_cast<bool>(s.record_dispatch({record("new", 9, now - 1s, now - 1s)})));
   std::vector<dispatch_record> out;
   BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 3, out)));
   BOOST_TEST(out.empty()); // the first three were old ones

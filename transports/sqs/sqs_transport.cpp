@@ -508,9 +508,10 @@ io_result sqs_transport::delete_chunk(const std::vector<const envelope*>& batch,
     pending = std::move(again);
   }
   if (!pending.empty()) {
-    return io_result::transient("SQS DeleteMessageBatch: " + std::to_string(pending.size()) +
-                                " entries not deleted after " + std::to_string(delete_tries) +
-                                " tries: " + last_error);
+    return io_result::transient(
+        "SQS DeleteMessageBatch: " + std::to_string(pending.size()) +
+        " entries not deleted after " + std::to_string(delete_tries) +
+        " tries: " + last_error);
   }
   return io_result::success();
 }

@@ -156,7 +156,8 @@ private:
   /// DeleteMessageBatch, sending failed entries again a bounded number of
   /// times; appends to `stale` the entries refused as no longer ours.
   io_result delete_chunk(const std::vector<const envelope*>& batch,
-                         const std::vector<std::size_t>& chunk, std::vector<std::size_t>& stale);
+                         const std::vector<std::size_t>& chunk,
+                         std::vector<std::size_t>& stale);
   /// Remembers `handles` as deleted (bounded), so a repeated ack of one
   /// sends nothing.
   void remember_deleted(std::vector<std::string>& handles);
