@@ -6,8 +6,8 @@
 // processes, retries up to max attempts and the dead-letter record with its
 // attributes (read with boto3), visibility heartbeats on and off, a SIGTERM
 // drain, FIFO groups in order under concurrency, a frozen and a restarted
-// server, and an unknown queue, an unreachable endpoint or missing
-// credentials at start.
+// server, and an unknown queue, an unreachable endpoint, or missing or
+// refused credentials at start.
 
 #include <csignal>
 #include <cstdlib>
@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clients/aws/sqs_api.hpp"
+#include "tests/support/canned_http_server.hpp"
 #include "tests/support/elasticmq_server.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_server.hpp"
@@ -666,4 +667,29 @@ BOOST_AUTO_TEST_CASE(
     }
   }
   std::remove(file.c_str());
+}
+
+// Credentials the service refuses (ElasticMQ checks none, so a scripted
+// server answers as SQS does): exit 1 at start with AWS's code and message,
+// and nothing of the signature or the secret in the output.
+BOOST_AUTO_TEST_CASE(refused_credentials_at_start_exit_1_with_the_service_message) {
+  mailroom::testing::canned_http_server fake{
+      {{403,
+        {},
+        R"({"__type":"com.amazonaws.sqs#InvalidClientTokenId",)"
+        R"("message":"The security token included in the request is invalid."})",
+        false}}};
+  auto queue = fake.origin() + "/000000000000/q";
+  process_runner p{sqs_run(queue, fake.origin() + "/000000000000/d",
+                           {"transport.sqs.endpoint_url=\"" + fake.origin() + "\""})};
+  int rc = p.wait(30s);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST_MESSAGE(p.err());
+  BOOST_TEST(p.err().find("InvalidClientTokenId") != std::string::npos, p.err());
+  BOOST_TEST(p.err().find("The security token included in the request is invalid.") !=
+                 std::string::npos,
+             p.err());
+  BOOST_TEST(p.err().find("Signature=") == std::string::npos);
+  BOOST_TEST(p.err().find("AWS4-HMAC-SHA256") == std::string::npos);
+  BOOST_TEST(fake.requests().size() >= 1u);
 }
