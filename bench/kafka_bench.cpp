@@ -18,6 +18,7 @@
 #include "child_process.hpp"
 #include "child_report.hpp"
 #include "core/engine_config.hpp"
+#include "figures.hpp"
 #include "kafka_producer.hpp"
 #include "kafka_run.hpp"
 #include "kafka_topics.hpp"
@@ -48,17 +49,6 @@ const config configs[] = {
     {"engine_redis", "kafka-engine", "engine, no-op, Redis dedupe", true},
 };
 
-std::string grouped(double v) {
-  if (!std::isfinite(v)) {
-    return "-";
-  }
-  auto s = std::to_string(std::llround(v));
-  for (auto i = static_cast<long>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<std::size_t>(i), ",");
-  }
-  return s;
-}
-
 std::string fixed(double v, int decimals, const char* suffix = "") {
   if (!std::isfinite(v)) {
     return "-";
@@ -76,17 +66,6 @@ double num(const json& j, const char* key) {
 }
 
 double cpu_us(const json& r) { return r.contains("cpu") ? num(r["cpu"], "us_per_msg") : NAN; }
-
-double median(std::vector<double> v) {
-  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }),
-          v.end());
-  if (v.empty()) {
-    return NAN;
-  }
-  std::sort(v.begin(), v.end());
-  auto mid = v.size() / 2;
-  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 std::string load_average() {
   std::ifstream in{"/proc/loadavg"};

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "child_process.hpp"
+#include "figures.hpp"
 
 namespace mailroom::bench {
 namespace {
@@ -16,24 +17,6 @@ using nlohmann::json;
 constexpr double target_msgs_per_s = 1000000.0;
 constexpr double target_ratio = 0.5;
 constexpr double flat_growth_limit = 0.10;
-
-// 1234567 -> "1,234,567".
-std::string group(double value) {
-  if (!std::isfinite(value)) {
-    return "-";
-  }
-  auto digits = std::to_string(static_cast<long long>(std::llround(value)));
-  std::string out;
-  int n = 0;
-  for (auto i = digits.rbegin(); i != digits.rend(); ++i) {
-    if (n > 0 && n % 3 == 0 && *i != '-') {
-      out.insert(out.begin(), ',');
-    }
-    out.insert(out.begin(), *i);
-    ++n;
-  }
-  return out;
-}
 
 std::string fixed(double value, int decimals, const char* suffix = "") {
   char buf[64];
@@ -56,10 +39,7 @@ bool ok(const json& run) { return run.value("check", std::string{}) == "ok"; }
 void row(std::ostream& out, const std::string& name, const json& r, const std::string& ratio_ll,
          const std::string& ratio_sp) {
   char buf[512];
-  auto opt = [&](const char* key) {
-    double v = num(r, key);
-    return std::isfinite(v) ? group(v) : std::string{"-"};
-  };
+  auto opt = [&](const char* key) { return grouped(num(r, key)); };
   std::string cpu = "-", csw = "-";
   if (r.contains("cpu")) {
     cpu = fixed(num(r["cpu"], "us_per_msg"), 2);
@@ -114,7 +94,7 @@ void evaluate_targets(json& results) {
 void print_table(const json& results, std::ostream& out) {
   auto& m = results["machine"];
   auto& s = results["settings"];
-  out << "\nmailroom bench: " << group(s["messages"].get<double>())
+  out << "\nmailroom bench: " << grouped(s["messages"].get<double>())
       << " messages per configuration, no-op handler, dedupe on (duplicates "
       << fixed(s["duplicate_ratio"].get<double>() * 100, 0, "%") << "), "
       << s["workers_effective"].get<std::string>() << " workers\n"
@@ -151,8 +131,8 @@ void print_table(const json& results, std::ostream& out) {
 
   if (results.contains("flat")) {
     auto& f = results["flat"];
-    out << "\nRSS flatness: " << group(num(f, "messages")) << " messages at max_in_flight "
-        << f.value("max_in_flight", 0) << ": " << group(num(f, "msgs_per_s")) << " msgs/s, check "
+    out << "\nRSS flatness: " << grouped(num(f, "messages")) << " messages at max_in_flight "
+        << f.value("max_in_flight", 0) << ": " << grouped(num(f, "msgs_per_s")) << " msgs/s, check "
         << f.value("check", std::string{"-"}) << "\n";
     if (f.contains("rss") && f["rss"].value("valid", false)) {
       auto& r = f["rss"];
@@ -162,8 +142,8 @@ void print_table(const json& results, std::ostream& out) {
           << mib(num(f, "peak_rss_bytes")) << " MiB)\n  growth 10%→90% "
           << fixed(num(r, "growth_10_to_90") * 100, 1, "%") << ", 50%→90% "
           << fixed(num(r, "growth_50_to_90") * 100, 1, "%") << "; settle rate just before 10% "
-          << group(num(r, "msgs_per_s_before_10pct")) << " msgs/s, before 90% "
-          << group(num(r, "msgs_per_s_before_90pct"))
+          << grouped(num(r, "msgs_per_s_before_10pct")) << " msgs/s, before 90% "
+          << grouped(num(r, "msgs_per_s_before_90pct"))
           << " msgs/s\n  (the idempotency store keeps result_ttl x rate keys and malloc keeps its "
              "high-water mark: RSS steps up with bursts of rate; see the samples in the JSON)\n";
     } else {
@@ -184,7 +164,7 @@ void print_table(const json& results, std::ostream& out) {
     auto& fr = t["rss_flat"];
     out << "\ntargets\n";
     out << "  >= 1,000,000 msgs/s end-to-end:        best "
-        << (tr.contains("best_msgs_per_s") ? group(num(tr, "best_msgs_per_s")) : "-") << where(tr)
+        << (tr.contains("best_msgs_per_s") ? grouped(num(tr, "best_msgs_per_s")) : "-") << where(tr)
         << "  " << verdict(tr) << "\n";
     out << "  >= 0.5x the long-lived-actor ceiling: best "
         << (rr.contains("best_ratio") ? fixed(num(rr, "best_ratio"), 2, "x") : "-") << where(rr)

@@ -23,6 +23,7 @@
 #include "core/latency_histogram.hpp"
 #include "core/process_stats.hpp"
 #include "cpu_time.hpp"
+#include "figures.hpp"
 #include "machine_info.hpp"
 #include "options.hpp"
 #include "stores/memory/memory_claim_store.hpp"
@@ -300,22 +301,6 @@ json run_sqs_engine(const sqs_run_settings& s) {
 
 namespace {
 
-double median_of(std::vector<double> v) {
-  if (v.empty()) {
-    return 0;
-  }
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string grouped(double v) {
-  auto s = std::to_string(static_cast<long long>(v + 0.5));
-  for (auto i = static_cast<long>(s.size()) - 3; i > 0; i -= 3) {
-    s.insert(static_cast<std::size_t>(i), ",");
-  }
-  return s;
-}
-
 // One side's runs: every attempt's report, and the best (fastest passing).
 struct side {
   const char* key;
@@ -412,7 +397,7 @@ int run_sqs_all(options& o) {
   json ratio_best = nullptr, ratio_median = nullptr;
   if (raw != nullptr && eng != nullptr) {
     ratio_best = (*eng)["msgs_per_s"].get<double>() / (*raw)["msgs_per_s"].get<double>();
-    ratio_median = median_of(sides[1].rates()) / median_of(sides[0].rates());
+    ratio_median = median(sides[1].rates()) / median(sides[0].rates());
   }
   results["ratio_best"] = ratio_best;
   results["ratio_median"] = ratio_median;
@@ -445,7 +430,7 @@ int run_sqs_all(options& o) {
     }
     std::snprintf(line, sizeof line, "%-46s %10s %10s %9s %10s %8.1f %8.1f %11.1f\n",
                   sd.label, grouped((*b)["msgs_per_s"].get<double>()).c_str(),
-                  grouped(median_of(sd.rates())).c_str(),
+                  grouped(median(sd.rates())).c_str(),
                   grouped((*b)["p50_us"].get<double>()).c_str(),
                   grouped((*b)["p99_us"].get<double>()).c_str(),
                   (*b)["peak_rss_bytes"].get<double>() / (1024.0 * 1024.0),

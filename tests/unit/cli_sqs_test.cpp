@@ -58,24 +58,32 @@ std::string temp_path(const std::string& name) {
   return "/tmp/mailroom-cli-sqs-" + std::to_string(::getpid()) + "-" + name;
 }
 
+// A queue whose name ends in ".fifo" is created FIFO, content-deduplicated.
 std::string create_queue(const std::string& name, int visibility_s = 30) {
-  nlohmann::json request = {{"QueueName", name},
-                            {"Attributes", {{"VisibilityTimeout", std::to_string(visibility_s)}}}};
+  nlohmann::json attributes = {{"VisibilityTimeout", std::to_string(visibility_s)}};
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".fifo") == 0) {
+    attributes["FifoQueue"] = "true";
+    attributes["ContentBasedDeduplication"] = "true";
+  }
+  nlohmann::json request = {{"QueueName", name}, {"Attributes", attributes}};
   auto answer = server().call("CreateQueue", request.dump());
   BOOST_REQUIRE(answer);
   BOOST_REQUIRE_MESSAGE(answer->status == 200, answer->body);
   return nlohmann::json::parse(answer->body).at("QueueUrl").get<std::string>();
 }
 
-sqs_api client() {
+// A client of `own` (any credentials do).
+sqs_api client_of(const elasticmq_server& own) {
   sqs_settings s;
-  s.endpoint = server().endpoint();
+  s.endpoint = own.endpoint();
   s.region = "elasticmq";
   aws_credentials c;
   c.access_key_id = "mailroom-test";
   c.secret_access_key = secret_text{"mailroom-test"};
   return sqs_api{s, c};
 }
+
+sqs_api client() { return client_of(server()); }
 
 void send_all(const std::string& url, const std::vector<std::string>& bodies) {
   auto api = client();
@@ -88,14 +96,24 @@ void send_all(const std::string& url, const std::vector<std::string>& bodies) {
   }
 }
 
-// Visible, in flight and delayed messages of the queue.
-std::int64_t held_by(const std::string& url) {
-  auto api = client();
+// Visible, in flight and delayed messages of the queue on `own`; -1 while
+// the server does not answer.
+std::int64_t held_by(const elasticmq_server& own, const std::string& url) {
+  auto api = client_of(own);
   auto a = api.get_queue_attributes(url);
-  BOOST_REQUIRE_MESSAGE(a, a.status.what);
+  if (!a) {
+    return -1;
+  }
   return a.value.approximate_number_of_messages +
          a.value.approximate_number_of_messages_not_visible +
          a.value.approximate_number_of_messages_delayed;
+}
+
+// The same on the suite's server, which must answer.
+std::int64_t held_by(const std::string& url) {
+  auto held = held_by(server(), url);
+  BOOST_REQUIRE_MESSAGE(held >= 0, "GetQueueAttributes of " << url << " failed");
+  return held;
 }
 
 nlohmann::json boto3(std::vector<std::string> args) {
@@ -118,16 +136,22 @@ bool eventually_true(const std::function<bool()>& pred, std::chrono::seconds lim
   return pred();
 }
 
-std::multiset<std::string> lines_of(const std::string& path) {
+// The lines of `path` in the order they were written.
+std::vector<std::string> ordered_lines_of(const std::string& path) {
   std::ifstream in{path};
-  std::multiset<std::string> out;
+  std::vector<std::string> out;
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty()) {
-      out.insert(line);
+      out.push_back(line);
     }
   }
   return out;
+}
+
+std::multiset<std::string> lines_of(const std::string& path) {
+  auto lines = ordered_lines_of(path);
+  return {lines.begin(), lines.end()};
 }
 
 // config/sqs.toml on the test server, the stores in memory, plus `sets`.
@@ -450,40 +474,6 @@ BOOST_AUTO_TEST_CASE(a_message_that_kills_its_consumer_ends_in_the_dlq) {
 
 namespace {
 
-std::string create_fifo_queue(const std::string& stem) {
-  nlohmann::json request = {{"QueueName", unique_name(stem) + ".fifo"},
-                            {"Attributes",
-                             {{"VisibilityTimeout", "30"},
-                              {"FifoQueue", "true"},
-                              {"ContentBasedDeduplication", "true"}}}};
-  auto answer = server().call("CreateQueue", request.dump());
-  BOOST_REQUIRE(answer);
-  BOOST_REQUIRE_MESSAGE(answer->status == 200, answer->body);
-  return nlohmann::json::parse(answer->body).at("QueueUrl").get<std::string>();
-}
-
-// The lines of `path` in the order they were written.
-std::vector<std::string> ordered_lines_of(const std::string& path) {
-  std::ifstream in{path};
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) {
-      out.push_back(line);
-    }
-  }
-  return out;
-}
-
-sqs_api client_of(const elasticmq_server& own) {
-  sqs_settings s;
-  s.endpoint = own.endpoint();
-  s.region = "elasticmq";
-  aws_credentials c;
-  c.access_key_id = "mailroom-test";
-  c.secret_access_key = secret_text{"mailroom-test"};
-  return sqs_api{s, c};
-}
 
 void send_numbered(const elasticmq_server& own, const std::string& url, int from,
                    int to) {
@@ -497,17 +487,6 @@ void send_numbered(const elasticmq_server& own, const std::string& url, int from
   }
 }
 
-std::int64_t held_by(const elasticmq_server& own, const std::string& url) {
-  auto api = client_of(own);
-  auto a = api.get_queue_attributes(url);
-  if (!a) {
-    return -1; // not answering yet
-  }
-  return a.value.approximate_number_of_messages +
-         a.value.approximate_number_of_messages_not_visible +
-         a.value.approximate_number_of_messages_delayed;
-}
-
 } // namespace
 
 // A FIFO queue under four workers and two receivers: each group's messages
@@ -516,7 +495,7 @@ std::int64_t held_by(const elasticmq_server& own, const std::string& url) {
 // gc, not held back, finish meanwhile.
 BOOST_AUTO_TEST_CASE(
     fifo_groups_keep_their_order_and_a_failure_holds_back_only_its_group) {
-  auto url = create_fifo_queue("groups");
+  auto url = create_queue(unique_name("groups") + ".fifo");
   auto dlq = create_queue(unique_name("groups-dlq"));
   auto mark = temp_path("groups");
   auto api = client();

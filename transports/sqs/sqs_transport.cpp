@@ -423,14 +423,6 @@ io_result sqs_transport::ack_checked(const std::vector<const envelope*>& batch,
     }
   }
   auto all = chunks(todo);
-  if (all.size() <= 1) {
-    io_result r = io_result::success();
-    for (const auto& chunk : all) {
-      r = delete_chunk(batch, chunk, stale);
-    }
-    counters_->stale_settles.fetch_add(stale.size(), std::memory_order_relaxed);
-    return r;
-  }
   // A settled batch of a few hundred is tens of DeleteMessageBatch calls of
   // one round trip each: up to `parallel_deletes` go at once, each on a
   // connection of its own, so a settle costs a few round trips, not tens.
