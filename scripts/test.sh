@@ -5,8 +5,7 @@
 # whose child processes run the same transport code the transport tests run
 # under ASan, at several times their minutes, and the server smoke tests,
 # which check the servers, not our code (the whole run stays under 30
-# minutes). The first pass runs two tests at a time: each starts its own
-# servers on free ports.
+# minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -19,7 +18,7 @@ phase() { printf '== %s (at %dm%02ds)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)
 phase "build (RelWithDebInfo)"
 bash scripts/build.sh
 phase "tests"
-ctest --test-dir build --output-on-failure --timeout 300 -j2
+ctest --test-dir build --output-on-failure --timeout 300
 
 if [ "${MAILROOM_SKIP_SANITIZERS:-0}" != "1" ]; then
   phase "build (ASan + UBSan)"
