@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -66,6 +67,25 @@ public:
 
   /// Returns what the child wrote to stderr so far.
   std::string err() const { return slurp(err_path_); }
+
+  /// Returns the child's pid, or -1 when it could not be started.
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
+
+  /// Returns every thread's stack of the running child, from gdb when the
+  /// machine has it (else a line saying so): what a test prints when the
+  /// child stopped making progress.
+  std::string stacks() const {
+    if (!child_ || status_ || std::system("command -v gdb >/dev/null 2>&1") != 0) {
+      return "(no stacks: the child is gone or gdb is not installed)\n";
+    }
+    auto path = out_path_ + ".stacks";
+    auto cmd = "gdb -p " + std::to_string(child_->pid()) +
+               " -batch -ex 'thread apply all bt' >" + path + " 2>&1";
+    (void)std::system(cmd.c_str());
+    auto text = slurp(path);
+    unlink(path.c_str());
+    return text;
+  }
 
 private:
   static std::string slurp(const std::string& path) {

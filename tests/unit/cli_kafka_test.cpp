@@ -119,6 +119,31 @@ bool committed_to_end(const std::string& group, const std::string& topic, int pa
          end_offsets(shared_broker(), topic, partitions);
 }
 
+// "<committed>/<end>" per partition, for failure messages.
+std::string offsets_text(const std::string& group, const std::string& topic, int partitions) {
+  auto committed = committed_offsets(shared_broker(), group, topic, partitions);
+  auto end = end_offsets(shared_broker(), topic, partitions);
+  std::string out;
+  for (std::size_t i = 0; i < committed.size() && i < end.size(); ++i) {
+    out += (out.empty() ? "" : " ") + std::to_string(committed[i]) + "/" +
+           std::to_string(end[i]);
+  }
+  return out;
+}
+
+// The last `n` lines of `text`.
+std::string tail(const std::string& text, std::size_t n) {
+  auto pos = text.size();
+  for (std::size_t lines = 0; pos > 0 && lines <= n; ++lines) {
+    auto nl = text.rfind('\n', pos - 1);
+    if (nl == std::string::npos) {
+      return text;
+    }
+    pos = nl;
+  }
+  return text.substr(pos);
+}
+
 std::string stop(process_runner& p, std::chrono::seconds limit = 30s) {
   p.signal(SIGTERM);
   int rc = p.wait(limit);
@@ -343,7 +368,11 @@ void a_second_process_joins_and_leaves(const std::string& strategy) {
     std::vector<std::string> s{"dedupe.store=\"redis\"", "sweeper.store=\"redis\"",
                                "redis.port=" + std::to_string(redis.port()),
                                "transport.kafka.properties.\"partition.assignment.strategy\"=\"" +
-                                   strategy + "\""};
+                                   strategy + "\"",
+                               // The group protocol's own trace, printed if
+                               // the hand-over does not happen.
+                               "transport.kafka.properties.debug=\"cgrp\"",
+                               "log.level=\"trace\""};
     auto h = exec_sets(tag, mark, "sleep 0.02");
     s.insert(s.end(), h.begin(), h.end());
     return s;
@@ -356,7 +385,10 @@ void a_second_process_joins_and_leaves(const std::string& strategy) {
   produce(shared_broker(), topic, json_records(300, 100));
   auto out_a = stop(a); // leaves mid-stream: B takes its partitions
   BOOST_REQUIRE_MESSAGE(eventually_true([&] { return committed_to_end(group, topic, 4); }, 90s),
-                        "A:\n" << a.err() << "\nB:\n" << b.err());
+                        "committed " << offsets_text(group, topic, 4) << "\nA:\n"
+                                     << tail(a.err(), 80) << "\nB:\n"
+                                     << tail(b.err(), 250) << "\nB's threads:\n"
+                                     << b.stacks());
   auto out_b = stop(b);
   auto marks = lines_of(mark);
   BOOST_TEST(ids_of(marks).size() == 400u); // 0 lost
