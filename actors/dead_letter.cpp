@@ -55,8 +55,7 @@ struct dead_letter_state {
       rec.first_failure_ms = item.msg.first_failure_ms;
       rec.payload = ctx->mask.apply(item.msg.payload);
       auto r = settle.with_retries(
-          "dead-letter write", [&] { return ctx->source->dead_letter(item.msg, rec); },
-          3);
+          "dead-letter write", [&] { return ctx->source->dead_letter(item.msg, rec); });
       if (r && r.stale) {
         // Another delivery of it settled it meanwhile (it was taken over
         // while this write waited out an outage): not dead-lettered twice.

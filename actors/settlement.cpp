@@ -13,25 +13,20 @@ namespace mailroom {
 namespace {
 
 // Adapter I/O retries are short: a lane must not sit on a batch for long.
-constexpr retry_settings io_retry_settings{std::chrono::milliseconds{10},
-                                           std::chrono::milliseconds{1000}, 5};
+// (Its policy is the core one, with shorter delays than the checkpoint
+// store's: five tries from 10 ms, capped at 1 s.)
+constexpr io_retry_settings settle_io_retry{std::chrono::milliseconds{10},
+                                           std::chrono::milliseconds{1000}, 4};
 
 std::int64_t micros_since(clock::time_point t, clock::time_point now) {
   return std::chrono::duration_cast<std::chrono::microseconds>(now - t).count();
-}
-
-// The failures a message has had, this one included: its recorded errors,
-// or, when its history could not be loaded, at least its deliveries.
-std::uint32_t failures_of(const work_item& item) {
-  auto recorded = static_cast<std::uint32_t>(item.msg.attempt_errors.size());
-  return item.history_unknown ? std::max(recorded, item.msg.attempt) : recorded;
 }
 
 } // namespace
 
 settlement::settlement(engine_context& ctx, std::uint64_t seed)
     : ctx_(&ctx), retry_(ctx_->config.retry, seed),
-      io_retry_(io_retry_settings, seed ^ 0x9e3779b97f4a7c15ULL) {}
+      io_retry_(settle_io_retry, seed ^ 0x9e3779b97f4a7c15ULL) {}
 
 void settlement::note_io_failure(const char* what, const io_result& r) {
   ctx_->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);

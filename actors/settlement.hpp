@@ -15,6 +15,7 @@
 #include "core/attempt_log.hpp"
 #include "core/claim_store.hpp"
 #include "core/latency_histogram.hpp"
+#include "core/io_retry.hpp"
 #include "core/retry_policy.hpp"
 
 namespace mailroom {
@@ -48,26 +49,18 @@ public:
   /// histories then expire by themselves.
   void forget_histories(const std::vector<const envelope*>& msgs);
 
-  /// Runs `call` until it succeeds or fails permanently, at most
-  /// `max_tries` times, sleeping a full-jitter backoff between tries.
+  /// Runs `call` until it succeeds or fails permanently, at most five
+  /// times, sleeping a full-jitter backoff between tries (io_retry).
   /// Counts every failure as a transport error and logs the last one.
   template <class Call>
-  io_result with_retries(const char* what, Call&& call, int max_tries = 5) {
-    io_result r;
-    for (int attempt = 1; attempt <= max_tries; ++attempt) {
-      r = call();
-      if (r) {
-        return r;
-      }
-      note_io_failure(what, r);
-      if (r.failure != failure_class::transient) {
-        return r;
-      }
-      if (attempt < max_tries) {
-        std::this_thread::sleep_for(io_retry_.delay(static_cast<std::uint32_t>(attempt)));
-      }
+  io_result with_retries(const char* what, Call&& call) {
+    auto r = io_retry_.run(std::forward<Call>(call),
+                           [&](const io_result& failed, std::uint32_t) {
+                             note_io_failure(what, failed);
+                           });
+    if (r.failure == failure_class::transient) {
+      log_give_up(what, r);
     }
-    log_give_up(what, r);
     return r;
   }
 
@@ -85,7 +78,7 @@ private:
 
   engine_context* ctx_;
   retry_policy retry_;
-  retry_policy io_retry_;
+  io_retry io_retry_;
   std::vector<const envelope*> acks_;
   std::vector<std::size_t> stale_;
   std::vector<done_mark> completions_;

@@ -54,6 +54,14 @@ struct work_item {
   bool history_unknown = false;
 };
 
+/// Returns the failures `item` has had, counting `more` still to come: its
+/// recorded errors, or, when its history could not be loaded, at least its
+/// deliveries. The retry budget is spent on this number.
+inline std::uint32_t failures_of(const work_item& item, std::uint32_t more = 0) {
+  auto recorded = static_cast<std::uint32_t>(item.msg.attempt_errors.size()) + more;
+  return item.history_unknown && item.msg.attempt > recorded ? item.msg.attempt : recorded;
+}
+
 /// A batch of work items, the payload of dispatch and settle messages.
 using work_batch = std::vector<work_item>;
 
