@@ -91,6 +91,10 @@ engine::engine(engine_config config, engine_parts parts)
   if (parts.handlers.empty()) {
     throw std::invalid_argument("engine: at least one handler is required");
   }
+  if (parts.handlers.has_durable() && !parts.checkpoints) {
+    throw std::invalid_argument(
+        "engine: a handler with durable steps needs a checkpoint store (engine_parts::checkpoints)");
+  }
   if (config.engine.workers == 0 || config.engine.max_in_flight == 0 ||
       config.engine.batch_size == 0) {
     throw std::invalid_argument(

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/handler_lane.hpp"
+#include "core/durable_handler.hpp"
 #include "stores/memory/memory_attempt_log.hpp"
 
 namespace mailroom {
@@ -19,6 +20,15 @@ engine_context::engine_context(engine_config cfg, engine_parts parts)
       queue(config.engine.ordering, config.engine.workers, config.engine.max_in_flight) {
   if (auto terms = source->lease()) {
     leases = std::make_unique<lease_tracker>(*terms);
+  }
+  if (handlers.has_durable()) {
+    auto services = std::make_shared<durable_services>();
+    services->store = std::move(parts.checkpoints);
+    services->mode = config.steps.mode;
+    services->scope = config.dedupe.scope;
+    services->metrics = &metrics;
+    handlers.wrap_durable(
+        [&services](handler_fn fn) { return make_durable(std::move(fn), services); });
   }
   for (std::uint32_t i = 0; i < config.engine.workers; ++i) {
     slots.push_back(std::make_shared<worker_slot>(i));

@@ -255,6 +255,8 @@ bool handler_lane::handle(lane_unit& unit, std::size_t i) {
     call_async(*ctx_, entry->async, call, hctx);
   } else {
     handler_context hctx{started + timeout, item.msg.attempt, &unit.cancelled};
+    // As settlement decides: one more failure past the budget dead-letters.
+    hctx.final_attempt = failures_of(item, 1) >= ctx_->config.retry.max_attempts;
     out = call_blocking(*ctx_, entry->blocking, item.msg, hctx);
   }
   auto expected = lane_unit::word(i, lane_unit::running);

@@ -30,6 +30,11 @@ public:
   /// stay apart: replaying a step as absent would run it twice.
   virtual io_result read(const std::string& key, const std::string& step,
                          std::optional<std::string>& out) = 0;
+
+  /// Replaces `out` with every checkpoint of `key` (any order) in one call
+  /// (paged inside when large) and returns success; or returns why the
+  /// store could not be asked, leaving `out` untouched.
+  virtual io_result load(const std::string& key, std::vector<checkpoint>& out) = 0;
 };
 
 } // namespace mailroom

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/step_mode.hpp"
 #include "core/dedupe_key.hpp"
 #include "core/handler.hpp"
 #include "core/payload_mask.hpp"
@@ -83,6 +84,11 @@ struct dead_letter_settings {
   unparsable_policy on_unparsable = unparsable_policy::redact;
 };
 
+/// Settings of durable steps (handlers registered with add_durable).
+struct step_settings {
+  step_mode mode = step_mode::batch; ///< When step checkpoints are written.
+};
+
 /// Everything the engine itself needs; transports and handlers are wired in
 /// beside it.
 struct engine_config {
@@ -91,6 +97,7 @@ struct engine_config {
   dedupe_settings dedupe;           ///< Idempotency claims.
   sweeper_settings sweeper;         ///< Recovery sweeps.
   dead_letter_settings dead_letter; ///< DLQ masking.
+  step_settings steps;              ///< Durable steps.
 };
 
 } // namespace mailroom

@@ -3,11 +3,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 
 #include "core/envelope.hpp"
 #include "core/outcome.hpp"
+#include "core/step_scope.hpp"
 
 namespace mailroom {
 
@@ -20,9 +22,44 @@ struct handler_context {
   /// it is abandoned at the deadline and its result discarded.
   const std::atomic<bool>* cancelled = nullptr;
 
+  /// True when a `retry` from this call will not be retried: the budget is
+  /// spent, so the message goes to the dead-letter destination instead.
+  bool final_attempt = false;
+  /// The root scope of durable steps; set only for handlers registered with
+  /// `handler_registry::add_durable` on an engine with a checkpoint store.
+  step_scope* steps = nullptr;
+
   /// Returns true when the engine no longer waits for this call.
   bool is_cancelled() const {
     return cancelled != nullptr && cancelled->load(std::memory_order_relaxed);
+  }
+
+  /// Runs a durable step (step_scope::step): once per message, replayed from
+  /// its checkpoint on later deliveries.
+  std::string step(const std::string& name, const step_scope::forward_fn& forward) {
+    return durable().step(name, forward);
+  }
+
+  /// Runs a durable step with its compensation (step_scope::step).
+  std::string step(const std::string& name, const step_scope::forward_fn& forward,
+                   step_scope::compensate_fn compensate) {
+    return durable().step(name, forward, std::move(compensate));
+  }
+
+  /// Returns a child scope of durable steps (step_scope::child).
+  step_scope child(const std::string& name) { return durable().child(name); }
+
+  /// Writes the step checkpoints gathered so far (step_scope::flush).
+  io_result flush() { return durable().flush(); }
+
+private:
+  step_scope& durable() {
+    if (steps == nullptr) {
+      throw std::logic_error(
+          "durable steps need a handler registered with add_durable on an engine "
+          "with a checkpoint store");
+    }
+    return *steps;
   }
 };
 
@@ -94,6 +131,9 @@ using async_handler_fn =
 struct handler_entry {
   handler_fn blocking;    ///< Set for blocking handlers.
   async_handler_fn async; ///< Set for asynchronous handlers.
+  /// A blocking handler running durable steps: the engine wraps it with its
+  /// checkpoint store (and clears the flag).
+  bool durable = false;
 };
 
 /// What the engine does with a message whose topic has no handler.
@@ -112,6 +152,13 @@ public:
   /// an earlier one.
   void add(const std::string& topic, handler_fn fn) {
     by_topic_[topic] = handler_entry{std::move(fn), {}};
+  }
+
+  /// Registers the blocking handler `fn`, which runs durable steps through
+  /// its context, for messages of `topic`. The engine then needs a
+  /// checkpoint store (`engine_parts::checkpoints`).
+  void add_durable(const std::string& topic, handler_fn fn) {
+    by_topic_[topic] = handler_entry{std::move(fn), {}, true};
   }
 
   /// Registers the asynchronous handler `fn` for messages of `topic`,
@@ -134,6 +181,32 @@ public:
       return &i->second;
     }
     return has_fallback() ? &fallback_ : nullptr;
+  }
+
+  /// Returns true when a handler registered with add_durable is waiting to
+  /// be wrapped.
+  bool has_durable() const {
+    for (const auto& [topic, entry] : by_topic_) {
+      if (entry.durable) {
+        return true;
+      }
+    }
+    return fallback_.durable;
+  }
+
+  /// Replaces every durable handler `fn` with `wrap(fn)`, a plain blocking
+  /// handler (the engine's checkpointing around it).
+  void wrap_durable(const std::function<handler_fn(handler_fn)>& wrap) {
+    for (auto& [topic, entry] : by_topic_) {
+      if (entry.durable) {
+        entry.blocking = wrap(std::move(entry.blocking));
+        entry.durable = false;
+      }
+    }
+    if (fallback_.durable) {
+      fallback_.blocking = wrap(std::move(fallback_.blocking));
+      fallback_.durable = false;
+    }
   }
 
   /// Returns true when no handler at all is registered.

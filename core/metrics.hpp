@@ -41,7 +41,12 @@ namespace mailroom {
   X(late_completions, "Asynchronous completions after the timeout or the drain, "      \
                       "ignored")                                                       \
   X(leases_extended, "Delivery leases extended while the engine held them")            \
-  X(leases_lost, "Deliveries whose lease the broker no longer granted")
+  X(leases_lost, "Deliveries whose lease the broker no longer granted")                \
+  X(steps_executed, "Durable steps whose forward work ran")                            \
+  X(steps_replayed, "Durable steps answered from their checkpoint")                    \
+  X(compensations, "Compensations of durable steps that ran")                          \
+  X(compensation_failures, "Compensations that failed after their retries")           \
+  X(checkpoint_errors, "Checkpoint store calls that failed")
 
 /// A point-in-time copy of the engine's counters and gauges.
 struct metrics_snapshot {

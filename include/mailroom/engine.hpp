@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/attempt_log.hpp"
+#include "core/checkpoint_store.hpp"
 #include "core/claim_store.hpp"
 #include "core/engine_config.hpp"
 #include "core/envelope.hpp"
@@ -42,6 +43,9 @@ struct engine_parts {
   /// Keeps failed attempts' errors across redeliveries; null means an
   /// in-process `memory_attempt_log` (histories do not survive a restart).
   std::shared_ptr<attempt_log> attempts;
+  /// Keeps durable step results; required when a handler was registered
+  /// with `handler_registry::add_durable`, unused otherwise.
+  std::shared_ptr<checkpoint_store> checkpoints;
 };
 
 /// Summary of one sweeper tick.

@@ -58,4 +58,46 @@ io_result redis_checkpoint_store::read(const std::string& key, const std::string
   return io_result::success();
 }
 
+io_result redis_checkpoint_store::load(const std::string& key, std::vector<checkpoint>& out) {
+  // HSCAN, not HGETALL: a small hash (the usual few steps) comes back whole
+  // in the first call; a large one in pages, never in one huge reply that
+  // blocks Redis.
+  auto name = redis_key(key);
+  std::vector<checkpoint> found;
+  std::string cursor = "0";
+  do {
+    auto r = connection_.command({"HSCAN", name, cursor, "COUNT", "1000"});
+    if (!r) {
+      return r.status;
+    }
+    const redisReply* reply = r.replies[0].get();
+    if (reply->type == REDIS_REPLY_ERROR) {
+      return io_result::fatal("redis checkpoint store: HSCAN " + name + ": " +
+                              std::string{reply->str, reply->len});
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+      return io_result::fatal("redis checkpoint store: unexpected HSCAN reply for " + name);
+    }
+    cursor.assign(reply->element[0]->str, reply->element[0]->len);
+    const redisReply* items = reply->element[1];
+    for (std::size_t i = 0; i + 1 < items->elements; i += 2) {
+      found.push_back({key, std::string{items->element[i]->str, items->element[i]->len},
+                       std::string{items->element[i + 1]->str, items->element[i + 1]->len}});
+    }
+  } while (cursor != "0");
+  // HSCAN may return a field twice across pages: the last copy stands.
+  std::map<std::string, std::size_t> last;
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    last[found[i].step] = i;
+  }
+  out.clear();
+  out.reserve(last.size());
+  for (const auto& [step, i] : last) {
+    out.push_back(std::move(found[i]));
+  }
+  return io_result::success();
+}
+
 } // namespace mailroom

@@ -42,6 +42,11 @@ public:
   io_result read(const std::string& key, const std::string& step,
                  std::optional<std::string>& out) override;
 
+  /// Replaces `out` with every checkpoint of `key`: HSCAN in pages of about
+  /// 1000 fields (one call for the usual small hash), or returns the failure
+  /// leaving `out` untouched.
+  io_result load(const std::string& key, std::vector<checkpoint>& out) override;
+
   /// Returns the Redis key of the hash holding the checkpoints of `key`.
   std::string redis_key(std::string_view key) const;
 

@@ -54,6 +54,8 @@ struct engine_harness {
   std::shared_ptr<mailroom::transport> seen_transport;
   /// When set, the engine keeps attempt histories here (else its default).
   std::shared_ptr<attempt_log> attempts;
+  /// Where durable handlers keep their step results.
+  std::shared_ptr<checkpoint_store> checkpoints;
 
   /// Creates the adapters; `visibility` is the transport's visibility timeout.
   explicit engine_harness(std::chrono::milliseconds visibility = 5000ms,
@@ -123,6 +125,7 @@ struct engine_harness {
       parts.transport = seen_transport;
     }
     parts.attempts = attempts;
+    parts.checkpoints = checkpoints;
     parts.idempotency = cfg.dedupe.enabled ? store : nullptr;
     parts.claims = with_claims ? claims : nullptr;
     parts.handlers = handlers;
