@@ -144,6 +144,22 @@ BOOST_AUTO_TEST_CASE(embed_example_runs_and_settles_everything) {
              std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(saga_example_replays_and_compensates) {
+  process_runner p{{MAILROOM_SAGA_EXAMPLE}};
+  BOOST_REQUIRE_MESSAGE(p.wait(30s) == 0, p.err());
+  auto out = p.out();
+  // 60 orders: 4 declined cards (dead-lettered, stock released), order 7's
+  // mail rejected on all 3 attempts (refunded and released), 4 orders whose
+  // first mail failed (reservation and charge replayed, not redone).
+  BOOST_TEST(out.find("reserved=60 charged=56 mailed=55 refunded=1 released=5 acked=55 "
+                      "dead_lettered=5 replayed=12 compensations=6") != std::string::npos,
+             out);
+  BOOST_TEST(out.find("dlq order-15: card declined") != std::string::npos, out);
+  BOOST_TEST(out.find("dlq order-7: max attempts (3) exhausted; last error: handler threw: "
+                      "mail address rejected") != std::string::npos,
+             out);
+}
+
 BOOST_AUTO_TEST_CASE(exec_command_typos_are_config_errors) {
   // They used to dead-letter every message and exit 0.
   auto dir = "/tmp/mailroom-cli-exec-" + std::to_string(getpid());
