@@ -11,6 +11,7 @@
 #include "app/default_config.hpp"
 #include "app/logging.hpp"
 #include "app/run_app.hpp"
+#include "app/sweep_app.hpp"
 #include "app/cli.hpp"
 #include "app/version.hpp"
 
@@ -28,11 +29,12 @@ const char* const footer =
     "config/default.toml, ../config/default.toml and ../share/mailroom/default.toml\n"
     "from the binary's directory, then /etc/mailroom/mailroom.toml.";
 
-const std::vector<std::string> subcommands{"run", "validate", "version", "help"};
+const std::vector<std::string> subcommands{"run", "sweep", "validate", "version", "help"};
 
 struct options {
   std::string config;
   std::vector<std::string> overrides;
+  bool json = false;
 };
 
 void add_config_options(CLI::App& cmd, options& opts) {
@@ -69,7 +71,7 @@ int check_subcommand(int argc, char** argv) {
   std::string hint = mailroom::closest_word(word, subcommands);
   return usage_failure("unknown subcommand '" + word + "'" +
                        (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
-                       "; the subcommands are run, validate, version");
+                       "; the subcommands are run, sweep, validate, version");
 }
 
 // Prints the effective configuration; the log level in force is the one of
@@ -108,10 +110,15 @@ int mailroom::run_cli(int argc, char** argv, const mailroom::transport_registry&
   app.set_version_flag("-V,--version", mailroom::version_text());
   options opts;
   auto* run = app.add_subcommand("run", "Run the engine until it stops (Ctrl-C drains)");
+  auto* sweep = app.add_subcommand(
+      "sweep", "Run one recovery sweep (stale markers, expired claims), settle what it "
+               "found, print the counts and exit (for cron)");
+  sweep->add_flag("--json", opts.json, "Print the summary as one JSON object");
   auto* validate = app.add_subcommand(
       "validate", "Check the configuration; print it in effect, with secrets redacted");
   auto* version = app.add_subcommand("version", "Print the version and exit");
   add_config_options(*run, opts);
+  add_config_options(*sweep, opts);
   add_config_options(*validate, opts);
 
   try {
@@ -144,6 +151,9 @@ int mailroom::run_cli(int argc, char** argv, const mailroom::transport_registry&
       print_effective(cfg, registry);
       std::cerr << "config OK\n";
       return 0;
+    }
+    if (sweep->parsed()) {
+      return mailroom::sweep_app(cfg, registry, opts.json);
     }
     return mailroom::run_app(cfg, registry);
   } catch (const mailroom::config_error& e) {

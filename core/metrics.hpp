@@ -36,6 +36,9 @@ namespace mailroom {
             "dead-letters that found the delivery settled by a newer one")             \
   X(recovered, "Messages the sweeper re-dispatched into the engine")                   \
   X(sweeps, "Sweeper ticks")                                                           \
+  X(sweep_stale_found, "Stale pending-dispatch markers the sweeper found")             \
+  X(sweep_reclaimable_found, "Expired claims the sweeper found")                       \
+  X(sweep_errors, "Sweeper listings that failed (the stage skipped for that tick)")   \
   X(restarts, "Children restarted by the supervisor")                                  \
   X(duplicate_completions, "Asynchronous completions called again, ignored")           \
   X(late_completions, "Asynchronous completions after the timeout or the drain, "      \

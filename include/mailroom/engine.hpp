@@ -48,12 +48,16 @@ struct engine_parts {
   std::shared_ptr<checkpoint_store> checkpoints;
 };
 
-/// Summary of one sweeper tick.
+/// Summary of one sweeper tick, in total and per stage.
 struct sweep_summary {
-  std::uint64_t found = 0;            ///< Stale or reclaimable records seen.
+  std::uint64_t found = 0;            ///< Stale or reclaimable records seen (each once).
   std::uint64_t recovered = 0;        ///< Records re-dispatched.
   std::uint64_t transient_errors = 0; ///< Store calls that failed.
   std::vector<std::string> errors;    ///< At most 8 error strings.
+  /// Stale pending-dispatch markers (older than `stale_cutoff`).
+  std::uint64_t stale_found = 0, stale_recovered = 0, stale_errors = 0;
+  /// Non-terminal records whose claim expired (each not already a stale one).
+  std::uint64_t reclaimable_found = 0, reclaimable_processed = 0, reclaimable_errors = 0;
 };
 
 /// How an engine ended.
