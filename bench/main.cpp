@@ -41,6 +41,7 @@
 #include "machine_info.hpp"
 #include "options.hpp"
 #include "redis_bench.hpp"
+#include "steps_bench.hpp"
 #include "report.hpp"
 
 namespace mailroom::bench {
@@ -81,6 +82,8 @@ const char* usage =
     "                            [--timeout-s 180] [--out DIR]\n"
     "           starts its own redis-server and compares the Redis adapters with Redis itself\n"
     "           (redis-benchmark, a raw hiredis stream loop); writes <out>/redis.json\n"
+    "       mailroom_bench steps [--messages 20000] [--steps 1,3,10] [--repeat 3]\n"
+    "                      durable steps on Redis: batch vs per-step checkpoints vs none\n"
     "       mailroom_bench redis-claims|redis-raw-stream|redis-engine-stream --port P\n"
     "           [--messages N] [--batch 256] [--max-in-flight 1024] [--name S]\n"
     "           [--redis-dedupe]   one run (raw: plus SET NX PX GET per entry; engine:\n"
@@ -335,6 +338,10 @@ int main(int argc, char** argv) {
     if (cmd == "redis") {
       quiet_logging();
       return run_redis_all(o);
+    }
+    if (cmd == "steps") {
+      quiet_logging();
+      return run_steps_all(o);
     }
     if (cmd == "handlers") {
       quiet_logging();
