@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <string_view>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -100,6 +102,7 @@ void handler_lane::run() {
                     [this] { return stop_.load(std::memory_order_acquire); })) {
       break;
     }
+    gather_batch(items);
     ctx_->metrics.running.fetch_add(static_cast<std::int64_t>(items.size()),
                                     std::memory_order_relaxed);
     auto unit = std::make_shared<lane_unit>();
@@ -135,6 +138,11 @@ void handler_lane::trim_to_budget(lane_unit& unit) {
       topic = &items[i].msg.topic;
       per_item = latency_.estimate(*topic);
       per_item = per_item < 0 ? budget : std::max<std::int64_t>(per_item, 1);
+      // A batch handler's time is per call, not per item: its items are
+      // never split across units by this estimate.
+      if (const auto* entry = ctx_->handlers.find(*topic); entry != nullptr && entry->batch) {
+        per_item = 0;
+      }
     }
     cost += per_item;
     if (cost > budget && i > 0) {
@@ -164,6 +172,15 @@ bool handler_lane::run_unit(lane_unit& unit) {
         item.drained = true;
       } else if (ctx_->partitions.revoked(item)) {
         item.revoked = true; // its partition is another consumer's now: not run
+      } else if (const auto* entry = ctx_->handlers.find(item.msg.topic);
+                 entry != nullptr && entry->batch) {
+        // One call decides items i..end-1; the checks below run after it.
+        std::size_t end = i + 1;
+        if (!handle_batch(unit, i, *entry, end)) {
+          return false;
+        }
+        ++run_handled;
+        i = end - 1;
       } else {
         if (!handle(unit, i)) {
           return false;
@@ -275,6 +292,129 @@ bool handler_lane::handle(lane_unit& unit, std::size_t i) {
     hold_back_key(unit, i, key);
   }
   return true;
+}
+
+void handler_lane::gather_batch(work_batch& items) {
+  if (items.empty()) {
+    return;
+  }
+  const auto* entry = ctx_->handlers.find(items.front().msg.topic);
+  if (entry == nullptr || !entry->batch) {
+    return;
+  }
+  const auto& topic = items.front().msg.topic;
+  auto of_topic = [&] {
+    return static_cast<std::size_t>(std::count_if(
+        items.begin(), items.end(), [&](const work_item& w) { return w.msg.topic == topic; }));
+  };
+  const auto deadline = clock::now() + entry->limits.window;
+  for (auto have = of_topic(); have < entry->limits.max && !stop_.load(); have = of_topic()) {
+    if (!ctx_->queue.take_until(items.size() + (entry->limits.max - have), items, deadline)) {
+      break; // the window closed
+    }
+  }
+}
+
+namespace {
+
+// The failures a batch handler returned, applied to its items: every item
+// not named is acked; a name not in the batch is logged and ignored.
+void apply_failures(work_batch& items, std::size_t first, std::size_t end,
+                    std::vector<batch_item_failure>& failures) {
+  std::unordered_map<std::string_view, std::size_t> by_id;
+  for (std::size_t k = first; k < end; ++k) {
+    by_id.emplace(items[k].msg.id, k);
+  }
+  for (std::size_t k = first; k < end; ++k) {
+    items[k].preset = outcome::ok();
+  }
+  for (auto& f : failures) {
+    auto it = by_id.find(f.id);
+    if (it == by_id.end()) {
+      spdlog::warn("batch handler named item '{}', which is not in its batch: ignored", f.id);
+      continue;
+    }
+    items[it->second].preset = std::move(f.result);
+  }
+}
+
+} // namespace
+
+bool handler_lane::handle_batch(lane_unit& unit, std::size_t i, const handler_entry& entry,
+                                std::size_t& end) {
+  auto& items = unit.items;
+  const auto& topic = items[i].msg.topic;
+  std::vector<const envelope*> batch;
+  end = i;
+  std::uint32_t attempt = 1;
+  for (; end < items.size() && batch.size() < entry.limits.max; ++end) {
+    const auto& w = items[end];
+    if (w.msg.topic != topic || w.preset || w.requeue || ctx_->partitions.revoked(w)) {
+      break; // the batch is a contiguous run: order within a key is kept
+    }
+    batch.push_back(&w.msg);
+    attempt = std::max(attempt, w.msg.attempt);
+  }
+  auto timeout = ctx_->config.engine.handler_timeout;
+  auto started = clock::now();
+  unit.batch_end.store(end, std::memory_order_relaxed);
+  unit.started_ns.store(steady_ns(), std::memory_order_relaxed);
+  unit.progress.store(lane_unit::word(i, lane_unit::running), std::memory_order_release);
+  handler_context hctx{started + timeout, attempt, &unit.cancelled};
+  std::vector<batch_item_failure> failures;
+  std::optional<outcome> all; // decides every item when set
+  try {
+    failures = entry.batch(batch, hctx);
+  } catch (const std::exception& e) {
+    ctx_->metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    all = outcome::retry(std::string{"batch handler threw: "} + e.what());
+  } catch (...) {
+    ctx_->metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    all = outcome::retry("batch handler threw a non-standard exception");
+  }
+  auto expected = lane_unit::word(i, lane_unit::running);
+  if (!unit.progress.compare_exchange_strong(
+          expected, lane_unit::word(end - 1, lane_unit::finished), std::memory_order_acq_rel)) {
+    return false; // the worker timed the batch out and owns the unit now
+  }
+  unit.batch_end.store(0, std::memory_order_relaxed);
+  if (!all && clock::now() >= started + timeout) {
+    ctx_->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
+    all = outcome::retry("batch handler returned after the handler timeout");
+  }
+  if (all) {
+    for (std::size_t k = i; k < end; ++k) {
+      items[k].preset = *all;
+    }
+  } else {
+    apply_failures(items, i, end, failures);
+    hold_back_behind_failures(items, i, end);
+  }
+  return true;
+}
+
+void handler_lane::hold_back_behind_failures(work_batch& items, std::size_t first,
+                                             std::size_t end) {
+  if (!ctx_->queue.keyed()) {
+    return;
+  }
+  // An item of a key that failed is retried; the later items of that key in
+  // the batch, though they ran, go back with it (without spending their
+  // budget), so the key's order holds, as AWS asks of FIFO batch handlers.
+  std::vector<std::string> failed;
+  const bool keep_order = keeps_retry_order(*ctx_);
+  for (std::size_t k = first; k < end; ++k) {
+    auto& w = items[k];
+    auto key = ctx_->queue.key_of(w.msg);
+    bool behind = std::find(failed.begin(), failed.end(), key) != failed.end();
+    if (behind) {
+      w.preset.reset();
+      w.requeue = std::chrono::milliseconds{0};
+      w.behind_retry = keep_order;
+    } else if (w.preset && w.preset->what != outcome::kind::ok) {
+      failed.push_back(std::move(key));
+    }
+  }
 }
 
 void handler_lane::hold_back_key(lane_unit& unit, std::size_t i, const std::string& key) {

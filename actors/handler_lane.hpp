@@ -21,6 +21,7 @@
 
 #include "actors/handler_latency.hpp"
 #include "actors/work_item.hpp"
+#include "core/handler.hpp"
 
 namespace mailroom {
 
@@ -41,6 +42,9 @@ struct lane_unit {
   std::atomic<std::uint64_t> progress{finished};
   std::atomic<std::int64_t> started_ns{0}; ///< When the running item started (steady ns).
   std::atomic<bool> cancelled{false};      ///< Seen by handlers through their context.
+  /// While a batch handler runs from the item at `progress >> 2`: one past
+  /// its last item (a timeout decides them all); 0 otherwise.
+  std::atomic<std::size_t> batch_end{0};
 
   /// Returns the packed progress word for item `index` in phase `p`.
   static std::uint64_t word(std::size_t index, phase p) {
@@ -83,6 +87,16 @@ private:
   bool run_unit(lane_unit& unit);
   // Handles item `i` with its handler; false when the worker took it over.
   bool handle(lane_unit& unit, std::size_t i);
+  // Runs the batch handler of items[i]'s topic on items[i..] of that topic
+  // (at most its limit) and decides each, setting `end` one past the last;
+  // false when it was taken over.
+  bool handle_batch(lane_unit& unit, std::size_t i, const handler_entry& entry,
+                    std::size_t& end);
+  // Tops a unit that starts with a batch topic's message up to the batch
+  // limit, waiting at most the batch window for more.
+  void gather_batch(work_batch& items);
+  // Sends the later items of a key that failed in a batch back with it.
+  void hold_back_behind_failures(work_batch& items, std::size_t first, std::size_t end);
   // Puts the messages after item `i` that share its ordering key back in the
   // queue: an asynchronous call of that key is still running.
   void hold_back_key(lane_unit& unit, std::size_t i, const std::string& key);

@@ -69,6 +69,23 @@ public:
     return true;
   }
 
+  /// Moves ready messages into `out` until it holds `max` (as take()),
+  /// waiting for one until `deadline` at most; returns false when none came
+  /// (a batch handler's window closed).
+  bool take_until(std::size_t max, work_batch& out, clock::time_point deadline) {
+    std::unique_lock<std::mutex> guard{mutex_};
+    if (!readable_.wait_until(guard, deadline, [&] { return ready_items_ > 0; })) {
+      return false;
+    }
+    take_locked(max, out);
+    bool signal = room_signal_due_locked();
+    guard.unlock();
+    if (signal && on_room_) {
+      on_room_();
+    }
+    return true;
+  }
+
   /// Puts messages taken but never started back at the front, in order, and
   /// lets go of their keys (a lane was abandoned with them).
   void put_back(work_batch&& items);

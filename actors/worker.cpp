@@ -53,6 +53,8 @@ struct worker_state {
     unit.cancelled.store(true, std::memory_order_relaxed);
     // Copies, not moves: the abandoned handler still reads its envelope.
     work_batch decided, not_started;
+    // A batch handler's call covers items index..batch_end-1: all timed out.
+    auto running_end = std::max(index + 1, unit.batch_end.load(std::memory_order_relaxed));
     for (std::size_t i = 0; i < unit.items.size(); ++i) {
       const auto& item = unit.items[i];
       if (item.async_started) {
@@ -60,10 +62,10 @@ struct worker_state {
       }
       if (i < index) {
         decided.push_back(item);
-      } else if (i == index) {
+      } else if (i < running_end) {
         decided.push_back(item);
         if (running_outcome) {
-          decided.back().preset = std::move(running_outcome);
+          decided.back().preset = running_outcome; // copied: a batch has several
         } else {
           decided.back().requeue = std::chrono::milliseconds{0};
           decided.back().drained = true;

@@ -86,7 +86,8 @@ struct handler_spec {
   /// Built-in handler kind: "demo" (the generator demo: sleeps `latency`,
   /// dead-letters malformed JSON, retries while the attempt is at most the
   /// payload's `fail_attempts`, acks the rest), "noop" (acks at once), "log"
-  /// (logs and acks) or "exec" (runs `command` once per message).
+  /// (logs and acks), "exec" (runs `command` once per message) or
+  /// "exec_batch" (runs `command` once per batch, Lambda style).
   /// Default "demo".
   std::string type = "demo";
   /// Simulated work per message of the demo handler, in microseconds;
@@ -102,6 +103,11 @@ struct handler_spec {
   /// Whether the exec handler's child starts from an empty environment (only
   /// MAILROOM_* and `env`) instead of mailroom's own. Default false.
   bool env_clear = false;
+  /// Most messages in one call of the exec_batch handler. Default 10.
+  std::int64_t batch_max = 10;
+  /// Longest wait for more messages once an exec_batch batch has its first,
+  /// ms. Default 50.
+  std::chrono::milliseconds batch_window{50};
 };
 
 /// Progress-report settings: the `[progress]` section.

@@ -48,7 +48,8 @@ const settings_schema<handler_spec>& handler_schema() {
   using S = handler_spec;
   static const auto schema = [] {
     settings_schema<S> s;
-    s.choice("type", &S::type, {"demo", "noop", "log", "exec"}, "Built-in handler kind")
+    s.choice("type", &S::type, {"demo", "noop", "log", "exec", "exec_batch"},
+             "Built-in handler kind")
         .duration<std::chrono::microseconds>("latency_us", &S::latency, 0,
                                              "Simulated work per message of the demo handler")
         .texts("command", &S::command, "Program and arguments of the exec handler",
@@ -57,14 +58,18 @@ const settings_schema<handler_spec>& handler_schema() {
                     env_name)
         .boolean("env_clear", &S::env_clear,
                  "Start the exec handler's child from an empty environment")
+        .integer("batch_max", &S::batch_max, 1, 10000,
+                 "Most messages in one call of the exec_batch handler")
+        .duration("batch_window_ms", &S::batch_window, 0,
+                  "Longest wait for more messages once a batch has its first")
         .rule([](const S& h) -> std::vector<setting_problem> {
-          if (h.type != "exec") {
+          if (h.type != "exec" && h.type != "exec_batch") {
             return {};
           }
           if (h.command.empty()) {
             return {{"command",
                      "a non-empty array of strings (program and arguments) for type "
-                     "\"exec\"",
+                     "\"" + h.type + "\"",
                      "[]"}};
           }
           if (h.command.front().empty()) {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/builtin_handlers.hpp"
+#include "app/exec_handler.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
 
@@ -19,6 +20,15 @@ namespace mailroom {
 
 namespace {
 
+exec_settings exec_settings_of(const handler_spec& spec, const app_config& cfg) {
+  exec_settings s;
+  s.command = spec.command;
+  s.env = spec.env;
+  s.env_clear = spec.env_clear;
+  s.scrub_env = cfg.secret_env_names();
+  return s;
+}
+
 handler_fn make_handler(const handler_spec& spec, const app_config& cfg) {
   if (spec.type == "noop") {
     return make_noop_handler();
@@ -27,14 +37,24 @@ handler_fn make_handler(const handler_spec& spec, const app_config& cfg) {
     return make_log_handler();
   }
   if (spec.type == "exec") {
-    exec_settings s;
-    s.command = spec.command;
-    s.env = spec.env;
-    s.env_clear = spec.env_clear;
-    s.scrub_env = cfg.secret_env_names();
-    return make_exec_handler(std::move(s));
+    return make_exec_handler(exec_settings_of(spec, cfg));
   }
   return make_demo_handler(spec.latency);
+}
+
+// Registers the handler `spec` describes for `topic`, or as the fallback
+// when `topic` is null.
+void add_handler(handler_registry& handlers, const std::string* topic, const handler_spec& spec,
+                 const app_config& cfg) {
+  if (spec.type == "exec_batch") {
+    batch_limits limits{static_cast<std::size_t>(spec.batch_max), spec.batch_window};
+    auto fn = make_exec_batch_handler(exec_settings_of(spec, cfg));
+    topic ? handlers.add_batch(*topic, std::move(fn), limits)
+          : handlers.set_batch_fallback(std::move(fn), limits);
+    return;
+  }
+  topic ? handlers.add(*topic, make_handler(spec, cfg))
+        : handlers.set_fallback(make_handler(spec, cfg));
 }
 
 // The idempotency and claim stores the configuration asks for, and the
@@ -89,9 +109,9 @@ assembled_engine assemble_engine(const app_config& cfg, const transport_registry
   a.parts.transport = a.instance.transport;
   a.parts.attempts = a.instance.attempts;
   add_stores(cfg, *a.parts.transport, a.parts);
-  a.parts.handlers.set_fallback(make_handler(cfg.default_handler, cfg));
+  add_handler(a.parts.handlers, nullptr, cfg.default_handler, cfg);
   for (auto& [topic, spec] : cfg.topic_handlers) {
-    a.parts.handlers.add(topic, make_handler(spec, cfg));
+    add_handler(a.parts.handlers, &topic, spec, cfg);
   }
   a.config = cfg.engine_cfg;
   if (a.instance.ordering && a.config.engine.ordering == ordering_mode::unordered) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <stdexcept>
+#include <memory>
 #include <string_view>
 #include <system_error>
 
@@ -16,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "app/batch_records.hpp"
 #include "core/log_event.hpp"
 #include "posix/child_process.hpp"
 #include "posix/sigpipe_guard.hpp"
@@ -78,6 +80,11 @@ public:
 
   outcome run(const envelope& msg, handler_context& ctx) const;
 
+  // One call for a whole batch: the records as a JSON array on stdin, the
+  // failed items from a Lambda partial-batch response on stdout.
+  std::vector<batch_item_failure> run_batch(const std::vector<const envelope*>& batch,
+                                            handler_context& ctx) const;
+
 private:
   static constexpr const char* per_message_names[] = {
       "MAILROOM_TOPIC", "MAILROOM_KEY", "MAILROOM_MESSAGE_ID", "MAILROOM_ATTEMPT"};
@@ -89,6 +96,8 @@ private:
   // Starts the child for `msg` with its payload on a pipe; throws when it
   // cannot be started.
   child_process spawn(const envelope& msg, std::uint32_t attempt) const;
+  // Starts the child with `env` and pipes on its three streams.
+  child_process launch(std::vector<std::string> env) const;
   // Feeds the payload, drains stdout and stderr and waits for the exit, or
   // kills the group at the deadline or on cancellation.
   child_output pump(child_process& child, const std::string& payload,
@@ -130,16 +139,21 @@ exec_runner::exec_runner(exec_settings s) : settings_(std::move(s)) {
 }
 
 child_process exec_runner::spawn(const envelope& msg, std::uint32_t attempt) const {
-  posix::spawn_options options;
-  options.argv = settings_.command;
-  options.env = fixed_env_;
+  auto env = fixed_env_;
   for (const auto& name : per_message_) {
     std::string value = name == std::string_view{"MAILROOM_TOPIC"}        ? msg.topic
                         : name == std::string_view{"MAILROOM_KEY"}        ? msg.key
                         : name == std::string_view{"MAILROOM_MESSAGE_ID"} ? msg.id
                                                                           : std::to_string(attempt);
-    options.env->push_back(name + "=" + value);
+    env.push_back(name + "=" + value);
   }
+  return launch(std::move(env));
+}
+
+child_process exec_runner::launch(std::vector<std::string> env) const {
+  posix::spawn_options options;
+  options.argv = settings_.command;
+  options.env = std::move(env);
   options.in = options.out = options.err = posix::stdio_target::pipe();
   options.own_process_group = true;
   options.reset_signals = true;
@@ -332,7 +346,58 @@ outcome exec_runner::run(const envelope& msg, handler_context& ctx) const {
   return reap(child, output, msg);
 }
 
+std::vector<batch_item_failure> exec_runner::run_batch(const std::vector<const envelope*>& batch,
+                                                       handler_context& ctx) const {
+  auto fail_all = [&](const std::string& why) {
+    std::vector<batch_item_failure> all;
+    for (const auto* m : batch) {
+      all.push_back({m->id, outcome::retry(why)});
+    }
+    return all;
+  };
+  const auto start = clock::now();
+  if (ctx.is_cancelled() || (ctx.deadline != clock::time_point{} && start >= ctx.deadline)) {
+    return fail_all("handler timeout after 0 ms");
+  }
+  auto env = fixed_env_;
+  env.push_back("MAILROOM_TOPIC=" + (batch.empty() ? std::string{} : batch.front()->topic));
+  env.push_back("MAILROOM_BATCH_SIZE=" + std::to_string(batch.size()));
+  auto child = launch(std::move(env));
+  auto output = pump(child, batch_records_json(batch), ctx, start);
+  if (output.timed_out) {
+    return fail_all("handler timeout after " + std::to_string(output.elapsed_ms) + " ms");
+  }
+  int status = child.wait();
+  if (status == -1) {
+    return fail_all("exec exit status lost: SIGCHLD is ignored in this process");
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    auto what = WIFEXITED(status) ? "exec_batch exited " + std::to_string(WEXITSTATUS(status))
+                                  : "exec_batch killed by signal " +
+                                        std::to_string(WTERMSIG(status));
+    return fail_all(with_tail(what, output.err));
+  }
+  std::vector<std::string> ids;
+  std::string problem;
+  if (!parse_batch_response(output.out, ids, problem)) {
+    return fail_all("exec_batch: " + problem);
+  }
+  std::vector<batch_item_failure> failed;
+  for (auto& id : ids) {
+    failed.push_back({std::move(id), outcome::retry(with_tail("exec_batch reported it failed",
+                                                              output.err))});
+  }
+  return failed;
+}
+
 } // namespace
+
+batch_handler_fn make_exec_batch_handler(exec_settings settings) {
+  auto runner = std::make_shared<const exec_runner>(std::move(settings));
+  return [runner](const std::vector<const envelope*>& batch, handler_context& ctx) {
+    return runner->run_batch(batch, ctx);
+  };
+}
 
 handler_fn make_exec_handler(exec_settings settings) {
   auto runner = std::make_shared<const exec_runner>(std::move(settings));

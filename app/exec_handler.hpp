@@ -76,6 +76,22 @@ struct exec_settings {
 /// std::invalid_argument when `settings.command` is empty.
 handler_fn make_exec_handler(exec_settings settings);
 
+/// Returns a batch handler that runs the command once per batch, as a
+/// Lambda-style batch function runs unchanged:
+///  - stdin: the batch as a JSON array of records, in delivery order:
+///    `{"id", "key", "topic", "attempt", "headers": {name: value},
+///    "payload"}` (`"payload_base64"` instead when the payload is not UTF-8);
+///  - environment: as make_exec_handler's, with MAILROOM_TOPIC and
+///    MAILROOM_BATCH_SIZE instead of the per-message variables;
+///  - stdout: the AWS Lambda partial-batch response,
+///    `{"batchItemFailures":[{"itemIdentifier":"<id>"}]}`: those items are
+///    retried, every other one is acked (empty output, `{}` or an empty list:
+///    all acked);
+///  - exit status other than 0, a signal, or output that is not such a
+///    response: every item is retried, the reason naming why;
+///  - the deadline: the process group is killed and every item retried.
+batch_handler_fn make_exec_batch_handler(exec_settings settings);
+
 /// Returns an empty string when `program` names an executable regular file
 /// (looked up in PATH unless it holds a slash, as posix_spawnp does), else
 /// why not ("not found in PATH", "is a directory", "is not executable").

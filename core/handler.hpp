@@ -1,11 +1,14 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/envelope.hpp"
 #include "core/outcome.hpp"
@@ -126,14 +129,38 @@ private:
 using async_handler_fn =
     std::function<void(const envelope&, handler_context&, completion done)>;
 
-/// One registered handler: blocking (run on a lane, one at a time) or
-/// asynchronous (started on a lane, completed later). Exactly one is set.
+/// An item of a batch that the batch handler did not settle as ok.
+struct batch_item_failure {
+  std::string id; ///< The item's envelope id, as the handler was given it.
+  outcome result; ///< `retry` (with its reason and delay) or `dead_letter`.
+};
+
+/// A batch handler (the SQS / Lambda partial-batch style): gets up to
+/// `batch_limits::max` messages of one topic, in delivery order, and returns
+/// the items that failed; every other item is acked. An exception (or a
+/// call past the handler timeout) fails the whole batch: every item is
+/// retried, each spending its own budget.
+using batch_handler_fn = std::function<std::vector<batch_item_failure>(
+    const std::vector<const envelope*>&, handler_context&)>;
+
+/// How a batch handler's batches are gathered.
+struct batch_limits {
+  std::size_t max = 10; ///< Most messages in one call.
+  /// Longest wait for more messages once a batch has its first one, ms.
+  std::chrono::milliseconds window{50};
+};
+
+/// One registered handler: blocking (run on a lane, one at a time),
+/// asynchronous (started on a lane, completed later) or a batch handler.
+/// Exactly one is set.
 struct handler_entry {
   handler_fn blocking;    ///< Set for blocking handlers.
   async_handler_fn async; ///< Set for asynchronous handlers.
   /// A blocking handler running durable steps: the engine wraps it with its
   /// checkpoint store (and clears the flag).
   bool durable = false;
+  batch_handler_fn batch; ///< Set for batch handlers.
+  batch_limits limits;    ///< Of the batch handler.
 };
 
 /// What the engine does with a message whose topic has no handler.
@@ -151,28 +178,47 @@ public:
   /// Registers the blocking handler `fn` for messages of `topic`, replacing
   /// an earlier one.
   void add(const std::string& topic, handler_fn fn) {
-    by_topic_[topic] = handler_entry{std::move(fn), {}};
+    by_topic_[topic] = blocking_entry(std::move(fn));
   }
 
   /// Registers the blocking handler `fn`, which runs durable steps through
   /// its context, for messages of `topic`. The engine then needs a
   /// checkpoint store (`engine_parts::checkpoints`).
   void add_durable(const std::string& topic, handler_fn fn) {
-    by_topic_[topic] = handler_entry{std::move(fn), {}, true};
+    by_topic_[topic] = blocking_entry(std::move(fn), true);
+  }
+
+  /// Registers the batch handler `fn` for messages of `topic`, called with
+  /// batches gathered within `limits`.
+  void add_batch(const std::string& topic, batch_handler_fn fn, batch_limits limits = {}) {
+    handler_entry e;
+    e.batch = std::move(fn);
+    e.limits = limits;
+    e.limits.max = std::max<std::size_t>(limits.max, 1);
+    by_topic_[topic] = std::move(e);
   }
 
   /// Registers the asynchronous handler `fn` for messages of `topic`,
   /// replacing an earlier one. One lane can then hold many messages at once.
   void add_async(const std::string& topic, async_handler_fn fn) {
-    by_topic_[topic] = handler_entry{{}, std::move(fn)};
+    by_topic_[topic] = async_entry(std::move(fn));
+  }
+
+  /// Registers the batch handler `fn` for every topic without a handler of
+  /// its own.
+  void set_batch_fallback(batch_handler_fn fn, batch_limits limits = {}) {
+    fallback_ = handler_entry{};
+    fallback_.batch = std::move(fn);
+    fallback_.limits = limits;
+    fallback_.limits.max = std::max<std::size_t>(limits.max, 1);
   }
 
   /// Registers the blocking `fn` for every topic without a handler of its own.
-  void set_fallback(handler_fn fn) { fallback_ = handler_entry{std::move(fn), {}}; }
+  void set_fallback(handler_fn fn) { fallback_ = blocking_entry(std::move(fn)); }
 
   /// Registers the asynchronous `fn` for every topic without a handler of its own.
   void set_async_fallback(async_handler_fn fn) {
-    fallback_ = handler_entry{{}, std::move(fn)};
+    fallback_ = async_entry(std::move(fn));
   }
 
   /// Returns the handler for `topic`, or nullptr when none applies.
@@ -213,7 +259,21 @@ public:
   bool empty() const { return by_topic_.empty() && !has_fallback(); }
 
 private:
-  bool has_fallback() const { return fallback_.blocking || fallback_.async; }
+  static handler_entry blocking_entry(handler_fn fn, bool durable = false) {
+    handler_entry e;
+    e.blocking = std::move(fn);
+    e.durable = durable;
+    return e;
+  }
+  static handler_entry async_entry(async_handler_fn fn) {
+    handler_entry e;
+    e.async = std::move(fn);
+    return e;
+  }
+
+  bool has_fallback() const {
+    return fallback_.blocking || fallback_.async || fallback_.batch;
+  }
 
   std::unordered_map<std::string, handler_entry> by_topic_;
   handler_entry fallback_;

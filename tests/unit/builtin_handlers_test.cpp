@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "app/builtin_handlers.hpp"
 
 using namespace std::chrono_literals;
@@ -522,4 +524,120 @@ BOOST_AUTO_TEST_CASE(exec_is_thread_safe_and_leaks_nothing) {
   BOOST_TEST(open_fd_count() == fds_before);
   // Every child was reaped by the handler itself.
   BOOST_TEST((::waitpid(-1, nullptr, WNOHANG) <= 0));
+}
+
+// ---- exec_batch: one command per batch, the Lambda partial-batch contract -----------
+
+namespace {
+
+mailroom::batch_handler_fn sh_batch(const std::string& script) {
+  mailroom::exec_settings s;
+  s.command = {"/bin/sh", "-c", script};
+  return mailroom::make_exec_batch_handler(std::move(s));
+}
+
+// A Lambda-style batch function in Python: reads the records, fails those
+// whose payload says "fail", reports them as batchItemFailures.
+const char* lambda_style = R"PY(
+import json, sys
+records = json.load(sys.stdin)
+failed = [r["id"] for r in records if r.get("payload") == "fail"]
+print(json.dumps({"batchItemFailures": [{"itemIdentifier": i} for i in failed]}))
+)PY";
+
+std::vector<envelope> three(const std::vector<std::string>& payloads) {
+  std::vector<envelope> out;
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    auto m = make_msg(payloads[i], "k-" + std::to_string(i));
+    m.id = "id-" + std::to_string(i);
+    m.headers = {{"trace", "t-" + std::to_string(i)}};
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<const envelope*> views(const std::vector<envelope>& msgs) {
+  std::vector<const envelope*> out;
+  for (const auto& m : msgs) {
+    out.push_back(&m);
+  }
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(exec_batch_reports_only_the_items_the_script_names) {
+  temp_dir dir;
+  auto script = dir.file("handler.py");
+  std::ofstream{script} << lambda_style;
+  auto handler = sh_batch("exec python3 '" + script + "'");
+  auto msgs = three({"ok", "fail", "ok"});
+  auto ctx = make_ctx();
+  auto failed = handler(views(msgs), ctx);
+  BOOST_REQUIRE(failed.size() == 1u);
+  BOOST_TEST(failed[0].id == "id-1");
+  BOOST_TEST((failed[0].result.what == outcome::kind::retry));
+  // All well: an empty list.
+  auto fine = three({"ok", "ok", "ok"});
+  BOOST_TEST(handler(views(fine), ctx).empty());
+}
+
+BOOST_AUTO_TEST_CASE(exec_batch_records_carry_every_field_and_binary_as_base64) {
+  temp_dir dir;
+  auto seen = dir.file("stdin.json");
+  auto handler = sh_batch("cat > '" + seen + "'; echo $MAILROOM_BATCH_SIZE > '" + seen +
+                          ".n'; echo '{}'");
+  auto msgs = three({"{\"a\":1}", std::string{"\xff\x00\x01", 3}, ""});
+  msgs[2].attempt = 3;
+  auto ctx = make_ctx();
+  BOOST_TEST(handler(views(msgs), ctx).empty());
+  auto j = nlohmann::json::parse(read_file(seen));
+  BOOST_REQUIRE(j.is_array());
+  BOOST_REQUIRE(j.size() == 3u);
+  BOOST_TEST(j[0]["id"] == "id-0");
+  BOOST_TEST(j[0]["key"] == "k-0");
+  BOOST_TEST(j[0]["topic"] == "orders");
+  BOOST_TEST(j[0]["attempt"] == 1);
+  BOOST_TEST(j[0]["headers"]["trace"] == "t-0");
+  BOOST_TEST(j[0]["payload"] == "{\"a\":1}");
+  BOOST_TEST(!j[1].contains("payload"));
+  BOOST_TEST(j[1]["payload_base64"] == "/wAB");
+  BOOST_TEST(j[2]["payload"] == "");
+  BOOST_TEST(j[2]["attempt"] == 3);
+  BOOST_TEST(read_file(seen + ".n") == "3\n");
+}
+
+BOOST_AUTO_TEST_CASE(exec_batch_garbage_or_a_bad_exit_retries_the_whole_batch) {
+  auto msgs = three({"a", "b", "c"});
+  for (auto [script, why] :
+       {std::pair<std::string, std::string>{"echo 'not json at all'", "not JSON"},
+        {"echo '{\"batchItemFailures\": 5}'", "no batchItemFailures array"},
+        {"echo '{\"batchItemFailures\": [{\"id\": 1}]}'", "no itemIdentifier"},
+        {"echo boom >&2; exit 3", "exec_batch exited 3: boom"},
+        {"kill -9 $$", "exec_batch killed by signal 9"}}) {
+    auto ctx = make_ctx();
+    auto failed = sh_batch(script)(views(msgs), ctx);
+    BOOST_REQUIRE_MESSAGE(failed.size() == 3u, script);
+    for (const auto& f : failed) {
+      BOOST_TEST((f.result.what == outcome::kind::retry));
+      BOOST_TEST(f.result.reason.find(why) != std::string::npos, f.result.reason);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(exec_batch_timeout_kills_the_group_and_retries_every_item) {
+  temp_dir dir;
+  auto pids = dir.file("pids");
+  auto handler = sh_batch("echo $$ > '" + pids + "'; sleep 30");
+  auto msgs = three({"a", "b"});
+  auto ctx = make_ctx(300ms);
+  auto t0 = steady::now();
+  auto failed = handler(views(msgs), ctx);
+  BOOST_TEST((steady::now() - t0 < 2s));
+  BOOST_REQUIRE(failed.size() == 2u);
+  BOOST_TEST(failed[0].result.reason.rfind("handler timeout after ", 0) == 0);
+  pid_t leader = 0;
+  std::istringstream{read_file(pids)} >> leader;
+  BOOST_REQUIRE(leader > 0);
+  BOOST_TEST(::kill(leader, 0) == -1); // killed and reaped
 }

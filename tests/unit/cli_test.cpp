@@ -160,6 +160,44 @@ BOOST_AUTO_TEST_CASE(saga_example_replays_and_compensates) {
              out);
 }
 
+BOOST_AUTO_TEST_CASE(exec_batch_runs_a_lambda_style_handler_and_retries_what_it_names) {
+  // The script fails, on their first attempt, the records whose id ends in 7:
+  // a tenth of them, retried once, then acked.
+  auto dir = "/tmp/mailroom-cli-batch-" + std::to_string(getpid());
+  ::mkdir(dir.c_str(), 0755);
+  auto script = dir + "/handler.py";
+  auto calls = dir + "/calls";
+  std::ofstream{script} << "import json, os, sys\n"
+                           "records = json.load(sys.stdin)\n"
+                           "open(sys.argv[1], 'a').write(str(len(records)) + '\\n')\n"
+                           "failed = [r['id'] for r in records\n"
+                           "          if r['attempt'] == 1 and r['id'].endswith('7')]\n"
+                           "print(json.dumps({'batchItemFailures':\n"
+                           "                  [{'itemIdentifier': i} for i in failed]}))\n";
+  process_runner p{run_args({"source.messages=2000", "source.poison_ratio=0",
+                             "source.flaky_ratio=0", "source.duplicate_ratio=0",
+                             "handler.type=\"exec_batch\"", "handler.batch_max=50",
+                             "handler.command=[\"python3\", \"" + script + "\", \"" + calls +
+                                 "\"]",
+                             "progress.enabled=false"})};
+  BOOST_REQUIRE_MESSAGE(p.wait(120s) == 0, p.err());
+  auto out = p.out();
+  BOOST_TEST(summary_value(out, "acked") == 2000, out);
+  BOOST_TEST(summary_value(out, "retried") == 200, out);
+  BOOST_TEST(summary_value(out, "dead-lettered") == 0, out);
+  std::ifstream in{calls};
+  int n = 0, batches = 0, total = 0, largest = 0;
+  while (in >> n) {
+    ++batches;
+    total += n;
+    largest = std::max(largest, n);
+  }
+  BOOST_TEST(total == 2200); // every record once, the failed ones twice
+  BOOST_TEST(largest <= 50);
+  BOOST_TEST(batches < 2200 / 5, batches << " calls"); // batched, not one per record
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 BOOST_AUTO_TEST_CASE(exec_command_typos_are_config_errors) {
   // They used to dead-letter every message and exit 0.
   auto dir = "/tmp/mailroom-cli-exec-" + std::to_string(getpid());
