@@ -79,8 +79,11 @@ public:
       return "(no stacks: the child is gone or gdb is not installed)\n";
     }
     auto path = out_path_ + ".stacks";
-    auto cmd = "gdb -p " + std::to_string(child_->pid()) +
-               " -batch -ex 'thread apply all bt' >" + path + " 2>&1";
+    auto pid = std::to_string(child_->pid());
+    // Its children and open files first: a stuck handler shows there.
+    auto cmd = "(ps --ppid " + pid + " -o pid,pgid,stat,wchan:24,etime,args; ls -l /proc/" +
+               pid + "/fd; gdb -p " + pid + " -batch -ex 'thread apply all bt') >" + path +
+               " 2>&1";
     (void)std::system(cmd.c_str());
     auto text = slurp(path);
     unlink(path.c_str());
