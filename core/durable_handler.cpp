@@ -14,6 +14,8 @@ outcome call_handler(const handler_fn& fn, const envelope& msg, handler_context&
     return fn(msg, hctx);
   } catch (const replay_mismatch& e) {
     return outcome::dead_letter(e.what());
+  } catch (const step_serialization_error& e) {
+    return outcome::dead_letter(e.what());
   } catch (const step_store_failure& e) {
     return outcome::retry(e.what());
   } catch (const step_cancelled& e) {

@@ -31,6 +31,14 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// Thrown when a step's result cannot be written as, or read back from, its
+/// JSON checkpoint (json_step): a deterministic error, so the message is
+/// dead-lettered, never retried.
+class step_serialization_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Thrown by a step that starts after the engine stopped waiting for the
 /// call (timed out, or the engine is stopping): its redelivery runs it.
 class step_cancelled : public std::runtime_error {

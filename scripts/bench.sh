@@ -12,6 +12,7 @@
 #   scripts/bench.sh --kafka              # Kafka: raw librdkafka vs the engine (own broker and redis-server)
 #   scripts/bench.sh --kafka --records 200000 --repeat 1   # its options are passed through too
 #   scripts/bench.sh --sqs                # SQS: raw receive + delete loop vs the engine (own ElasticMQ)
+#   scripts/bench.sh --steps              # durable steps on Redis: batch vs per-step checkpoints (own redis-server)
 #   scripts/bench.sh --help               # the options
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ redis=0
 handlers=0
 kafka=0
 sqs=0
+steps=0
 args=()
 for a in "$@"; do
   if [ "$a" = "--quick" ]; then
@@ -34,6 +36,8 @@ for a in "$@"; do
     kafka=1
   elif [ "$a" = "--sqs" ] || [ "$a" = "sqs" ]; then
     sqs=1
+  elif [ "$a" = "--steps" ] || [ "$a" = "steps" ]; then
+    steps=1
   else
     args+=("$a")
   fi
@@ -54,6 +58,9 @@ fi
 if [ "$sqs" = 1 ]; then
   bash scripts/fetch-servers.sh # ElasticMQ, fetched once into ~/.cache/mailroom
   exec "$build_dir/bench/mailroom_bench" sqs "${args[@]}"
+fi
+if [ "$steps" = 1 ]; then
+  exec "$build_dir/bench/mailroom_bench" steps "${args[@]}"
 fi
 if [ "$handlers" = 1 ]; then
   exec "$build_dir/bench/mailroom_bench" handlers "${args[@]}"

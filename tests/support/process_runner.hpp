@@ -81,7 +81,9 @@ public:
     auto path = out_path_ + ".stacks";
     auto pid = std::to_string(child_->pid());
     // Its children and open files first: a stuck handler shows there.
-    auto cmd = "(ps --ppid " + pid + " -o pid,pgid,stat,wchan:24,etime,args; ls -l /proc/" +
+    auto cmd = "(ps -p " + pid + " --ppid " + pid +
+               " -o pid,ppid,pgid,stat,wchan:24,etime,args; grep -E 'State|SigPnd|ShdPnd' /proc/" +
+               pid + "/status; ls -l /proc/" +
                pid + "/fd; gdb -p " + pid + " -batch -ex 'thread apply all bt') >" + path +
                " 2>&1";
     (void)std::system(cmd.c_str());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/io_retry.hpp"
+#include "core/json_step.hpp"
 #include "core/step_journal.hpp"
 #include "stores/memory/memory_checkpoint_store.hpp"
 #include "tests/support/checkpoint_contract.hpp"
@@ -310,4 +311,83 @@ BOOST_AUTO_TEST_CASE(memory_store_outage_is_transient_and_changes_nothing) {
   store.set_failure(failure_class::none);
   BOOST_REQUIRE(static_cast<bool>(store.load("k", out)));
   BOOST_TEST(out.size() == 1u);
+}
+
+// ---- typed steps ---------------------------------------------------------------------------
+
+namespace shop {
+
+struct reservation {
+  std::string hold;
+  int units = 0;
+  bool operator==(const reservation& o) const { return hold == o.hold && units == o.units; }
+};
+
+void to_json(nlohmann::json& j, const reservation& r) { j = {{"hold", r.hold}, {"units", r.units}}; }
+void from_json(const nlohmann::json& j, reservation& r) {
+  j.at("hold").get_to(r.hold);
+  j.at("units").get_to(r.units);
+}
+
+} // namespace shop
+
+BOOST_AUTO_TEST_CASE(a_typed_step_replays_its_value_and_its_compensation_gets_it) {
+  engine_harness h;
+  h.checkpoints = memory_store();
+  std::mutex mu;
+  std::vector<shop::reservation> seen, undone;
+  std::atomic<int> reserved{0};
+  h.handlers.add_durable("orders", [&](const envelope&, handler_context& ctx) {
+    auto r = json_step<shop::reservation>(
+        ctx, "reserve",
+        [&] {
+          ++reserved;
+          return shop::reservation{"hold-7", 3};
+        },
+        [&](const shop::reservation& back) {
+          std::lock_guard<std::mutex> guard{mu};
+          undone.push_back(back);
+        });
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      seen.push_back(r);
+    }
+    return ctx.attempt == 1 ? outcome::retry("once") : outcome::dead_letter("give up");
+  });
+  h.publish("m-1", "k-1", "{}");
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  h.finish();
+  BOOST_TEST(reserved.load() == 1);
+  BOOST_REQUIRE(seen.size() == 2u);
+  BOOST_TEST((seen[1] == shop::reservation{"hold-7", 3})); // read back from JSON
+  BOOST_REQUIRE(undone.size() == 1u);
+  BOOST_TEST((undone[0] == shop::reservation{"hold-7", 3}));
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_type_is_dead_lettered_not_retried) {
+  engine_harness h;
+  h.checkpoints = memory_store();
+  h.cfg.retry.max_attempts = 5;
+  std::atomic<int> calls{0};
+  h.handlers.add_durable("orders", [&](const envelope&, handler_context& ctx) -> outcome {
+    if (++calls == 1) {
+      json_step<int>(ctx, "reserve", [] { return 42; });
+      throw std::runtime_error("fails once");
+    }
+    // The "new code" reads the step as a reservation.
+    json_step<shop::reservation>(ctx, "reserve", [] { return shop::reservation{}; });
+    return outcome::ok();
+  });
+  h.publish("m-1", "k-1", "{}");
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 2);
+  BOOST_TEST(m.dead_lettered == 1u);
+  auto dlq = h.transport->dead_letters();
+  BOOST_REQUIRE(dlq.size() == 1u);
+  BOOST_TEST(dlq[0].record.reason.find("step reserve: its checkpoint does not read as the "
+                                       "step's type") == 0u,
+             dlq[0].record.reason);
 }
