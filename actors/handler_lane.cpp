@@ -302,7 +302,7 @@ void handler_lane::gather_batch(work_batch& items) {
   if (entry == nullptr || !entry->batch) {
     return;
   }
-  const auto& topic = items.front().msg.topic;
+  const std::string topic = items.front().msg.topic; // a copy: take_until grows `items`
   auto of_topic = [&] {
     return static_cast<std::size_t>(std::count_if(
         items.begin(), items.end(), [&](const work_item& w) { return w.msg.topic == topic; }));
