@@ -167,6 +167,7 @@ BOOST_AUTO_TEST_CASE(a_timeout_fails_the_whole_batch) {
   h.cfg.engine.workers = 1;
   batch_log log;
   std::atomic<int> calls{0};
+  std::atomic<bool> timed_out_call_done{false};
   h.handlers.add_batch(
       "orders",
       [&](const std::vector<const envelope*>& batch, handler_context& ctx) {
@@ -175,6 +176,7 @@ BOOST_AUTO_TEST_CASE(a_timeout_fails_the_whole_batch) {
           while (!ctx.is_cancelled()) {
             std::this_thread::sleep_for(5ms);
           }
+          timed_out_call_done = true;
         }
         return std::vector<batch_item_failure>{};
       },
@@ -182,6 +184,9 @@ BOOST_AUTO_TEST_CASE(a_timeout_fails_the_whole_batch) {
   h.publish_many(4);
   h.start();
   BOOST_REQUIRE(h.run_to_end());
+  // The abandoned call reads this frame's variables until it lets go.
+  BOOST_TEST(eventually([&] { return timed_out_call_done.load(); }, 5000ms));
+  std::this_thread::sleep_for(20ms);
   auto m = h.finish();
   BOOST_TEST(m.timeouts == 1u);
   BOOST_TEST(m.retried == log.calls.front().size());

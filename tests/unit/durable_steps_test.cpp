@@ -201,6 +201,7 @@ BOOST_AUTO_TEST_CASE(a_crash_mid_compensation_runs_each_compensation_once) {
   h.cfg.retry.max_attempts = 5;
   work_log log;
   std::atomic<int> charge_undo_starts{0};
+  std::atomic<bool> crashed_call_done{false};
   h.handlers.add_durable("orders", [&](const envelope&, handler_context& ctx) {
     ctx.step("reserve", logged(log, "reserve", "r"), undo(log, "reserve"));
     ctx.step("charge", logged(log, "charge", "c"), [&](const std::string&) {
@@ -208,6 +209,7 @@ BOOST_AUTO_TEST_CASE(a_crash_mid_compensation_runs_each_compensation_once) {
         while (!ctx.is_cancelled()) {
           std::this_thread::sleep_for(5ms); // "crashed" mid-compensation
         }
+        crashed_call_done = true;
         throw std::runtime_error("killed");
       }
       log.ran("undo charge");
@@ -218,6 +220,9 @@ BOOST_AUTO_TEST_CASE(a_crash_mid_compensation_runs_each_compensation_once) {
   h.publish("m-1", "k-1", "{}");
   h.start();
   BOOST_REQUIRE(h.run_to_end());
+  // The abandoned call reads this frame's variables until it lets go.
+  BOOST_TEST(eventually([&] { return crashed_call_done.load(); }, 5000ms));
+  std::this_thread::sleep_for(20ms);
   auto m = h.finish();
   BOOST_TEST(m.timeouts == 1u);
   BOOST_TEST(m.dead_lettered == 1u);
