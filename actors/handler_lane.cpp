@@ -182,7 +182,7 @@ bool handler_lane::run_unit(lane_unit& unit) {
         ++run_handled;
         i = end - 1;
       } else {
-        if (!handle(unit, i)) {
+        if (!handle(unit, i, entry)) {
           return false;
         }
         ++run_handled;
@@ -237,9 +237,8 @@ void handler_lane::give_back_rest(lane_unit& unit, std::size_t first) {
   ctx_->queue.put_back(std::move(rest));
 }
 
-bool handler_lane::handle(lane_unit& unit, std::size_t i) {
+bool handler_lane::handle(lane_unit& unit, std::size_t i, const handler_entry* entry) {
   auto& item = unit.items[i];
-  const auto* entry = ctx_->handlers.find(item.msg.topic);
   if (entry == nullptr) {
     if (ctx_->config.engine.unknown_topic == unknown_topic_policy::ack) {
       ctx_->metrics.unrouted.fetch_add(1, std::memory_order_relaxed);
@@ -303,15 +302,19 @@ void handler_lane::gather_batch(work_batch& items) {
     return;
   }
   const std::string topic = items.front().msg.topic; // a copy: take_until grows `items`
-  auto of_topic = [&] {
-    return static_cast<std::size_t>(std::count_if(
-        items.begin(), items.end(), [&](const work_item& w) { return w.msg.topic == topic; }));
+  // Counted as they come: each take is looked at once.
+  auto of_topic = [&](std::size_t from) {
+    return static_cast<std::size_t>(
+        std::count_if(items.begin() + static_cast<std::ptrdiff_t>(from), items.end(),
+                      [&](const work_item& w) { return w.msg.topic == topic; }));
   };
   const auto deadline = clock::now() + entry->limits.window;
-  for (auto have = of_topic(); have < entry->limits.max && !stop_.load(); have = of_topic()) {
-    if (!ctx_->queue.take_until(items.size() + (entry->limits.max - have), items, deadline)) {
+  for (auto have = of_topic(0); have < entry->limits.max && !stop_.load();) {
+    auto before = items.size();
+    if (!ctx_->queue.take_until(before + (entry->limits.max - have), items, deadline)) {
       break; // the window closed
     }
+    have += of_topic(before);
   }
 }
 

@@ -86,7 +86,8 @@ private:
   // Returns false when the worker took the unit over.
   bool run_unit(lane_unit& unit);
   // Handles item `i` with its handler; false when the worker took it over.
-  bool handle(lane_unit& unit, std::size_t i);
+  // Runs items[i] with `entry`, the handler of its topic (null: none).
+  bool handle(lane_unit& unit, std::size_t i, const handler_entry* entry);
   // Runs the batch handler of items[i]'s topic on items[i..] of that topic
   // (at most its limit) and decides each, setting `end` one past the last;
   // false when it was taken over.

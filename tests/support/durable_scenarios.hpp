@@ -107,10 +107,7 @@ inline void scenario_replay_after_failure(std::shared_ptr<checkpoint_store> stor
     ctx.step("mail", logged(log, "mail", charge));
     return outcome::ok();
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(m.acked == 1u);
   BOOST_TEST(m.retried == 1u);
   BOOST_TEST(log.times("reserve") == 1);
@@ -133,10 +130,7 @@ inline void scenario_replay_mismatch(std::shared_ptr<checkpoint_store> store) {
     ctx.step(++calls == 1 ? "reserve" : "reserve-v2", [] { return std::string{"x"}; });
     throw std::runtime_error("fails once");
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(calls.load() == 2);
   BOOST_TEST(m.dead_lettered == 1u);
   auto dlq = h.transport->dead_letters();
@@ -157,10 +151,7 @@ inline void scenario_compensations_on_dead_letter(std::shared_ptr<checkpoint_sto
     ctx.step("mail", logged(log, "mail", "m"), undo(log, "mail"));
     return outcome::dead_letter("address rejected");
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(m.dead_lettered == 1u);
   BOOST_TEST(m.compensations == 3u);
   std::vector<std::string> want{"reserve",      "charge",       "note",         "mail",
@@ -186,10 +177,7 @@ inline void scenario_compensations_on_budget_exhaustion(
     ctx.step("charge", logged(log, "charge", "c"), undo(log, "charge"));
     throw std::runtime_error("mail server down");
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(calls.load() == 3);
   BOOST_TEST(m.dead_lettered == 1u);
   BOOST_TEST(log.times("reserve") == 1);
@@ -227,10 +215,7 @@ inline void scenario_children(std::shared_ptr<checkpoint_store> store) {
     rollback_failures = b.rollback().size();
     return outcome::ok();
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(m.acked == 1u);
   BOOST_TEST(rollback_failures.load() == 0u);
   BOOST_REQUIRE(seen.size() == 2u);
@@ -281,10 +266,7 @@ inline void scenario_failed_flush_retries(std::shared_ptr<checkpoint_store> inne
     ctx.step("charge", logged(log, "charge", "c"));
     return outcome::ok();
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(acked_before_second.load() == 0u); // nothing acked after the failed flush
   BOOST_TEST(m.retried == 1u);
   BOOST_TEST(m.acked == 1u);
@@ -332,3 +314,28 @@ inline void scenario_crash_between_flush_and_ack(std::shared_ptr<checkpoint_stor
 }
 
 } // namespace mailroom::testing
+
+/// Defines every scenario above as a Boost test case on the store `make()`
+/// returns, so the memory and the Redis suites list them once, here.
+#define MAILROOM_DURABLE_SCENARIO_CASES(make)                                              \
+  BOOST_AUTO_TEST_CASE(replay_after_failure) { scenario_replay_after_failure(make()); }   \
+  BOOST_AUTO_TEST_CASE(replay_mismatch_dead_letters) { scenario_replay_mismatch(make()); } \
+  BOOST_AUTO_TEST_CASE(compensations_on_dead_letter) {                                     \
+    scenario_compensations_on_dead_letter(make());                                         \
+  }                                                                                        \
+  BOOST_AUTO_TEST_CASE(compensations_on_budget_exhaustion) {                               \
+    scenario_compensations_on_budget_exhaustion(make());                                   \
+  }                                                                                        \
+  BOOST_AUTO_TEST_CASE(children_do_not_collide_or_inherit) { scenario_children(make()); }  \
+  BOOST_AUTO_TEST_CASE(batch_mode_writes_once_per_message) {                               \
+    scenario_writes_per_message(make(), step_mode::batch, 10);                             \
+  }                                                                                        \
+  BOOST_AUTO_TEST_CASE(per_step_mode_writes_once_per_step) {                               \
+    scenario_writes_per_message(make(), step_mode::per_step, 30);                          \
+  }                                                                                        \
+  BOOST_AUTO_TEST_CASE(failed_flush_retries_and_acks_nothing) {                            \
+    scenario_failed_flush_retries(make());                                                 \
+  }                                                                                        \
+  BOOST_AUTO_TEST_CASE(crash_between_flush_and_ack_replays) {                              \
+    scenario_crash_between_flush_and_ack(make());                                          \
+  }

@@ -139,6 +139,15 @@ struct engine_harness {
     return eng->wait_for(limit);
   }
 
+  /// Publishes one message "m-1" (key "k-1"), starts the engine, lets it
+  /// settle everything and returns its final counters.
+  metrics_snapshot run_one() {
+    publish("m-1", "k-1", "{}");
+    start();
+    BOOST_REQUIRE(run_to_end());
+    return finish();
+  }
+
   /// Stops the engine and returns its final counters.
   metrics_snapshot finish() {
     eng->stop();

@@ -137,27 +137,7 @@ BOOST_AUTO_TEST_CASE(a_cancelled_call_starts_no_more_steps) {
 
 // ---- through the engine, on the memory store ------------------------------------------
 
-BOOST_AUTO_TEST_CASE(replay_after_failure) { scenario_replay_after_failure(memory_store()); }
-BOOST_AUTO_TEST_CASE(replay_mismatch_dead_letters) { scenario_replay_mismatch(memory_store()); }
-BOOST_AUTO_TEST_CASE(compensations_on_dead_letter) {
-  scenario_compensations_on_dead_letter(memory_store());
-}
-BOOST_AUTO_TEST_CASE(compensations_on_budget_exhaustion) {
-  scenario_compensations_on_budget_exhaustion(memory_store());
-}
-BOOST_AUTO_TEST_CASE(children_do_not_collide_or_inherit) { scenario_children(memory_store()); }
-BOOST_AUTO_TEST_CASE(batch_mode_writes_once_per_message) {
-  scenario_writes_per_message(memory_store(), step_mode::batch, 10);
-}
-BOOST_AUTO_TEST_CASE(per_step_mode_writes_once_per_step) {
-  scenario_writes_per_message(memory_store(), step_mode::per_step, 30);
-}
-BOOST_AUTO_TEST_CASE(failed_flush_retries_and_acks_nothing) {
-  scenario_failed_flush_retries(memory_store());
-}
-BOOST_AUTO_TEST_CASE(crash_between_flush_and_ack_replays) {
-  scenario_crash_between_flush_and_ack(memory_store());
-}
+MAILROOM_DURABLE_SCENARIO_CASES(memory_store)
 
 BOOST_AUTO_TEST_CASE(a_failing_compensation_is_retried_then_recorded_in_the_dlq) {
   engine_harness h;
@@ -177,10 +157,7 @@ BOOST_AUTO_TEST_CASE(a_failing_compensation_is_retried_then_recorded_in_the_dlq)
     });
     return outcome::dead_letter("card declined");
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(refunds.load() == 4); // tried, and retried three times
   BOOST_TEST(releases.load() == 3);
   BOOST_TEST(m.compensations == 1u);
@@ -244,10 +221,7 @@ BOOST_AUTO_TEST_CASE(a_store_outage_at_load_retries_then_redelivers) {
     ctx.step("a", [] { return std::string{"1"}; });
     return outcome::ok();
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(calls.load() == 1); // never called without its history
   BOOST_TEST(store->load_calls.load() == 5);
   BOOST_TEST(m.checkpoint_errors == 4u);
@@ -264,10 +238,7 @@ BOOST_AUTO_TEST_CASE(a_fatal_store_error_is_not_retried) {
   h.handlers.add_durable("orders", [&](const envelope&, handler_context&) {
     return outcome::ok();
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(store->load_calls.load() == 2); // one refused call, then the redelivery's
   BOOST_TEST(m.checkpoint_errors == 1u);
   BOOST_TEST(m.retried == 1u);
@@ -289,10 +260,7 @@ BOOST_AUTO_TEST_CASE(a_plain_handler_calling_a_step_is_told_why) {
     ctx.step("a", [] { return std::string{}; });
     return outcome::ok();
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  h.finish();
+  h.run_one();
   auto dlq = h.transport->dead_letters();
   BOOST_REQUIRE(dlq.size() == 1u);
   BOOST_TEST(dlq[0].record.reason.find("durable steps need a handler registered with "
@@ -359,10 +327,7 @@ BOOST_AUTO_TEST_CASE(a_typed_step_replays_its_value_and_its_compensation_gets_it
     }
     return ctx.attempt == 1 ? outcome::retry("once") : outcome::dead_letter("give up");
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  h.finish();
+  h.run_one();
   BOOST_TEST(reserved.load() == 1);
   BOOST_REQUIRE(seen.size() == 2u);
   BOOST_TEST((seen[1] == shop::reservation{"hold-7", 3})); // read back from JSON
@@ -384,10 +349,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_type_is_dead_lettered_not_retried) 
     json_step<shop::reservation>(ctx, "reserve", [] { return shop::reservation{}; });
     return outcome::ok();
   });
-  h.publish("m-1", "k-1", "{}");
-  h.start();
-  BOOST_REQUIRE(h.run_to_end());
-  auto m = h.finish();
+  auto m = h.run_one();
   BOOST_TEST(calls.load() == 2);
   BOOST_TEST(m.dead_lettered == 1u);
   auto dlq = h.transport->dead_letters();

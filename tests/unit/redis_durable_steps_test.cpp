@@ -43,27 +43,7 @@ std::shared_ptr<checkpoint_store> redis_store() {
 
 } // namespace
 
-BOOST_AUTO_TEST_CASE(replay_after_failure) { scenario_replay_after_failure(redis_store()); }
-BOOST_AUTO_TEST_CASE(replay_mismatch_dead_letters) { scenario_replay_mismatch(redis_store()); }
-BOOST_AUTO_TEST_CASE(compensations_on_dead_letter) {
-  scenario_compensations_on_dead_letter(redis_store());
-}
-BOOST_AUTO_TEST_CASE(compensations_on_budget_exhaustion) {
-  scenario_compensations_on_budget_exhaustion(redis_store());
-}
-BOOST_AUTO_TEST_CASE(children_do_not_collide_or_inherit) { scenario_children(redis_store()); }
-BOOST_AUTO_TEST_CASE(batch_mode_writes_once_per_message) {
-  scenario_writes_per_message(redis_store(), step_mode::batch, 10);
-}
-BOOST_AUTO_TEST_CASE(per_step_mode_writes_once_per_step) {
-  scenario_writes_per_message(redis_store(), step_mode::per_step, 30);
-}
-BOOST_AUTO_TEST_CASE(failed_flush_retries_and_acks_nothing) {
-  scenario_failed_flush_retries(redis_store());
-}
-BOOST_AUTO_TEST_CASE(crash_between_flush_and_ack_replays) {
-  scenario_crash_between_flush_and_ack(redis_store());
-}
+MAILROOM_DURABLE_SCENARIO_CASES(redis_store)
 
 BOOST_AUTO_TEST_CASE(redis_store_passes_the_checkpoint_contract) {
   auto store = redis_store();
