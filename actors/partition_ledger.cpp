@@ -56,15 +56,22 @@ void partition_ledger::revoke(const std::vector<topic_partition>& partitions) {
     ++since; // the poll under way, if any, may have fetched them before
   }
   for (const auto& p : partitions) {
-    revoked_since_[p] = since;
+    revoked_[p] = {since, p.assignment};
   }
-  any_revoked_.store(!revoked_since_.empty(), std::memory_order_release);
+  any_revoked_.store(!revoked_.empty(), std::memory_order_release);
 }
 
 bool partition_ledger::revoked_slow(const work_item& item) const {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto it = revoked_since_.find(topic_partition{item.msg.topic, item.msg.handle.partition});
-  return it != revoked_since_.end() && item.epoch < it->second;
+  auto it = revoked_.find(topic_partition{item.msg.topic, item.msg.handle.partition});
+  if (it == revoked_.end()) {
+    return false;
+  }
+  const auto& mark = it->second;
+  if (mark.assignment != 0 && item.msg.handle.assignment != 0) {
+    return item.msg.handle.assignment <= mark.assignment;
+  }
+  return item.epoch < mark.since_epoch;
 }
 
 std::size_t partition_ledger::held_locked(const std::vector<topic_partition>& partitions) const {

@@ -26,6 +26,12 @@ namespace mailroom {
 /// of it stamped before N revoked (from another thread: up to N): dedupe and
 /// the lanes drop those instead of dispatching or running them. A delivery
 /// of it from a later poll (the partition assigned here again) is not.
+///
+/// Where the transport numbers its assignments, the number decides instead:
+/// a revocation from another thread cannot tell by epochs the old
+/// assignment's deliveries from those of the next one that a poll under way
+/// returns (a Kafka eager rebalance revokes and assigns within one poll's
+/// wait), and dropping those would stall the partition for good.
 class partition_ledger {
 public:
   /// Counts `batch[first..]` as held (its partitioned deliveries).
@@ -81,8 +87,11 @@ private:
   mutable std::mutex mutex_;
   std::condition_variable released_;
   std::unordered_map<topic_partition, std::size_t, partition_hash> held_;
-  // The poll epoch from which deliveries of a revoked partition count again.
-  std::unordered_map<topic_partition, std::uint64_t, partition_hash> revoked_since_;
+  struct revocation_mark {
+    std::uint64_t since_epoch = 0; // deliveries of earlier polls are revoked
+    std::uint64_t assignment = 0;  // deliveries of it and earlier ones are; 0: unnumbered
+  };
+  std::unordered_map<topic_partition, revocation_mark, partition_hash> revoked_;
   std::atomic<bool> any_revoked_{false};
   std::atomic<std::uint64_t> epoch_{0};
   std::atomic<std::thread::id> poller_{};

@@ -21,6 +21,10 @@ struct receipt {
   std::uint64_t generation = 0; ///< Delivery generation; a stale one is ignored.
   std::int32_t partition = -1;  ///< Partition, for partitioned transports.
   std::int64_t offset = -1;     ///< Offset within the partition.
+  /// Which assignment of its partition delivered it, numbered upwards by a
+  /// partitioned transport that numbers them (Kafka); 0 when it does not.
+  /// A revocation names the assignment it ends (`topic_partition`).
+  std::uint64_t assignment = 0;
   std::string handle;           ///< Text handle (SQS receipt, stream entry id).
 };
 

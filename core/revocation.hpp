@@ -12,6 +12,11 @@ namespace mailroom {
 struct topic_partition {
   std::string topic;          ///< Topic name.
   std::int32_t partition = 0; ///< Partition number.
+  /// In a revocation: the assignment it ends (`receipt::assignment`); its
+  /// deliveries and earlier ones are revoked, a later assignment's are not,
+  /// whenever they were polled. 0: the transport does not number its
+  /// assignments, and the poll that received a delivery decides (below).
+  std::uint64_t assignment = 0;
 
   friend bool operator==(const topic_partition& a, const topic_partition& b) {
     return a.partition == b.partition && a.topic == b.topic;
@@ -46,6 +51,11 @@ struct revocation_report {
 /// running are settled, so the transport can commit what they acked before
 /// the partitions go. Deliveries of them polled after the call (the
 /// partition assigned here again) are not affected.
+///
+/// A transport that revokes from a thread of its own should number its
+/// assignments (`topic_partition::assignment`): a poll already under way
+/// when it revokes may go on to return deliveries of the partition's next
+/// assignment here, and only the number tells them from the old ones.
 class revocation_listener {
 public:
   virtual ~revocation_listener() = default;

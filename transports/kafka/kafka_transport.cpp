@@ -243,7 +243,7 @@ envelope kafka_transport::envelope_of(const rd_kafka_message_t* m,
   e.ordering_key = text_of(m->key, m->key_len);
   e.handle.partition = m->partition;
   e.handle.offset = m->offset;
-  e.handle.generation = generation;
+  e.handle.assignment = generation;
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name = nullptr;
@@ -414,11 +414,15 @@ void kafka_transport::revoke(rd_kafka_topic_partition_list_t* parts) {
     std::lock_guard<std::mutex> guard{mutex_};
     for (int i = 0; i < parts->cnt; ++i) {
       partition_key key{parts->elems[i].topic, parts->elems[i].partition};
+      std::uint64_t ended = 0;
       if (auto it = partitions_.find(key); it != partitions_.end()) {
         counters_->s.dropped += it->second.drop_buffered();
+        ended = it->second.generation();
       }
       keys.push_back(key);
-      revoked.push_back({key.first, key.second});
+      // Numbered: the engine's poll under way may go on to return records
+      // of the next assignment, and must not drop those (ledger).
+      revoked.push_back({key.first, key.second, ended});
     }
     listener = listener_;
   }
@@ -543,7 +547,7 @@ io_result kafka_transport::poll(std::size_t max, std::chrono::milliseconds wait,
 
 partition_buffer* kafka_transport::owned_locked(const envelope& msg) {
   auto it = partitions_.find({msg.topic, msg.handle.partition});
-  if (it == partitions_.end() || it->second.generation() != msg.handle.generation) {
+  if (it == partitions_.end() || it->second.generation() != msg.handle.assignment) {
     return nullptr;
   }
   return &it->second;
