@@ -86,6 +86,7 @@ struct poller_state {
     }
     if (!r) {
       ctx->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx->metrics.polls_failing.fetch_add(1, std::memory_order_relaxed);
       if (r.failure == failure_class::fatal) {
         // Retrying here would hide it: the poller stops with the reason, the
         // supervisor restarts it, and gives up on the run if it keeps failing.
@@ -99,10 +100,13 @@ struct poller_state {
         looping = true;
         self->delayed_send(self, delay, poll_atom::value);
       }
-    } else if (failures > 0) {
-      spdlog::info("poller: {} answers again after {} failed polls", ctx->source->name(),
-                   failures);
-      failures = 0;
+    } else {
+      ctx->metrics.polls_failing.store(0, std::memory_order_relaxed);
+      if (failures > 0) {
+        spdlog::info("poller: {} answers again after {} failed polls", ctx->source->name(),
+                     failures);
+        failures = 0;
+      }
     }
     auto now = clock::now();
     for (auto& msg : batch.items) {

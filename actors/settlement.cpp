@@ -243,6 +243,9 @@ void settlement::settle(work_batch& items) {
   marks_.clear();
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
+    if (item.handler_us >= 0) {
+      handler_durations_.record(static_cast<std::uint64_t>(item.handler_us));
+    }
     if (parked[i]) {
       continue;
     }
@@ -269,8 +272,9 @@ void settlement::settle(work_batch& items) {
   m.ack_failures.fetch_add(ack_failed, std::memory_order_relaxed);
   m.fenced.fetch_add(fenced, std::memory_order_relaxed);
   m.revoked.fetch_add(revoked, std::memory_order_relaxed);
-  m.add_latencies(latencies_);
+  m.add_latencies(latencies_, handler_durations_);
   latencies_.reset();
+  handler_durations_.reset();
 
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (parked[i]) {

@@ -92,6 +92,7 @@ private:
   bool history_failing_ = false;
   work_batch parked_;
   latency_histogram latencies_;
+  latency_histogram handler_durations_;
 };
 
 } // namespace mailroom

@@ -44,6 +44,9 @@ struct work_item {
   bool async_started = false;
   /// The number of the poll that received it (`partition_ledger`).
   std::uint64_t epoch = 0;
+  /// How long its handler call took, µs; -1 when no call here was timed
+  /// (not run, or asynchronous). A batch call's mean per item.
+  std::int64_t handler_us = -1;
   /// Its partition was revoked before it ran: dropped unsettled, the
   /// partition's next owner receives it.
   bool revoked = false;

@@ -123,6 +123,16 @@ struct progress_settings {
   milliseconds heartbeat{60000};
 };
 
+/// The metrics and health endpoints: the `[http]` section.
+struct http_settings {
+  /// Address to serve `/metrics`, `/healthz` and `/readyz` on, as
+  /// "host:port" (port 0: any free one, logged); empty disables them.
+  /// Default "" (off).
+  std::string listen;
+  /// Longest wait for a store's answer when `/readyz` asks it, ms. Default 500.
+  milliseconds probe_timeout{500};
+};
+
 /// Everything the `mailroom` command is configured with.
 struct app_config {
   /// Engine, retry, dedupe, sweeper and dead-letter settings: the sections
@@ -146,6 +156,8 @@ struct app_config {
   std::map<std::string, handler_spec> topic_handlers;
   /// Progress reports: `[progress]`. Default on, every 1000 ms.
   progress_settings progress;
+  /// Metrics and health endpoints: `[http]`. Default off.
+  http_settings http;
   /// Path of the file this configuration was loaded from; empty when it was
   /// built in code. Default empty.
   std::string source_file;

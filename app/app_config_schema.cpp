@@ -44,6 +44,46 @@ const settings_schema<progress_settings>& progress_schema() {
   return schema;
 }
 
+std::optional<std::pair<std::string, int>> split_listen_address(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return std::nullopt;
+  }
+  auto port_text = text.substr(colon + 1);
+  if (port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  int port = std::stoi(port_text);
+  if (port > 65535) {
+    return std::nullopt;
+  }
+  auto host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2); // [::1]:9464
+  }
+  return std::make_pair(host, port);
+}
+
+const settings_schema<http_settings>& http_schema() {
+  using S = http_settings;
+  static const auto schema = [] {
+    settings_schema<S> s;
+    s.text("listen", &S::listen,
+           "host:port of /metrics, /healthz and /readyz; empty: off",
+           [](const std::string& v) -> setting_rejection {
+             if (v.empty() || split_listen_address(v)) {
+               return {};
+             }
+             return {"host:port (for example \"127.0.0.1:9464\"), or \"\" for off", {}, false};
+           })
+        .duration("probe_timeout_ms", &S::probe_timeout, 1,
+                  "Longest wait for a store's answer to a /readyz probe");
+    return s;
+  }();
+  return schema;
+}
+
 const settings_schema<handler_spec>& handler_schema() {
   using S = handler_spec;
   static const auto schema = [] {

@@ -78,8 +78,15 @@ const section_binding& progress_section() {
   return progress;
 }
 
-const key_list top_keys{"log",     "engine",    "retry",  "dedupe",  "sweeper",  "redis",
-                        "dead_letter", "transport", "source", "handler", "handlers", "progress"};
+const section_binding& http_section() {
+  static const section_binding http{
+      "http", {part(http_schema(), [](app_config& c) -> auto& { return c.http; })}};
+  return http;
+}
+
+const key_list top_keys{"log",         "engine",    "retry",  "dedupe",  "sweeper",
+                        "redis",       "dead_letter", "transport", "source", "handler",
+                        "handlers",    "progress",  "http"};
 
 void read_binding(const config_section& top, const section_binding& b, app_config& cfg,
                   const raw_overrides& raw) {
@@ -190,6 +197,7 @@ app_config build(const toml::table& root, const raw_overrides& raw,
   read_source(top, cfg, registry, raw);
   read_handlers(top, cfg, raw);
   read_binding(top, progress_section(), cfg, raw);
+  read_binding(top, http_section(), cfg, raw);
   // Rules between sections, once everything is read.
   raise_first("", engine_config_problems(cfg.engine_cfg));
   const auto* selected = registry.find(cfg.transport.type);
@@ -278,6 +286,7 @@ std::string render_config(const app_config& cfg) {
     render_handler(r, join("handlers", topic), h);
   }
   render_binding(r, progress_section(), cfg);
+  render_binding(r, http_section(), cfg);
   return r.str();
 }
 

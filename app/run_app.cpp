@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <pthread.h>
 #include <stdexcept>
@@ -11,7 +13,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "app/app_config_schema.hpp"
 #include "app/engine_assembly.hpp"
+#include "app/http_endpoint.hpp"
+#include "app/metrics_exposition.hpp"
+#include "app/readiness.hpp"
 #include "app/logging.hpp"
 #include "app/run_report.hpp"
 #include "core/engine_config_schema.hpp"
@@ -26,7 +32,8 @@ namespace {
 // at once.
 class signal_watch {
 public:
-  explicit signal_watch(engine& e) : engine_(e) {
+  signal_watch(engine& e, std::function<void()> on_drain)
+      : engine_(e), on_drain_(std::move(on_drain)) {
     thread_ = std::thread([this] { run(); });
   }
 
@@ -60,6 +67,9 @@ private:
       if (count_.fetch_add(1) == 0) {
         spdlog::warn("received {}: draining (send it again to exit at once)",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
+        if (on_drain_) {
+          on_drain_(); // before the drain, so /readyz says so at once
+        }
         engine_.request_stop();
       } else {
         static const char msg[] = "mailroom: second signal, exiting now\n";
@@ -70,11 +80,54 @@ private:
   }
 
   engine& engine_;
+  std::function<void()> on_drain_;
   std::thread thread_;
   std::atomic<bool> done_{false};
   std::atomic<int> count_{0};
 };
 
+// /metrics, /healthz and /readyz of one run, when [http] listen is set.
+class operator_endpoints {
+public:
+  operator_endpoints(const app_config& cfg, engine& e, transport& t)
+      : ready_(cfg), engine_(e), transport_(t),
+        max_in_flight_(static_cast<std::int64_t>(cfg.engine_cfg.engine.max_in_flight)) {
+    auto address = split_listen_address(cfg.http.listen); // vetted by the config
+    http_routes routes;
+    routes.metrics = [this] { return metrics(); };
+    routes.health = [this] {
+      return engine_.stopped() ? http_answer{503, "text/plain", "stopped\n"}
+                               : http_answer{200, "text/plain", "ok\n"};
+    };
+    routes.ready = [this] {
+      auto r = ready_.check(engine_.metrics());
+      return http_answer{r.ready ? 200 : 503, "application/json", r.json + "\n"};
+    };
+    server_ = std::make_unique<http_endpoint>(address->first, address->second, routes);
+    spdlog::info("http: /metrics, /healthz and /readyz on {}:{}", address->first,
+                 server_->port());
+  }
+
+  void draining() { ready_.set_draining(); }
+
+private:
+  http_answer metrics() {
+    exposition_input in;
+    in.metrics = engine_.metrics();
+    in.transport = transport_.name();
+    in.max_in_flight = max_in_flight_;
+    in.transport_gauges = transport_.gauges();
+    in.draining = ready_.draining();
+    in.ready = ready_.check(in.metrics).ready;
+    return {200, "text/plain; version=0.0.4; charset=utf-8", prometheus_text(in)};
+  }
+
+  readiness ready_;
+  engine& engine_;
+  transport& transport_;
+  std::int64_t max_in_flight_;
+  std::unique_ptr<http_endpoint> server_; // last: stopped before the rest goes
+};
 
 } // namespace
 
@@ -93,12 +146,20 @@ int run_app(const app_config& cfg, const transport_registry& registry) {
   engine e{engine_cfg, std::move(assembled.parts)};
   run_report report{cfg.progress.heartbeat, cfg.log.format == "json"};
   e.start();
+  std::unique_ptr<operator_endpoints> endpoints;
+  if (!cfg.http.listen.empty()) {
+    endpoints = std::make_unique<operator_endpoints>(cfg, e, t);
+  }
   auto& source = instance.source;
   if (source) {
     source->start();
   }
   {
-    signal_watch signals{e};
+    signal_watch signals{e, [&endpoints] {
+                           if (endpoints) {
+                             endpoints->draining();
+                           }
+                         }};
     while (!e.wait_for(cfg.progress.interval)) {
       if (cfg.progress.enabled) {
         report.progress(e.metrics());

@@ -31,6 +31,24 @@ void latency_histogram::merge(const latency_histogram& other) {
   }
   total_ += other.total_;
   max_ = std::max(max_, other.max_);
+  sum_ += other.sum_;
+}
+
+void latency_histogram::cumulative(const std::uint64_t* bounds_us, std::uint64_t* out,
+                                   std::size_t n) const {
+  std::fill(out, out + n, 0);
+  std::size_t b = 0;
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < counts_.size() && b < n; ++i) {
+    // Every bound below this bucket's top has all the samples seen so far.
+    while (b < n && upper_bound_of(static_cast<int>(i)) > bounds_us[b]) {
+      out[b++] = seen;
+    }
+    seen += counts_[i];
+  }
+  for (; b < n; ++b) {
+    out[b] = seen;
+  }
 }
 
 std::uint64_t latency_histogram::quantile(double q) const {
@@ -53,6 +71,7 @@ void latency_histogram::reset() {
   counts_.fill(0);
   total_ = 0;
   max_ = 0;
+  sum_ = 0;
 }
 
 } // namespace mailroom

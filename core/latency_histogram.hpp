@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace mailroom {
@@ -15,6 +16,7 @@ public:
   void record(std::uint64_t us) {
     ++counts_[index_of(us)];
     ++total_;
+    sum_ += us;
     if (us > max_) {
       max_ = us;
     }
@@ -32,6 +34,14 @@ public:
   /// Returns the largest sample in microseconds.
   std::uint64_t max() const { return max_; }
 
+  /// Returns the sum of every sample in microseconds.
+  std::uint64_t sum() const { return sum_; }
+
+  /// Fills `out[i]` with the number of samples at most `bounds_us[i]`
+  /// (ascending bounds), to within a sub-bucket (6 %): what a Prometheus
+  /// histogram's cumulative `le` buckets hold.
+  void cumulative(const std::uint64_t* bounds_us, std::uint64_t* out, std::size_t n) const;
+
   /// Forgets every sample.
   void reset();
 
@@ -45,6 +55,7 @@ private:
   std::array<std::uint64_t, groups * sub_count> counts_{};
   std::uint64_t total_ = 0;
   std::uint64_t max_ = 0;
+  std::uint64_t sum_ = 0;
 };
 
 } // namespace mailroom

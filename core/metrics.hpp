@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -51,6 +52,18 @@ namespace mailroom {
   X(compensation_failures, "Compensations that failed after their retries")           \
   X(checkpoint_errors, "Checkpoint store calls that failed")
 
+/// A latency distribution as Prometheus histograms expose it: cumulative
+/// counts at fixed bounds (seconds: 1 ms to 60 s), the count and the sum.
+struct latency_buckets {
+  /// The bounds, µs, ascending; the +Inf bucket is `count`.
+  static constexpr std::array<std::uint64_t, 12> bounds_us{
+      1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000, 10000000,
+      60000000};
+  std::array<std::uint64_t, 12> at_most{}; ///< Samples at most each bound.
+  std::uint64_t count = 0;                 ///< Every sample.
+  std::uint64_t sum_us = 0;                ///< Their sum, µs.
+};
+
 /// A point-in-time copy of the engine's counters and gauges.
 struct metrics_snapshot {
 #define MAILROOM_SNAPSHOT_FIELD(name, help) std::uint64_t name = 0;
@@ -63,6 +76,13 @@ struct metrics_snapshot {
   std::uint64_t p50_us = 0;        ///< Median receive-to-settle latency, µs.
   std::uint64_t p99_us = 0;        ///< 99th percentile latency, µs.
   std::uint64_t max_us = 0;        ///< Largest latency, µs.
+  /// Consecutive failed transport polls up to now (0 while polls succeed).
+  std::uint64_t polls_failing = 0;
+  /// Receive-to-settle latency of every settled message.
+  latency_buckets latency;
+  /// Handler call durations: each blocking call, and each batch handler
+  /// call's mean per message; asynchronous calls are not timed.
+  latency_buckets handler_durations;
 
   /// Returns the number of messages settled one way or another.
   std::uint64_t settled() const {
@@ -78,8 +98,10 @@ struct metrics_snapshot {
 /// The engine's counters, shared by every actor and lane.
 ///
 /// Counters are relaxed atomics bumped once per batch, not per message, so
-/// they cost nothing measurable on the hot path. Latencies are merged into
-/// one histogram under a lock, also once per batch.
+/// they cost nothing measurable on the hot path, and a reader (a metrics
+/// scrape) loads them without a lock. Latencies are merged into two
+/// histograms under one lock, also once per batch; a snapshot copies them
+/// out under it.
 class engine_metrics {
 public:
 #define MAILROOM_ATOMIC_FIELD(name, help) std::atomic<std::uint64_t> name{0};
@@ -88,6 +110,8 @@ public:
 
   /// Messages taken by lanes and not yet decided (gauge).
   std::atomic<std::int64_t> running{0};
+  /// Consecutive failed polls (gauge, set by the poller).
+  std::atomic<std::uint64_t> polls_failing{0};
 
   /// Adds `n` messages to the in-flight gauge and tracks its peak.
   void enter(std::int64_t n);
@@ -101,6 +125,9 @@ public:
   /// Merges a batch's latencies into the engine-wide histogram.
   void add_latencies(const latency_histogram& h);
 
+  /// Merges a batch's latencies and handler durations, under one lock.
+  void add_latencies(const latency_histogram& latencies, const latency_histogram& handlers);
+
   /// Returns a copy of every counter and the latency percentiles; `waiting`
   /// is left for the engine to fill in.
   metrics_snapshot snapshot() const;
@@ -110,6 +137,7 @@ private:
   std::atomic<std::int64_t> in_flight_peak_{0};
   mutable std::mutex latency_mutex_;
   latency_histogram latency_;
+  latency_histogram handler_durations_;
 };
 
 } // namespace mailroom

@@ -34,6 +34,15 @@ struct lease_terms {
   std::chrono::milliseconds renew_every;
 };
 
+/// One sample of a transport's own gauge, as a metrics scrape shows it:
+/// `mailroom_<name>{labels} value`.
+struct transport_gauge {
+  std::string name; ///< Metric name without the prefix ("kafka_consumer_lag").
+  std::string help; ///< One line that says what it measures.
+  std::vector<std::pair<std::string, std::string>> labels; ///< (label, value).
+  double value = 0;
+};
+
 /// The broker seam: every transport adapter implements these calls.
 ///
 /// Calls may block (they do network I/O in the real adapters), so the engine
@@ -136,6 +145,11 @@ public:
   virtual std::vector<std::pair<std::string, std::uint64_t>> stats_report() const {
     return {};
   }
+
+  /// Returns the transport's own gauges for the metrics endpoint: per
+  /// partition positions and lag on Kafka, and the like. Called by a scrape
+  /// on its own thread: it must not block on the broker. Default none.
+  virtual std::vector<transport_gauge> gauges() const { return {}; }
 
   /// Returns true when a finite source has delivered and settled everything.
   /// Endless transports (brokers) always return false.

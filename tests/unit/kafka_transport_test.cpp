@@ -115,6 +115,17 @@ BOOST_AUTO_TEST_CASE(a_commit_never_passes_an_unsettled_offset) {
   BOOST_REQUIRE(static_cast<bool>(t.ack(later)));
   std::this_thread::sleep_for(500ms);
   BOOST_TEST(committed_offsets(shared_broker(), group, topic, 1)[0] == 0);
+  // The metrics endpoint's view: all five still lag (offset 0 unsettled).
+  auto gauge = [&](const std::string& name) {
+    for (const auto& g : t.gauges()) {
+      if (g.name == name && g.labels.size() == 2 && g.labels[0].second == topic &&
+          g.labels[1].second == "0") {
+        return g.value;
+      }
+    }
+    return -1.0;
+  };
+  BOOST_TEST(gauge("kafka_consumer_lag") == 5);
   BOOST_REQUIRE(static_cast<bool>(t.ack({&got[0]})));
   bool caught_up = false;
   for (int i = 0; i < 100 && !caught_up; ++i) {
@@ -122,6 +133,8 @@ BOOST_AUTO_TEST_CASE(a_commit_never_passes_an_unsettled_offset) {
     caught_up = committed_offsets(shared_broker(), group, topic, 1)[0] == 5;
   }
   BOOST_TEST(caught_up);
+  BOOST_TEST(gauge("kafka_consumer_lag") == 0);
+  BOOST_TEST(gauge("kafka_committed_offset") == 5);
   BOOST_REQUIRE(static_cast<bool>(t.close()));
   BOOST_TEST(committed_offsets(shared_broker(), group, topic, 1)[0] == 5);
   BOOST_TEST(t.stats().commits >= 2u);

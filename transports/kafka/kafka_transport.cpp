@@ -501,8 +501,13 @@ void kafka_transport::close_consumer() {
                  settings_.close_timeout.count());
   }
   queue.reset();
-  rd_kafka_destroy_flags(rk_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-  rk_ = nullptr;
+  rd_kafka_t* rk = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{mutex_}; // a metrics scrape may be reading it
+    rk = rk_;
+    rk_ = nullptr;
+  }
+  rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 // ---- the engine's calls ------------------------------------------------------------
@@ -662,6 +667,34 @@ std::vector<std::pair<std::string, std::uint64_t>> kafka_transport::stats_report
   return {{"offset commits", s.commits},
           {"rebalances served", s.rebalances},
           {"records dropped at revocations", s.dropped}};
+}
+
+std::vector<transport_gauge> kafka_transport::gauges() const {
+  std::vector<transport_gauge> out;
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (rk_ == nullptr) {
+    return out;
+  }
+  for (const auto& [key, buf] : partitions_) {
+    std::vector<std::pair<std::string, std::string>> labels{
+        {"topic", key.first}, {"partition", std::to_string(key.second)}};
+    auto point = buf.commit_point();
+    if (buf.committed >= 0) {
+      out.push_back({"kafka_committed_offset", "Offset committed last, per assigned partition",
+                     labels, static_cast<double>(buf.committed)});
+    }
+    // The high watermark librdkafka last saw in a fetch reply: no broker call.
+    std::int64_t low = 0, high = 0;
+    if (point >= 0 && rd_kafka_get_watermark_offsets(rk_, key.first.c_str(), key.second, &low,
+                                                     &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0) {
+      out.push_back({"kafka_consumer_lag",
+                     "Records of an assigned partition not yet settled here: the high "
+                     "watermark minus the offset a commit may name",
+                     labels, static_cast<double>(std::max<std::int64_t>(0, high - point))});
+    }
+  }
+  return out;
 }
 
 kafka_stats kafka_transport::stats() const {

@@ -113,6 +113,7 @@ public:
 
   /// Returns the commits, rebalances and dropped records of the run.
   std::vector<std::pair<std::string, std::uint64_t>> stats_report() const override;
+  std::vector<transport_gauge> gauges() const override;
 
   /// Commits what is settled, leaves the group (bounded by `close_timeout`)
   /// and stops the consumer thread. Later polls return empty.

@@ -1,0 +1,165 @@
+#include "app/metrics_exposition.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <type_traits>
+
+#include "core/process_stats.hpp"
+
+namespace mailroom {
+
+std::string escaped_label_value(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// The shortest text that reads back as `v` ("0.0025", not "0.0025000000000000001").
+std::string number(double v) {
+  char buf[64];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) {
+      break;
+    }
+  }
+  return buf;
+}
+
+template <class T, class = std::enable_if_t<std::is_integral<T>::value>>
+std::string number(T v) {
+  return std::to_string(v);
+}
+
+// Writes one metric family: its HELP and TYPE lines, then its samples.
+class family_writer {
+public:
+  family_writer(std::string& out, std::string labels) : out_(out), labels_(std::move(labels)) {}
+
+  void header(const std::string& name, const char* type, const std::string& help) {
+    out_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+
+  template <class T>
+  void sample(const std::string& name, T value, const std::string& extra = {}) {
+    out_ += name + "{" + labels_ + (extra.empty() ? "" : "," + extra) + "} " + number(value) +
+            "\n";
+  }
+
+  template <class T>
+  void single(const std::string& name, const char* type, const std::string& help, T value) {
+    header(name, type, help);
+    sample(name, value);
+  }
+
+  void histogram(const std::string& name, const std::string& help,
+                 const latency_buckets& b) {
+    header(name, "histogram", help);
+    for (std::size_t i = 0; i < b.at_most.size(); ++i) {
+      auto le = number(static_cast<double>(latency_buckets::bounds_us[i]) / 1e6);
+      sample(name + "_bucket", b.at_most[i], "le=\"" + le + "\"");
+    }
+    sample(name + "_bucket", b.count, "le=\"+Inf\"");
+    sample(name + "_sum", static_cast<double>(b.sum_us) / 1e6);
+    sample(name + "_count", b.count);
+  }
+
+private:
+  std::string& out_;
+  std::string labels_;
+};
+
+void write_engine(family_writer& w, const exposition_input& in) {
+  const auto& m = in.metrics;
+#define MAILROOM_EXPOSE_COUNTER(name, help) \
+  w.single("mailroom_" #name "_total", "counter", help, m.name);
+  MAILROOM_ENGINE_COUNTERS(MAILROOM_EXPOSE_COUNTER)
+#undef MAILROOM_EXPOSE_COUNTER
+  w.single("mailroom_received_total", "counter",
+           "Messages that entered the engine: polled plus re-dispatched", m.received());
+  w.single("mailroom_settled_total", "counter",
+           "Messages settled one way or another (acked, retried, deferred, dead-lettered, "
+           "rejected, revoked, fenced, ack failures)",
+           m.settled());
+  w.single("mailroom_in_flight", "gauge", "Messages in the engine now", m.in_flight);
+  w.single("mailroom_in_flight_peak", "gauge", "Most messages in the engine at once so far",
+           m.in_flight_peak);
+  w.single("mailroom_waiting", "gauge", "Messages dispatched and waiting for a lane",
+           m.waiting);
+  w.single("mailroom_running", "gauge", "Messages taken by a lane or in an asynchronous call",
+           m.running);
+  w.single("mailroom_credits", "gauge",
+           "Deliveries the engine may still take in (max_in_flight minus in flight)",
+           in.max_in_flight - m.in_flight);
+  w.single("mailroom_polls_failing", "gauge",
+           "Transport polls failed in a row up to now (0 while polls succeed)",
+           m.polls_failing);
+  w.single("mailroom_ready", "gauge", "1 while /readyz answers 200", in.ready ? 1 : 0);
+  w.single("mailroom_draining", "gauge", "1 once the drain began", in.draining ? 1 : 0);
+  w.histogram("mailroom_message_latency_seconds",
+              "Receive-to-settle time of each settled message", m.latency);
+  w.histogram("mailroom_handler_duration_seconds",
+              "Handler call time: each blocking call, a batch call's mean per message",
+              m.handler_durations);
+}
+
+void write_transport_gauges(std::string& out, const std::string& base,
+                            const std::vector<transport_gauge>& gauges) {
+  // Samples of one name together, under one HELP and TYPE.
+  std::map<std::string, std::vector<const transport_gauge*>> by_name;
+  for (const auto& g : gauges) {
+    by_name[g.name].push_back(&g);
+  }
+  for (const auto& [name, samples] : by_name) {
+    family_writer w{out, base};
+    w.header("mailroom_" + name, "gauge", samples.front()->help);
+    for (const auto* g : samples) {
+      std::string extra;
+      for (const auto& [label, value] : g->labels) {
+        extra += (extra.empty() ? "" : ",") + label + "=\"" + escaped_label_value(value) + "\"";
+      }
+      w.sample("mailroom_" + name, g->value, extra);
+    }
+  }
+}
+
+void write_process(std::string& out) {
+  auto line = [&out](const char* name, const char* type, const char* help, double v) {
+    out += std::string{"# HELP "} + name + " " + help + "\n# TYPE " + name + " " + type +
+           "\n" + name + " " + number(v) + "\n";
+  };
+  line("process_resident_memory_bytes", "gauge", "Resident memory size in bytes",
+       static_cast<double>(current_rss_bytes()));
+  line("process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds",
+       cpu_seconds());
+  line("process_open_fds", "gauge", "Number of open file descriptors",
+       static_cast<double>(open_fds()));
+}
+
+} // namespace
+
+std::string prometheus_text(const exposition_input& in) {
+  std::string out;
+  out.reserve(16 * 1024);
+  auto base = "transport=\"" + escaped_label_value(in.transport) + "\"";
+  family_writer w{out, base};
+  write_engine(w, in);
+  write_transport_gauges(out, base, in.transport_gauges);
+  write_process(out);
+  return out;
+}
+
+} // namespace mailroom

@@ -1,0 +1,56 @@
+#pragma once
+
+// What /readyz answers: ready while the transport's polls succeed and every
+// Redis store answers a PING, not ready during the drain. A probe's answer is
+// kept for a second, so a scrape storm does not become a PING storm.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "app/app_config.hpp"
+#include "core/metrics.hpp"
+
+namespace mailroom {
+
+class redis_connection;
+
+/// Whether this instance should get work now, and why not.
+struct readiness_report {
+  bool ready = false;
+  std::string json; ///< {"ready":…,"draining":…,"down":[{"component":…,"reason":…}]}
+};
+
+/// Readiness of one `mailroom run`. Thread-safe.
+class readiness {
+public:
+  /// Probes Redis when `cfg` keeps a store (or the transport) there.
+  explicit readiness(const app_config& cfg);
+  ~readiness();
+
+  /// From now on, not ready: the drain began.
+  void set_draining();
+
+  /// Returns true once the drain began.
+  bool draining() const;
+
+  /// Returns the verdict for the engine's counters `m`.
+  readiness_report check(const metrics_snapshot& m);
+
+private:
+  struct down {
+    std::string component;
+    std::string reason;
+  };
+  std::vector<down> probe_stores();
+
+  mutable std::mutex mutex_;
+  bool draining_ = false;
+  std::unique_ptr<redis_connection> redis_;
+  std::chrono::steady_clock::time_point probed_{};
+  std::vector<down> stores_down_;
+};
+
+} // namespace mailroom

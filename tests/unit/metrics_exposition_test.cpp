@@ -1,0 +1,102 @@
+#define BOOST_TEST_MODULE metrics_exposition
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "app/metrics_exposition.hpp"
+#include "core/latency_histogram.hpp"
+#include "tests/support/http_scrape.hpp"
+
+using namespace mailroom;
+using mailroom::testing::promtool_check;
+using mailroom::testing::series_value;
+
+namespace {
+
+exposition_input sample_input() {
+  exposition_input in;
+  in.transport = "kafka";
+  in.max_in_flight = 1024;
+  in.metrics.polled = 1000;
+  in.metrics.recovered = 5;
+  in.metrics.acked = 900;
+  in.metrics.dead_lettered = 7;
+  in.metrics.in_flight = 24;
+  latency_histogram h;
+  for (int i = 0; i < 90; ++i) {
+    h.record(800); // 0.8 ms
+  }
+  for (int i = 0; i < 10; ++i) {
+    h.record(2'000'000); // 2 s
+  }
+  in.metrics.latency.count = h.count();
+  in.metrics.latency.sum_us = h.sum();
+  h.cumulative(latency_buckets::bounds_us.data(), in.metrics.latency.at_most.data(),
+               in.metrics.latency.at_most.size());
+  in.transport_gauges.push_back({"kafka_consumer_lag", "Lag", {{"topic", "or\"ders"},
+                                                              {"partition", "3"}}, 42});
+  in.transport_gauges.push_back({"kafka_consumer_lag", "Lag", {{"topic", "orders"},
+                                                              {"partition", "4"}}, 0});
+  in.ready = true;
+  return in;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(cumulative_counts_follow_the_bounds) {
+  latency_histogram h;
+  h.record(10);
+  h.record(1000);
+  h.record(50'000);
+  h.record(5'000'000);
+  std::uint64_t bounds[] = {5, 1000, 100'000, 10'000'000};
+  std::uint64_t out[4];
+  h.cumulative(bounds, out, 4);
+  BOOST_TEST(out[0] == 0u);
+  BOOST_TEST(out[1] == 1u); // 1000 shares a bucket with 1023: counted above, within 6 %
+  BOOST_TEST(out[2] == 3u);
+  BOOST_TEST(out[3] == 4u);
+  BOOST_TEST(h.sum() == 5'051'010u);
+}
+
+BOOST_AUTO_TEST_CASE(counters_gauges_and_histograms_are_written_by_convention) {
+  auto text = prometheus_text(sample_input());
+  BOOST_TEST(series_value(text, "mailroom_acked_total{transport=\"kafka\"}") == 900);
+  BOOST_TEST(series_value(text, "mailroom_received_total{transport=\"kafka\"}") == 1005);
+  BOOST_TEST(series_value(text, "mailroom_in_flight{transport=\"kafka\"}") == 24);
+  BOOST_TEST(series_value(text, "mailroom_credits{transport=\"kafka\"}") == 1000);
+  BOOST_TEST(series_value(text, "mailroom_ready{transport=\"kafka\"}") == 1);
+  const std::string h = "mailroom_message_latency_seconds";
+  BOOST_TEST(series_value(text, h + "_bucket{transport=\"kafka\",le=\"0.001\"}") == 90);
+  BOOST_TEST(series_value(text, h + "_bucket{transport=\"kafka\",le=\"1\"}") == 90);
+  BOOST_TEST(series_value(text, h + "_bucket{transport=\"kafka\",le=\"5\"}") == 100);
+  BOOST_TEST(series_value(text, h + "_bucket{transport=\"kafka\",le=\"+Inf\"}") == 100);
+  BOOST_TEST(series_value(text, h + "_count{transport=\"kafka\"}") == 100);
+  BOOST_TEST(series_value(text, h + "_sum{transport=\"kafka\"}") == 20.072);
+  BOOST_TEST(text.find("# TYPE " + h + " histogram\n") != std::string::npos);
+  BOOST_TEST(text.find("# TYPE mailroom_acked_total counter\n") != std::string::npos);
+  // A label value is escaped; one HELP and TYPE per family.
+  BOOST_TEST(text.find("mailroom_kafka_consumer_lag{transport=\"kafka\",topic=\"or\\\"ders\","
+                       "partition=\"3\"} 42\n") != std::string::npos);
+  auto first = text.find("# TYPE mailroom_kafka_consumer_lag gauge");
+  BOOST_TEST(text.find("# TYPE mailroom_kafka_consumer_lag gauge", first + 1) ==
+             std::string::npos);
+  BOOST_TEST(series_value(text, "process_open_fds") > 0);
+  BOOST_TEST(series_value(text, "process_resident_memory_bytes") > 0);
+}
+
+BOOST_AUTO_TEST_CASE(promtool_finds_nothing_to_complain_about) {
+  std::string said;
+  int rc = promtool_check(prometheus_text(sample_input()), said);
+  BOOST_TEST(rc == 0, "promtool: " << said);
+  BOOST_TEST(said.empty(), said);
+  // And it does complain about a broken text: the check can fail.
+  BOOST_TEST(promtool_check("mailroom_x_total{a=\"b\" 1\n", said) != 0);
+}
+
+BOOST_AUTO_TEST_CASE(label_values_are_escaped) {
+  BOOST_TEST(escaped_label_value("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
+}
