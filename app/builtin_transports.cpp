@@ -10,6 +10,7 @@
 #include "app/redis_probe.hpp"
 #include "stores/redis/redis_attempt_log.hpp"
 #include "transports/redis/redis_streams_schema.hpp"
+#include "transports/redis/redis_streams_dlq.hpp"
 #include "transports/redis/redis_streams_transport.hpp"
 #endif
 
@@ -116,6 +117,15 @@ transport_kind redis_streams_kind() {
                                                        attempt_history_ttl);
     out.transport = std::move(streams);
     return out;
+  };
+  k.open_dlq = [](const settings_box& box,
+                  const app_config& cfg) -> std::unique_ptr<dead_letter_queue> {
+    auto settings = settings_of<redis_streams_settings>(box);
+    settings.redis = cfg.redis;
+    redis_connection probe{cfg.redis};
+    check_redis(probe);
+    return std::make_unique<redis_streams_dlq>(std::move(settings),
+                                               cfg.engine_cfg.dedupe.scope);
   };
   return k;
 }

@@ -9,6 +9,7 @@
 
 #include "app/config_loader.hpp"
 #include "app/default_config.hpp"
+#include "app/dlq_app.hpp"
 #include "app/logging.hpp"
 #include "app/run_app.hpp"
 #include "app/sweep_app.hpp"
@@ -29,7 +30,8 @@ const char* const footer =
     "config/default.toml, ../config/default.toml and ../share/mailroom/default.toml\n"
     "from the binary's directory, then /etc/mailroom/mailroom.toml.";
 
-const std::vector<std::string> subcommands{"run", "sweep", "validate", "version", "help"};
+const std::vector<std::string> subcommands{"run",     "sweep", "validate", "dlq",
+                                           "version", "help"};
 
 struct options {
   std::string config;
@@ -71,7 +73,7 @@ int check_subcommand(int argc, char** argv) {
   std::string hint = mailroom::closest_word(word, subcommands);
   return usage_failure("unknown subcommand '" + word + "'" +
                        (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
-                       "; the subcommands are run, sweep, validate, version");
+                       "; the subcommands are run, sweep, validate, dlq, version, help");
 }
 
 // Prints the effective configuration; the log level in force is the one of
@@ -117,9 +119,46 @@ int mailroom::run_cli(int argc, char** argv, const mailroom::transport_registry&
   auto* validate = app.add_subcommand(
       "validate", "Check the configuration; print it in effect, with secrets redacted");
   auto* version = app.add_subcommand("version", "Print the version and exit");
+  auto* help = app.add_subcommand("help", "Print the help of a subcommand: help dlq replay");
+  std::vector<std::string> help_topic;
+  help->add_option("command", help_topic, "Subcommand (and sub-subcommand)");
   add_config_options(*run, opts);
   add_config_options(*sweep, opts);
   add_config_options(*validate, opts);
+
+  mailroom::dlq_request dlq_rq;
+  auto* dlq = app.add_subcommand(
+      "dlq", "Look into the dead-letter destination; replay or purge records");
+  dlq->require_subcommand(1);
+  auto* dlq_list = dlq->add_subcommand("list", "List records: id, time, attempts, origin, "
+                                               "reason, payload preview (masked as stored)");
+  auto* dlq_show = dlq->add_subcommand("show", "Print one record whole, with its attempt "
+                                               "history, as JSON");
+  auto* dlq_replay = dlq->add_subcommand(
+      "replay", "Write records back to their source (dedupe state cleared, a "
+                "mailroom.replayed header counting), then remove them from the DLQ");
+  auto* dlq_purge = dlq->add_subcommand("purge", "Remove records (asks for --yes)");
+  for (auto* cmd : {dlq_list, dlq_show, dlq_replay, dlq_purge}) {
+    add_config_options(*cmd, opts);
+  }
+  for (auto* cmd : {dlq_list, dlq_replay, dlq_purge}) {
+    cmd->add_option("--reason", dlq_rq.reason, "Only records whose reason matches REGEX")
+        ->type_name("REGEX");
+    cmd->add_option("--since", dlq_rq.since,
+                    "Only records parked since T: Unix ms, or back from now (30m, 2h, 7d)")
+        ->type_name("T");
+  }
+  dlq_list->add_option("--limit", dlq_rq.limit, "Show at most N records (default 50)")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  dlq_list->add_flag("--json", dlq_rq.json, "One JSON object per record");
+  dlq_show->add_option("id", dlq_rq.ids, "Record id")->required()->expected(1);
+  for (auto* cmd : {dlq_replay, dlq_purge}) {
+    cmd->add_option("--id", dlq_rq.ids, "Record id (repeatable)")->type_name("ID");
+    cmd->add_flag("--all", dlq_rq.all, "Every record");
+  }
+  dlq_replay->add_flag("--dry-run", dlq_rq.dry_run, "Print what would be replayed");
+  dlq_purge->add_flag("--yes", dlq_rq.yes, "Remove for real (without it: what would go)");
 
   try {
     app.parse(argc, argv);
@@ -134,6 +173,23 @@ int mailroom::run_cli(int argc, char** argv, const mailroom::transport_registry&
   }
   if (version->parsed()) {
     std::cout << mailroom::version_text() << "\n";
+    return 0;
+  }
+  if (help->parsed()) {
+    const CLI::App* topic = &app;
+    for (const auto& word : help_topic) {
+      const CLI::App* next = nullptr;
+      for (const auto* sub : topic->get_subcommands({})) {
+        if (sub->get_name() == word) {
+          next = sub;
+        }
+      }
+      if (next == nullptr) {
+        return usage_failure("help: no subcommand '" + word + "'");
+      }
+      topic = next;
+    }
+    std::cout << topic->help();
     return 0;
   }
 
@@ -154,6 +210,14 @@ int mailroom::run_cli(int argc, char** argv, const mailroom::transport_registry&
     }
     if (sweep->parsed()) {
       return mailroom::sweep_app(cfg, registry, opts.json);
+    }
+    if (dlq->parsed()) {
+      for (auto* cmd : {dlq_list, dlq_show, dlq_replay, dlq_purge}) {
+        if (cmd->parsed()) {
+          dlq_rq.action = cmd->get_name();
+        }
+      }
+      return mailroom::dlq_app(cfg, registry, dlq_rq);
     }
     return mailroom::run_app(cfg, registry);
   } catch (const mailroom::config_error& e) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dead_letter_queue.hpp"
 #include "app/settings_box.hpp"
 #include "core/attempt_log.hpp"
 #include "core/engine_config.hpp"
@@ -64,6 +65,10 @@ struct transport_kind {
   /// Returns lines `validate` prints about what the transport makes of its
   /// settings (a client's effective properties, secrets redacted); optional.
   std::function<std::vector<std::string>(const settings_box&, const app_config&)> describe;
+  /// Opens its dead-letter destination for `mailroom dlq`; empty when the
+  /// transport has none an operator can reach from another process.
+  std::function<std::unique_ptr<dead_letter_queue>(const settings_box&, const app_config&)>
+      open_dlq;
   /// Whether the `[source]` generator can feed it (only the memory
   /// transport); for the others `source.type` must be "none".
   bool feeds_generator = false;
