@@ -15,9 +15,7 @@
 
 #include <mailroom/engine.hpp>
 
-#include "stores/memory/memory_claim_store.hpp"
-#include "stores/memory/memory_idempotency_store.hpp"
-#include "transports/memory/memory_transport.hpp"
+#include <mailroom/memory.hpp>
 
 namespace {
 

@@ -23,8 +23,7 @@
 
 #include <mailroom/engine.hpp>
 
-#include "stores/memory/memory_checkpoint_store.hpp"
-#include "transports/memory/memory_transport.hpp"
+#include <mailroom/memory.hpp>
 
 namespace {
 
