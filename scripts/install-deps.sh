@@ -10,7 +10,7 @@ packages=(
   libboost-test-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libssl-dev
   redis-server redis-tools gnuplot-nox procps
   maven openjdk-17-jre-headless kcat python3-boto3 python3-botocore
-  libcurl4-openssl-dev libjemalloc-dev libcpp-httplib-dev prometheus
+  libcurl4-openssl-dev libjemalloc-dev libcpp-httplib-dev prometheus python3-yaml
 )
 
 missing=()
