@@ -358,7 +358,10 @@ bool handler_lane::handle_batch(lane_unit& unit, std::size_t i, const handler_en
   std::uint32_t attempt = 1;
   for (; end < items.size() && batch.size() < entry.limits.max; ++end) {
     const auto& w = items[end];
-    if (w.msg.topic != topic || w.preset || w.requeue || ctx_->partitions.revoked(w)) {
+    // items[i] was checked by run_unit: a revocation since then must not
+    // leave the batch empty (it runs, as a single message would).
+    if (end > i &&
+        (w.msg.topic != topic || w.preset || w.requeue || ctx_->partitions.revoked(w))) {
       break; // the batch is a contiguous run: order within a key is kept
     }
     batch.push_back(&w.msg);

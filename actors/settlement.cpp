@@ -245,6 +245,7 @@ void settlement::settle(work_batch& items) {
     auto& item = items[i];
     if (item.handler_us >= 0) {
       handler_durations_.record(static_cast<std::uint64_t>(item.handler_us));
+      item.handler_us = -1; // a parked item handed back settles again: counted once
     }
     if (parked[i]) {
       continue;

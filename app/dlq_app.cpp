@@ -143,23 +143,31 @@ int change(dead_letter_queue& dlq, const selection& sel, const dlq_request& rq) 
     progress.tick(done);
   };
   int rc = 0;
-  if (!rq.ids.empty()) {
-    for (const auto& id : rq.ids) {
-      dlq_record r;
-      if (!dlq.find(id, r)) {
-        std::cerr << "mailroom dlq: no record " << id << " in " << dlq.describe() << "\n";
-        rc = exit_failure;
-        continue;
-      }
-      act(r);
-    }
-  } else {
-    dlq.for_each([&](const dlq_record& r) {
-      if (sel.matches(r)) {
+  try {
+    if (!rq.ids.empty()) {
+      for (const auto& id : rq.ids) {
+        dlq_record r;
+        if (!dlq.find(id, r)) {
+          std::cerr << "mailroom dlq: no record " << id << " in " << dlq.describe() << "\n";
+          rc = exit_failure;
+          continue;
+        }
         act(r);
       }
-      return true;
-    });
+    } else {
+      dlq.for_each([&](const dlq_record& r) {
+        if (sel.matches(r)) {
+          act(r);
+        }
+        return true;
+      });
+    }
+  } catch (const std::exception& e) {
+    // What went before the failure is done: say how much.
+    std::cerr << "mailroom dlq: " << e.what() << "\nmailroom dlq: "
+              << (replay ? "replayed " : "purged ") << done << " before the failure; "
+              << "the rest is still in the DLQ\n";
+    return exit_failure;
   }
   if (dry) {
     std::cerr << "mailroom dlq: " << would << " record" << (would == 1 ? "" : "s") << " would be "

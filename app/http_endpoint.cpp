@@ -1,5 +1,6 @@
 #include "app/http_endpoint.hpp"
 
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 
@@ -49,6 +50,12 @@ http_endpoint::http_endpoint(const std::string& host, int port, http_routes rout
                              " (address in use, or not an address of this host)");
   }
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  // stop() does nothing before the server runs: a destructor right after
+  // this constructor would wait for ever on a server that then starts.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (!server.is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
 }
 
 http_endpoint::~http_endpoint() {

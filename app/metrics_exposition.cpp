@@ -110,7 +110,9 @@ void write_engine(family_writer& w, const exposition_input& in) {
   w.single("mailroom_ready", "gauge", "1 while /readyz answers 200", in.ready ? 1 : 0);
   w.single("mailroom_draining", "gauge", "1 once the drain began", in.draining ? 1 : 0);
   w.histogram("mailroom_message_latency_seconds",
-              "Receive-to-settle time of each settled message", m.latency);
+              "Receive-to-settle time of each acked, retried or handed-back message "
+              "(dead-letters and revoked deliveries are not timed)",
+              m.latency);
   w.histogram("mailroom_handler_duration_seconds",
               "Handler call time: each blocking call, a batch call's mean per message",
               m.handler_durations);

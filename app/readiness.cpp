@@ -29,15 +29,9 @@ readiness::readiness(const app_config&) {}
 
 readiness::~readiness() = default;
 
-void readiness::set_draining() {
-  std::lock_guard<std::mutex> guard{mutex_};
-  draining_ = true;
-}
+void readiness::set_draining() { draining_.store(true); }
 
-bool readiness::draining() const {
-  std::lock_guard<std::mutex> guard{mutex_};
-  return draining_;
-}
+bool readiness::draining() const { return draining_.load(); }
 
 std::vector<readiness::down> readiness::probe_stores() {
   std::vector<down> out;
@@ -56,25 +50,32 @@ std::vector<readiness::down> readiness::probe_stores() {
   return out;
 }
 
-readiness_report readiness::check(const metrics_snapshot& m) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  auto now = std::chrono::steady_clock::now();
-  if (probed_ == std::chrono::steady_clock::time_point{} || now - probed_ >= probe_every) {
-    stores_down_ = probe_stores();
-    probed_ = now;
+readiness_report readiness::check(const metrics_snapshot& m, bool stopped) {
+  std::vector<down> downs;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto now = std::chrono::steady_clock::now();
+    if (probed_ == std::chrono::steady_clock::time_point{} || now - probed_ >= probe_every) {
+      stores_down_ = probe_stores();
+      probed_ = now;
+    }
+    downs = stores_down_;
   }
-  auto downs = stores_down_;
+  const bool draining = draining_.load();
+  if (stopped) {
+    downs.push_back({"engine", "stopped"});
+  }
   if (m.polls_failing > 0) {
     downs.push_back({"transport", std::to_string(m.polls_failing) + " polls failed in a row"});
   }
   nlohmann::json body;
-  body["draining"] = draining_;
+  body["draining"] = draining;
   body["down"] = nlohmann::json::array();
   for (const auto& d : downs) {
     body["down"].push_back({{"component", d.component}, {"reason", d.reason}});
   }
   readiness_report out;
-  out.ready = !draining_ && downs.empty();
+  out.ready = !draining && downs.empty();
   body["ready"] = out.ready;
   out.json = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return out;

@@ -4,6 +4,7 @@
 // Redis store answers a PING, not ready during the drain. A probe's answer is
 // kept for a second, so a scrape storm does not become a PING storm.
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -36,8 +37,9 @@ public:
   /// Returns true once the drain began.
   bool draining() const;
 
-  /// Returns the verdict for the engine's counters `m`.
-  readiness_report check(const metrics_snapshot& m);
+  /// Returns the verdict for the engine's counters `m`; an engine that
+  /// `stopped` (by itself, on a failure) is not ready.
+  readiness_report check(const metrics_snapshot& m, bool stopped);
 
 private:
   struct down {
@@ -46,8 +48,8 @@ private:
   };
   std::vector<down> probe_stores();
 
-  mutable std::mutex mutex_;
-  bool draining_ = false;
+  std::atomic<bool> draining_{false}; // set by the signal thread: never waits on a probe
+  std::mutex mutex_;                  // one probe at a time; guards what it found
   std::unique_ptr<redis_connection> redis_;
   std::chrono::steady_clock::time_point probed_{};
   std::vector<down> stores_down_;

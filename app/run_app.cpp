@@ -100,7 +100,7 @@ public:
                                : http_answer{200, "text/plain", "ok\n"};
     };
     routes.ready = [this] {
-      auto r = ready_.check(engine_.metrics());
+      auto r = ready_.check(engine_.metrics(), engine_.stopped());
       return http_answer{r.ready ? 200 : 503, "application/json", r.json + "\n"};
     };
     server_ = std::make_unique<http_endpoint>(address->first, address->second, routes);
@@ -118,7 +118,7 @@ private:
     in.max_in_flight = max_in_flight_;
     in.transport_gauges = transport_.gauges();
     in.draining = ready_.draining();
-    in.ready = ready_.check(in.metrics).ready;
+    in.ready = ready_.check(in.metrics, engine_.stopped()).ready;
     return {200, "text/plain; version=0.0.4; charset=utf-8", prometheus_text(in)};
   }
 
@@ -145,11 +145,13 @@ int run_app(const app_config& cfg, const transport_registry& registry) {
       engine_cfg.dedupe.enabled ? "on" : "off", to_string(engine_cfg.engine.ordering));
   engine e{engine_cfg, std::move(assembled.parts)};
   run_report report{cfg.progress.heartbeat, cfg.log.format == "json"};
-  e.start();
+  // Bound before the engine starts: a port in use stops the start before
+  // this process joins a consumer group or takes any message.
   std::unique_ptr<operator_endpoints> endpoints;
   if (!cfg.http.listen.empty()) {
     endpoints = std::make_unique<operator_endpoints>(cfg, e, t);
   }
+  e.start();
   auto& source = instance.source;
   if (source) {
     source->start();

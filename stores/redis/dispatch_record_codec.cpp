@@ -100,6 +100,8 @@ std::string encode_dispatch_record(const dispatch_record& record, const unix_tim
   put_int(out, m.handle.partition);
   put_int(out, m.handle.offset);
   put_item(out, m.handle.handle);
+  // Last, so records written before it existed still decode (as 0).
+  put_int(out, m.handle.assignment);
   return out;
 }
 
@@ -116,7 +118,12 @@ bool decode_dispatch_record(std::string_view in, const unix_time& time,
             take_time(in, time, m.received) && take_item(in, errors) &&
             take_int(in, m.handle.seq) && take_int(in, m.handle.generation) &&
             take_int(in, m.handle.partition) && take_int(in, m.handle.offset) &&
-            take_string(in, m.handle.handle) && in.empty();
+            take_string(in, m.handle.handle);
+  m.handle.assignment = 0;
+  if (ok && !in.empty()) {
+    ok = take_int(in, m.handle.assignment);
+  }
+  ok = ok && in.empty();
   m.headers.clear();
   while (ok && !headers.empty()) {
     std::pair<std::string, std::string> h;

@@ -214,10 +214,22 @@ BOOST_AUTO_TEST_CASE(purge_takes_only_what_its_filters_name_and_only_with_yes) {
   BOOST_TEST(integer_of(admin, {"XLEN", "orders:dlq"}) == 2);
   BOOST_TEST(field_values(admin, "orders:dlq", "reason") ==
              (std::vector<std::string>{"timeout", "timeout"}));
-  // --since: parked in 2026 (1796000000000), so "the last hour" takes none.
+  // --since: those two were parked at 1796000000000; one parked a minute ago
+  // is the only one of the last hour.
+  auto recent = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count() -
+                               60000);
+  run(admin, {"XADD", "orders:dlq", "*", "payload", "{}", "reason", "recent", "attempts", "1",
+              "key", "r-1", "dead_lettered_at_ms", recent});
+  BOOST_TEST(run_to_end(dlq_args(server.port(), {"list", "--since", "1h"}), out, err) == 0);
+  BOOST_TEST(lines_in(out).size() == 1u, out);
+  BOOST_TEST(out.find("recent") != std::string::npos, out);
   BOOST_TEST(run_to_end(dlq_args(server.port(), {"purge", "--since", "1h", "--yes"}), out,
                         err) == 0);
   BOOST_TEST(integer_of(admin, {"XLEN", "orders:dlq"}) == 2);
+  BOOST_TEST(field_values(admin, "orders:dlq", "reason") ==
+             (std::vector<std::string>{"timeout", "timeout"}));
   auto id = entry_ids(admin, "orders:dlq").front();
   BOOST_TEST(run_to_end(dlq_args(server.port(), {"purge", "--id", id, "--yes"}), out, err) == 0);
   BOOST_TEST(integer_of(admin, {"XLEN", "orders:dlq"}) == 1);

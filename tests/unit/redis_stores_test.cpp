@@ -570,6 +570,7 @@ BOOST_AUTO_TEST_CASE(records_round_trip_every_envelope_field) {
   r.message.attempt_errors = {"first: timeout", "", "third:\r\n12:x"};
   r.message.handle.seq = 17;
   r.message.handle.generation = 4;
+  r.message.handle.assignment = 9;
   r.message.handle.partition = -1;
   r.message.handle.offset = 123456789012345;
   r.message.handle.handle = "1700000000000-0";
@@ -592,6 +593,7 @@ BOOST_AUTO_TEST_CASE(records_round_trip_every_envelope_field) {
   BOOST_TEST((m.attempt_errors == r.message.attempt_errors));
   BOOST_TEST(m.handle.seq == r.message.handle.seq);
   BOOST_TEST(m.handle.generation == r.message.handle.generation);
+  BOOST_TEST(m.handle.assignment == r.message.handle.assignment);
   BOOST_TEST(m.handle.partition == r.message.handle.partition);
   BOOST_TEST(m.handle.offset == r.message.handle.offset);
   BOOST_TEST(m.handle.handle == r.message.handle.handle);
