@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "mailroom/engine.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/forwarding_transport.hpp"
 #include "stores/memory/memory_claim_store.hpp"
 #include "stores/memory/memory_idempotency_store.hpp"
@@ -154,18 +155,5 @@ struct engine_harness {
     return eng->metrics();
   }
 };
-
-/// Returns once `pred` holds, or false after `limit`.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 10000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
 
 } // namespace mailroom::testing

@@ -19,6 +19,7 @@
 
 #include "clients/redis/redis_connection.hpp"
 #include "tests/support/cli_redis.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -58,22 +59,9 @@ std::string temp_file(const std::string& stem) {
   return "/tmp/mailroom-dlq-" + std::to_string(::getpid()) + "-" + stem;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in{path};
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool eventually_true(const std::function<bool()>& f, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
+// A wait for a running process or Redis: checked every 20 ms.
+template <class Pred> bool eventually_true(Pred f, std::chrono::milliseconds limit) {
+  return eventually(f, limit, 20ms);
 }
 
 // The values of field `name` of every entry of `stream`.
@@ -186,7 +174,7 @@ BOOST_AUTO_TEST_CASE(records_of_a_fixed_bug_are_listed_shown_replayed_and_handle
   BOOST_TEST(counts.front() == "1");
   {
     process_runner run{mailroom_args("redis-streams.toml", server.port(), handler)};
-    BOOST_REQUIRE_MESSAGE(eventually_true([&] { return lines_in(slurp(mark)).size() >= n; }, 60s),
+    BOOST_REQUIRE_MESSAGE(eventually_true([&] { return lines_in(file_text(mark)).size() >= n; }, 60s),
                           run.err());
     std::this_thread::sleep_for(500ms);
     run.signal(SIGTERM);
@@ -194,7 +182,7 @@ BOOST_AUTO_TEST_CASE(records_of_a_fixed_bug_are_listed_shown_replayed_and_handle
     BOOST_TEST(summary_value(run.out(), "acked") == n);
     BOOST_TEST(summary_value(run.out(), "of which duplicates") == 0);
   }
-  BOOST_TEST(lines_in(slurp(mark)).size() == static_cast<std::size_t>(n));
+  BOOST_TEST(lines_in(file_text(mark)).size() == static_cast<std::size_t>(n));
   BOOST_TEST(integer_of(admin, {"XLEN", "orders:dlq"}) == 0);
   BOOST_TEST(done_keys(admin) == n);
   std::remove(mark.c_str());

@@ -13,6 +13,7 @@
 
 #include "clients/redis/redis_connection.hpp"
 #include "tests/support/cli_redis.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/free_port.hpp"
 #include "tests/support/http_scrape.hpp"
 #include "tests/support/process_runner.hpp"
@@ -42,15 +43,21 @@ double value_of(int port, const std::string& series) {
   return r.status == 200 ? series_value(r.body, series) : -1;
 }
 
-bool eventually_true(const std::function<bool()>& f, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) {
-      return true;
-    }
-    std::this_thread::sleep_for(50ms);
+// A wait for a running process: checked every 50 ms.
+template <class Pred> bool eventually_true(Pred f, std::chrono::milliseconds limit) {
+  return eventually(f, limit, 50ms);
+}
+
+// `mailroom run` on the embedded default (memory transport, generator).
+std::vector<std::string> memory_run(int port, std::vector<std::string> sets) {
+  std::vector<std::string> args{MAILROOM_BINARY, "run", "--config",
+                                std::string{MAILROOM_SOURCE_DIR} + "/config/default.toml",
+                                "--set", "progress.enabled=false", "--set", listen_on(port)};
+  for (auto& s : sets) {
+    args.push_back("--set");
+    args.push_back(std::move(s));
   }
-  return f();
+  return args;
 }
 
 } // namespace
@@ -120,11 +127,8 @@ BOOST_AUTO_TEST_CASE(readyz_is_503_naming_redis_while_it_is_down_and_200_once_it
 BOOST_AUTO_TEST_CASE(readyz_is_503_during_the_drain_while_healthz_stays_200) {
   int port = free_port();
   // The memory transport, slow demo handlers: the drain lasts seconds.
-  process_runner p{{MAILROOM_BINARY, "run", "--config",
-                    std::string{MAILROOM_SOURCE_DIR} + "/config/default.toml", "--set",
-                    "progress.enabled=false", "--set", "source.messages=1000000", "--set",
-                    "handler.latency_us=2000000", "--set", "engine.drain_timeout_ms=3000",
-                    "--set", listen_on(port)}};
+  process_runner p{memory_run(port, {"source.messages=1000000", "handler.latency_us=2000000",
+                                     "engine.drain_timeout_ms=3000"})};
   BOOST_REQUIRE_MESSAGE(
       eventually_true([&] { return value_of(port, "mailroom_running{transport=\"memory\"}") > 0; },
                       30s),
@@ -141,14 +145,9 @@ BOOST_AUTO_TEST_CASE(readyz_is_503_during_the_drain_while_healthz_stays_200) {
 
 BOOST_AUTO_TEST_CASE(a_port_in_use_stops_the_start_with_exit_1_naming_it) {
   int port = free_port();
-  process_runner first{{MAILROOM_BINARY, "run", "--config",
-                        std::string{MAILROOM_SOURCE_DIR} + "/config/default.toml", "--set",
-                        "progress.enabled=false", "--set", "source.messages=1000000", "--set",
-                        "handler.latency_us=1000", "--set", listen_on(port)}};
+  process_runner first{memory_run(port, {"source.messages=1000000", "handler.latency_us=1000"})};
   BOOST_REQUIRE(eventually_true([&] { return http_get(port, "/healthz").status == 200; }, 30s));
-  process_runner second{{MAILROOM_BINARY, "run", "--config",
-                         std::string{MAILROOM_SOURCE_DIR} + "/config/default.toml", "--set",
-                         "progress.enabled=false", "--set", listen_on(port)}};
+  process_runner second{memory_run(port, {})};
   BOOST_TEST(second.wait(20s) == 1);
   BOOST_TEST(second.err().find("cannot listen on 127.0.0.1:" + std::to_string(port)) !=
                  std::string::npos,
