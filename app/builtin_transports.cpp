@@ -3,6 +3,7 @@
 #include "app/app_config.hpp"
 #include "app/generator_source.hpp"
 #include "app/transport_registry.hpp"
+#include "core/dedupe_key.hpp"
 #include "transports/memory/memory_transport.hpp"
 #include "transports/memory/memory_transport_schema.hpp"
 
@@ -16,6 +17,7 @@
 
 #ifdef MAILROOM_WITH_KAFKA
 #include "transports/kafka/kafka_conf.hpp"
+#include "transports/kafka/kafka_dlq.hpp"
 #include "transports/kafka/kafka_schema.hpp"
 #include "transports/kafka/kafka_transport.hpp"
 #endif
@@ -40,6 +42,34 @@ public:
 private:
   generator_source generator_;
 };
+
+// What clears a replayed message's idempotency key, so that its replay is
+// not deduped away: a DEL on the shared Redis store when dedupe keeps its
+// keys there; nothing when they live in the consumer's memory (gone with it).
+std::function<void(const std::string&, const std::string&)>
+idempotency_key_eraser(const app_config& cfg) {
+#ifdef MAILROOM_WITH_REDIS
+  if (cfg.engine_cfg.dedupe.enabled && cfg.engine_cfg.dedupe.store == "redis") {
+    auto connection = std::make_shared<redis_connection>(cfg.redis);
+    check_redis(*connection);
+    const auto scope = cfg.engine_cfg.dedupe.scope;
+    return [connection, scope](const std::string& topic, const std::string& key) {
+      envelope as_delivered;
+      as_delivered.topic = topic;
+      as_delivered.key = key;
+      auto r = connection->command(
+          {"DEL", connection->key("idem:") + dedupe_key(as_delivered, scope)});
+      if (!r) {
+        throw std::runtime_error("cannot clear idempotency key \"" + key +
+                                 "\" in Redis: " + r.status.what);
+      }
+    };
+  }
+#else
+  (void)cfg;
+#endif
+  return {};
+}
 
 template <class S> const S& settings_of(const settings_box& box) {
   return *static_cast<const S*>(box.data());
@@ -158,6 +188,11 @@ transport_kind kafka_kind() {
     out.ordering = s.ordering;
     out.transport = std::move(kafka);
     return out;
+  };
+  k.open_dlq = [](const settings_box& box,
+                  const app_config& cfg) -> std::unique_ptr<dead_letter_queue> {
+    return std::make_unique<kafka_dlq>(settings_of<kafka_settings>(box),
+                                       idempotency_key_eraser(cfg));
   };
   return k;
 }

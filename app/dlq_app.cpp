@@ -52,6 +52,9 @@ nlohmann::json json_of(const dlq_record& r, bool whole) {
   if (whole) {
     j["payload"] = r.payload;
     j["errors"] = r.errors;
+    if (r.broker_key) {
+      j["broker_key"] = *r.broker_key;
+    }
     j["headers"] = nlohmann::json::object();
     for (const auto& [name, value] : r.headers) {
       j["headers"][name] = value;
@@ -126,12 +129,19 @@ int show(dead_letter_queue& dlq, const dlq_request& rq) {
   return 0;
 }
 
-// Replays or purges what the request selects; counts what changed.
+// Replays or purges what the request selects; counts what changed (what
+// the adapter has made durable: `dead_letter_queue::commit`).
 int change(dead_letter_queue& dlq, const selection& sel, const dlq_request& rq) {
   const bool replay = rq.action == "replay";
   const bool dry = replay ? rq.dry_run : !rq.yes;
-  std::uint64_t done = 0, missing = 0, would = 0;
+  std::uint64_t done = 0, missing = 0, would = 0, uncommitted = 0;
   progress_line progress{replay ? "replayed" : "purged"};
+  auto commit = [&] {
+    dlq.commit();
+    done += uncommitted;
+    uncommitted = 0;
+    progress.tick(done);
+  };
   auto act = [&](const dlq_record& r) {
     if (dry) {
       std::cout << "would " << rq.action << " " << r.id << "  " << r.reason << "\n";
@@ -139,8 +149,10 @@ int change(dead_letter_queue& dlq, const selection& sel, const dlq_request& rq) 
       return;
     }
     auto outcome = replay ? dlq.replay(r) : dlq.remove(r);
-    ++(outcome == dlq_change::done ? done : missing);
-    progress.tick(done);
+    ++(outcome == dlq_change::done ? uncommitted : missing);
+    if (uncommitted >= dlq.changes_per_commit()) {
+      commit();
+    }
   };
   int rc = 0;
   try {
@@ -162,8 +174,9 @@ int change(dead_letter_queue& dlq, const selection& sel, const dlq_request& rq) 
         return true;
       });
     }
+    commit();
   } catch (const std::exception& e) {
-    // What went before the failure is done: say how much.
+    // What was committed before the failure is done: say how much.
     std::cerr << "mailroom dlq: " << e.what() << "\nmailroom dlq: "
               << (replay ? "replayed " : "purged ") << done << " before the failure; "
               << "the rest is still in the DLQ\n";

@@ -6,8 +6,10 @@
 // (a Redis stream, a Kafka topic, an SQS queue) provides one adapter;
 // filters, output and confirmation are the command's (app/dlq_app.cpp).
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +32,10 @@ struct dlq_record {
   /// The message's own fields or headers, as they will be written back.
   std::vector<std::pair<std::string, std::string>> headers;
   std::uint32_t replays = 0; ///< How often it was replayed before.
+  /// The broker's own key of the message (a Kafka record key), written back
+  /// with it so it lands in the same partition; none where the broker has
+  /// none or the message had none.
+  std::optional<std::string> broker_key;
 };
 
 /// How a replay or a removal of one record ended.
@@ -63,6 +69,17 @@ public:
 
   /// Removes `r` from the DLQ.
   virtual dlq_change remove(const dlq_record& r) = 0;
+
+  /// Makes the replays and removals since the last call durable. An
+  /// adapter that groups them into one write (a Kafka transaction) answers
+  /// `done` before they are; the command calls this every
+  /// `changes_per_commit` changes and at the end. When it throws, none of
+  /// the changes since the last call happened. Adapters that write each
+  /// change at once keep the default.
+  virtual void commit() {}
+
+  /// How many changes the command makes between two calls of `commit`.
+  virtual std::size_t changes_per_commit() const { return 1; }
 };
 
 } // namespace mailroom
