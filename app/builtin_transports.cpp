@@ -23,6 +23,7 @@
 #endif
 
 #ifdef MAILROOM_WITH_SQS
+#include "transports/sqs/sqs_dlq.hpp"
 #include "transports/sqs/sqs_transport.hpp"
 #include "transports/sqs/sqs_transport_schema.hpp"
 #endif
@@ -213,6 +214,11 @@ transport_kind sqs_kind() {
     }
     out.transport = std::move(sqs);
     return out;
+  };
+  k.open_dlq = [](const settings_box& box,
+                  const app_config& cfg) -> std::unique_ptr<dead_letter_queue> {
+    return std::make_unique<sqs_dlq>(settings_of<sqs_transport_settings>(box),
+                                     idempotency_key_eraser(cfg));
   };
   return k;
 }

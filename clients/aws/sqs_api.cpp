@@ -338,6 +338,19 @@ sqs_reply<std::string> sqs_api::get_queue_url(const std::string& queue_name,
                                  });
 }
 
+sqs_reply<std::string> sqs_api::get_queue_url_of_arn(const std::string& arn) {
+  // arn:aws:sqs:<region>:<account>:<name>
+  auto last = arn.rfind(':');
+  auto before = last == std::string::npos || last == 0 ? std::string::npos
+                                                       : arn.rfind(':', last - 1);
+  if (arn.rfind("arn:", 0) != 0 || before == std::string::npos || last + 1 >= arn.size()) {
+    sqs_reply<std::string> out;
+    out.status = io_result::fatal("not an SQS queue ARN: \"" + arn + "\"");
+    return out;
+  }
+  return get_queue_url(arn.substr(last + 1), arn.substr(before + 1, last - before - 1));
+}
+
 sqs_reply<sqs_queue_attributes>
 sqs_api::get_queue_attributes(const std::string& queue_url,
                               const std::vector<std::string>& names) {

@@ -67,6 +67,12 @@ public:
   sqs_reply<std::string> get_queue_url(const std::string& queue_name,
                                        const std::string& owner_account_id = {});
 
+  /// Returns the URL of the queue named by `arn`
+  /// ("arn:aws:sqs:REGION:ACCOUNT:NAME", a redrive policy's target): a
+  /// GetQueueUrl for NAME owned by ACCOUNT. An ARN of another shape is
+  /// `fatal`.
+  sqs_reply<std::string> get_queue_url_of_arn(const std::string& arn);
+
   /// Returns attributes `names` ("All", or "ApproximateNumberOfMessages",
   /// "RedrivePolicy", ...) of the queue at `queue_url`.
   sqs_reply<sqs_queue_attributes>

@@ -22,107 +22,25 @@
 
 #include "clients/aws/sqs_api.hpp"
 #include "tests/support/canned_http_server.hpp"
+#include "tests/support/cli_sqs.hpp"
 #include "tests/support/elasticmq_server.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 using namespace mailroom;
+using namespace mailroom::testing;
 using mailroom::testing::elasticmq_server;
 using mailroom::testing::process_runner;
 using mailroom::testing::sqs_client_argv;
 using mailroom::testing::summary_value;
 
-namespace {
-
-elasticmq_server& server() {
-  static elasticmq_server instance{{}};
-  return instance;
-}
-
-// ElasticMQ checks no signature, but the command needs credentials to sign.
-struct fake_credentials_in_env {
-  fake_credentials_in_env() {
-    ::setenv("AWS_ACCESS_KEY_ID", "mailroom-test", 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", "mailroom-test", 1);
-  }
-};
 BOOST_GLOBAL_FIXTURE(fake_credentials_in_env);
 
-std::string unique_name(const std::string& stem) {
-  static int n = 0;
-  return stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
-}
+namespace {
 
 std::string temp_path(const std::string& name) {
   return "/tmp/mailroom-cli-sqs-" + std::to_string(::getpid()) + "-" + name;
-}
-
-// A queue whose name ends in ".fifo" is created FIFO, content-deduplicated.
-std::string create_queue(const std::string& name, int visibility_s = 30) {
-  nlohmann::json attributes = {{"VisibilityTimeout", std::to_string(visibility_s)}};
-  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".fifo") == 0) {
-    attributes["FifoQueue"] = "true";
-    attributes["ContentBasedDeduplication"] = "true";
-  }
-  nlohmann::json request = {{"QueueName", name}, {"Attributes", attributes}};
-  auto answer = server().call("CreateQueue", request.dump());
-  BOOST_REQUIRE(answer);
-  BOOST_REQUIRE_MESSAGE(answer->status == 200, answer->body);
-  return nlohmann::json::parse(answer->body).at("QueueUrl").get<std::string>();
-}
-
-// A client of `own` (any credentials do).
-sqs_api client_of(const elasticmq_server& own) {
-  sqs_settings s;
-  s.endpoint = own.endpoint();
-  s.region = "elasticmq";
-  aws_credentials c;
-  c.access_key_id = "mailroom-test";
-  c.secret_access_key = secret_text{"mailroom-test"};
-  return sqs_api{s, c};
-}
-
-sqs_api client() { return client_of(server()); }
-
-void send_all(const std::string& url, const std::vector<std::string>& bodies) {
-  auto api = client();
-  for (const auto& body : bodies) {
-    sqs_send_request r;
-    r.queue_url = url;
-    r.body = body;
-    auto sent = api.send_message(r);
-    BOOST_REQUIRE_MESSAGE(sent, sent.status.what);
-  }
-}
-
-// Visible, in flight and delayed messages of the queue on `own`; -1 while
-// the server does not answer.
-std::int64_t held_by(const elasticmq_server& own, const std::string& url) {
-  auto api = client_of(own);
-  auto a = api.get_queue_attributes(url);
-  if (!a) {
-    return -1;
-  }
-  return a.value.approximate_number_of_messages +
-         a.value.approximate_number_of_messages_not_visible +
-         a.value.approximate_number_of_messages_delayed;
-}
-
-// The same on the suite's server, which must answer.
-std::int64_t held_by(const std::string& url) {
-  auto held = held_by(server(), url);
-  BOOST_REQUIRE_MESSAGE(held >= 0, "GetQueueAttributes of " << url << " failed");
-  return held;
-}
-
-nlohmann::json boto3(std::vector<std::string> args) {
-  auto argv = sqs_client_argv();
-  argv.insert(argv.end(), args.begin(), args.end());
-  process_runner run{argv};
-  int code = run.wait(60s);
-  BOOST_REQUIRE_MESSAGE(code == 0, "sqs_client.py exited " << code << ": " << run.err());
-  return nlohmann::json::parse(run.out());
 }
 
 bool eventually_true(const std::function<bool()>& pred, std::chrono::seconds limit) {
@@ -152,33 +70,6 @@ std::vector<std::string> ordered_lines_of(const std::string& path) {
 std::multiset<std::string> lines_of(const std::string& path) {
   auto lines = ordered_lines_of(path);
   return {lines.begin(), lines.end()};
-}
-
-// config/sqs.toml on the test server, the stores in memory, plus `sets`.
-std::vector<std::string> sqs_run(const std::string& url, const std::string& dlq,
-                                 std::vector<std::string> sets) {
-  std::vector<std::string> args{MAILROOM_BINARY, "run", "--config",
-                                std::string{MAILROOM_SOURCE_DIR} + "/config/sqs.toml"};
-  std::vector<std::string> base{"transport.sqs.queue_url=\"" + url + "\"",
-                                "transport.sqs.dlq_queue_url=\"" + dlq + "\"",
-                                "transport.sqs.endpoint_url=\"" + server().endpoint() + "\"",
-                                "transport.sqs.region=\"elasticmq\"",
-                                "transport.sqs.wait_time_s=1",
-                                "transport.sqs.key_attribute=\"\"",
-                                "progress.enabled=false",
-                                "log.level=\"info\"",
-                                "dedupe.store=\"memory\"",
-                                "sweeper.store=\"memory\"",
-                                "retry.base_ms=10",
-                                "retry.cap_ms=50",
-                                "engine.handler_timeout_ms=5000",
-                                "engine.drain_timeout_ms=5000"};
-  base.insert(base.end(), sets.begin(), sets.end());
-  for (auto& s : base) {
-    args.push_back("--set");
-    args.push_back(std::move(s));
-  }
-  return args;
 }
 
 std::string stop(process_runner& p) {

@@ -11,6 +11,8 @@
 
 #include "core/retry_policy.hpp"
 #include "core/unix_time.hpp"
+#include "transports/sqs/sqs_client_settings.hpp"
+#include "transports/sqs/sqs_dlq_format.hpp"
 
 namespace mailroom {
 
@@ -43,34 +45,6 @@ int whole_seconds(milliseconds d) {
   }
   auto s = (d.count() + 999) / 1000;
   return static_cast<int>(std::min<std::int64_t>(s, max_visibility_s));
-}
-
-aws_credentials load_or_throw(const sqs_transport_settings& s) {
-  aws_credentials_settings cs;
-  cs.profile = s.profile;
-  auto loaded = load_credentials(cs);
-  if (!loaded) {
-    throw std::runtime_error("no AWS credentials for SQS: " + loaded.status.what);
-  }
-  return std::move(*loaded.credentials);
-}
-
-sqs_settings client_settings(const sqs_transport_settings& s, const std::string& region) {
-  sqs_settings out;
-  out.endpoint = s.endpoint_url;
-  out.region = region;
-  out.http.request_timeout = milliseconds{s.request_timeout_ms};
-  out.http.connect_timeout = std::min(milliseconds{3000}, out.http.request_timeout);
-  return out;
-}
-
-std::string base64(const std::string& data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                           reinterpret_cast<const unsigned char*>(data.data()),
-                           static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 template <class T> std::vector<std::vector<T>> chunks(const std::vector<T>& all) {
@@ -143,7 +117,7 @@ private:
 };
 
 sqs_transport::sqs_transport(sqs_transport_settings settings)
-    : sqs_transport(settings, load_or_throw(settings)) {}
+    : sqs_transport(settings, credentials_of(settings)) {}
 
 sqs_transport::sqs_transport(sqs_transport_settings settings, aws_credentials credentials)
     : settings_(std::move(settings)), region_(effective_region(settings_)),
@@ -154,7 +128,7 @@ sqs_transport::sqs_transport(sqs_transport_settings settings, aws_credentials cr
   if (region_.empty()) {
     throw std::invalid_argument("sqs: no region (set transport.sqs.region or AWS_REGION)");
   }
-  apis_ = std::make_unique<api_pool>(client_settings(settings_, region_), credentials_);
+  apis_ = std::make_unique<api_pool>(client_settings_of(settings_, region_), credentials_);
   start();
 }
 
@@ -216,16 +190,9 @@ void sqs_transport::start() {
                  "visible again and left to the redrive policy of {} (moved to {} after {} "
                  "receives)",
                  queue_name_, policy.dead_letter_target_arn, policy.max_receive_count);
-    // arn:aws:sqs:<region>:<account>:<name>, for dead_letter_depth() only.
-    auto arn = policy.dead_letter_target_arn;
-    auto last = arn.rfind(':');
-    if (last != std::string::npos) {
-      auto before = arn.rfind(':', last - 1);
-      auto account = before == std::string::npos ? std::string{}
-                                                 : arn.substr(before + 1, last - before - 1);
-      if (auto url = api->get_queue_url(arn.substr(last + 1), account)) {
-        depth_queue_url_ = url.value;
-      }
+    // For dead_letter_depth() only.
+    if (auto url = api->get_queue_url_of_arn(policy.dead_letter_target_arn)) {
+      depth_queue_url_ = url.value;
     }
   } else {
     throw std::runtime_error("SQS queue " + queue_url_ +
@@ -345,6 +312,10 @@ envelope sqs_transport::envelope_of(sqs_message&& m, clock::time_point now) {
         !value.string_value.empty()) {
       e.key = value.string_value;
     }
+  }
+  // A replay's key is its own, shared by the copies of one replay only.
+  if (auto replay = sqs_dlq_format::replay_key(e.headers, e.key)) {
+    e.key = std::move(*replay);
   }
   if (e.key.empty()) {
     e.key = e.id;
@@ -632,19 +603,21 @@ io_result sqs_transport::dead_letter(const envelope& msg, const dead_letter_reco
       send.attributes[name] = {type, std::move(value), {}};
     }
   };
+  namespace format = sqs_dlq_format;
   auto at = record.dead_lettered_at_ms != 0 ? record.dead_lettered_at_ms : unix_ms_now();
-  add("mailroom.reason", record.reason.empty() ? std::string{"unknown"} : record.reason);
-  add("mailroom.attempts", std::to_string(record.attempts), "Number");
-  add("mailroom.errors",
-      errors.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  add("mailroom.source.queue", queue_url_);
-  add("mailroom.source.message_id", msg.id);
-  add("mailroom.first_failure_ms", std::to_string(record.first_failure_ms), "Number");
-  add("mailroom.key", msg.key);
-  add("mailroom.dead_lettered_at_ms", std::to_string(at), "Number");
+  add(format::reason, record.reason.empty() ? std::string{"unknown"} : record.reason);
+  add(format::attempts, std::to_string(record.attempts), "Number");
+  add(format::errors, errors.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  add(format::source_queue, queue_url_);
+  add(format::source_message_id, msg.id);
+  add(format::first_failure_ms, std::to_string(record.first_failure_ms), "Number");
+  add(format::key, msg.key);
+  add(format::dead_lettered_at_ms, std::to_string(at), "Number");
   if (record.payload.empty()) {
-    add("mailroom.body", "empty"); // SQS cannot carry an empty body
+    add(format::body, "empty"); // SQS cannot carry an empty body
   }
+  // What `mailroom dlq replay` writes back with the body.
+  add(format::original, format::pack({msg.headers, msg.ordering_key}));
   if (send.queue_url.size() > 5 &&
       send.queue_url.compare(send.queue_url.size() - 5, 5, ".fifo") == 0) {
     // The same record written twice (a lost reply) is one record.
@@ -655,8 +628,8 @@ io_result sqs_transport::dead_letter(const envelope& msg, const dead_letter_reco
   auto sent = api->send_message(send);
   if (!sent && sent.status.failure == failure_class::poison) {
     // Bytes SQS cannot carry (not UTF-8): the record keeps them as base64.
-    send.body = base64(record.payload);
-    send.attributes["mailroom.body"] = {"String", "base64", {}};
+    send.body = sqs_dlq_format::base64_encode(record.payload);
+    send.attributes[sqs_dlq_format::body] = {"String", "base64", {}};
     sent = api->send_message(send);
   }
   if (!sent) {
