@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/transport.hpp"
+
 #ifdef MAILROOM_WITH_REDIS
 #include "clients/redis/redis_connection.hpp"
 #endif
@@ -14,18 +16,17 @@ constexpr std::chrono::seconds probe_every{1};
 
 } // namespace
 
+readiness::readiness(const app_config& cfg, transport& source)
+    : source_(source), probe_timeout_(cfg.http.probe_timeout) {
 #ifdef MAILROOM_WITH_REDIS
-readiness::readiness(const app_config& cfg) {
   if (cfg.uses_redis()) {
     auto s = cfg.redis;
     s.connect_timeout = cfg.http.probe_timeout;
     s.command_timeout = cfg.http.probe_timeout;
     redis_ = std::make_unique<redis_connection>(s);
   }
-}
-#else
-readiness::readiness(const app_config&) {}
 #endif
+}
 
 readiness::~readiness() = default;
 
@@ -47,6 +48,9 @@ std::vector<readiness::down> readiness::probe_stores() {
     }
   }
 #endif
+  if (auto why = source_.unreachable(probe_timeout_); !why.empty()) {
+    out.push_back({"transport", why});
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 
-// What /readyz answers: ready while the transport's polls succeed and every
-// Redis store answers a PING, not ready during the drain. A probe's answer is
+// What /readyz answers: ready while the transport's polls succeed, its
+// broker answers and every Redis store answers a PING, not ready during the
+// drain. A probe's answer is
 // kept for a second, so a scrape storm does not become a PING storm.
 
 #include <atomic>
@@ -17,6 +18,7 @@
 namespace mailroom {
 
 class redis_connection;
+class transport;
 
 /// Whether this instance should get work now, and why not.
 struct readiness_report {
@@ -27,8 +29,10 @@ struct readiness_report {
 /// Readiness of one `mailroom run`. Thread-safe.
 class readiness {
 public:
-  /// Probes Redis when `cfg` keeps a store (or the transport) there.
-  explicit readiness(const app_config& cfg);
+  /// Probes Redis when `cfg` keeps a store (or the transport) there, and
+  /// `source` (its broker: `transport::unreachable`), which must outlive
+  /// this.
+  readiness(const app_config& cfg, transport& source);
   ~readiness();
 
   /// From now on, not ready: the drain began.
@@ -51,6 +55,8 @@ private:
   std::atomic<bool> draining_{false}; // set by the signal thread: never waits on a probe
   std::mutex mutex_;                  // one probe at a time; guards what it found
   std::unique_ptr<redis_connection> redis_;
+  transport& source_;
+  std::chrono::milliseconds probe_timeout_;
   std::chrono::steady_clock::time_point probed_{};
   std::vector<down> stores_down_;
 };

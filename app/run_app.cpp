@@ -90,7 +90,7 @@ private:
 class operator_endpoints {
 public:
   operator_endpoints(const app_config& cfg, engine& e, transport& t)
-      : ready_(cfg), engine_(e), transport_(t),
+      : ready_(cfg, t), engine_(e), transport_(t),
         max_in_flight_(static_cast<std::int64_t>(cfg.engine_cfg.engine.max_in_flight)) {
     auto address = split_listen_address(cfg.http.listen); // vetted by the config
     http_routes routes;

@@ -151,6 +151,17 @@ public:
   /// on its own thread: it must not block on the broker. Default none.
   virtual std::vector<transport_gauge> gauges() const { return {}; }
 
+  /// Asks the broker behind the transport whether it answers, waiting at
+  /// most `timeout`; returns why not, "" when it does. For /readyz: a
+  /// consumer whose broker is gone gets no work, yet its polls may not fail
+  /// (librdkafka reconnects behind an empty poll). Called at most once a
+  /// second on the readiness probe's thread, never the hot path; it may
+  /// block, also after close(). Default "" (the poll failures tell).
+  virtual std::string unreachable(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return {};
+  }
+
   /// Returns true when a finite source has delivered and settled everything.
   /// Endless transports (brokers) always return false.
   virtual bool exhausted() const { return false; }

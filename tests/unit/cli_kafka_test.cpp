@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "tests/support/cli_kafka.hpp"
+#include "tests/support/free_port.hpp"
+#include "tests/support/http_scrape.hpp"
 #include "tests/support/kafka_admin.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_admin.hpp"
@@ -471,11 +473,23 @@ BOOST_AUTO_TEST_CASE(the_broker_restarting_mid_run_loses_nothing) {
   auto mark = temp_path("restart");
   create_topic_with_dlq(shared_broker(), topic, 2);
   produce(shared_broker(), topic, json_records(0, 200));
-  process_runner p{kafka_run(topic, group, exec_sets("A", mark, "sleep 0.01"))};
+  const int http_port = free_port();
+  auto ready = [&] { return http_get(http_port, "/readyz"); };
+  auto sets = exec_sets("A", mark, "sleep 0.01");
+  sets.push_back("http.listen=\"127.0.0.1:" + std::to_string(http_port) + "\"");
+  process_runner p{kafka_run(topic, group, sets)};
   BOOST_REQUIRE(eventually_true([&] { return lines_of(mark).size() >= 50; }, 120s));
+  BOOST_TEST(ready().status == 200);
   shared_broker().stop();
-  std::this_thread::sleep_for(3s);
+  // /readyz sees the brokers gone (a poll of librdkafka does not fail).
+  BOOST_TEST(eventually_true(
+      [&] {
+        auto r = ready();
+        return r.status == 503 && r.body.find("kafka brokers") != std::string::npos;
+      },
+      30s));
   shared_broker().restart();
+  BOOST_TEST(eventually_true([&] { return ready().status == 200; }, 60s));
   produce(shared_broker(), topic, json_records(200, 100));
   BOOST_REQUIRE_MESSAGE(eventually_true([&] { return committed_to_end(group, topic, 2); }, 180s),
                         p.err());

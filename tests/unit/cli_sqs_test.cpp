@@ -24,6 +24,8 @@
 #include "tests/support/canned_http_server.hpp"
 #include "tests/support/cli_sqs.hpp"
 #include "tests/support/elasticmq_server.hpp"
+#include "tests/support/free_port.hpp"
+#include "tests/support/http_scrape.hpp"
 #include "tests/support/process_runner.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -464,18 +466,32 @@ BOOST_AUTO_TEST_CASE(
   const auto url = own.queue_url("outage");
   auto mark = temp_path("outage");
   send_numbered(own, url, 0, 120);
+  const int http_port = free_port();
+  auto ready = [&] { return http_get(http_port, "/readyz"); };
   process_runner p{
       sqs_run(url, own.queue_url("outage-dlq"),
               {"transport.sqs.endpoint_url=\"" + own.endpoint() + "\"",
+               "http.listen=\"127.0.0.1:" + std::to_string(http_port) + "\"",
                "transport.sqs.request_timeout_ms=1000", "transport.sqs.receivers=2",
                "engine.workers=2", "engine.max_in_flight=16", "handler.type=\"exec\"",
                "handler.command=[\"/bin/sh\", \"-c\", \"echo $(cat) >> " + mark +
                    "; sleep 0.02\"]"})};
   BOOST_REQUIRE_MESSAGE(
       eventually_true([&] { return lines_of(mark).size() >= 30u; }, 30s), p.err());
+  BOOST_TEST(eventually_true([&] { return ready().status == 200; }, 10s));
   own.pause();
-  std::this_thread::sleep_for(3s);
+  // /readyz sees the frozen server (its probe is bounded by 500 ms).
+  auto began = std::chrono::steady_clock::now();
+  BOOST_TEST(eventually_true(
+      [&] {
+        auto r = ready();
+        return r.status == 503 && r.body.find("\"transport\"") != std::string::npos &&
+               r.body.find(url) != std::string::npos;
+      },
+      10s));
+  std::this_thread::sleep_until(began + 3s);
   own.resume();
+  BOOST_TEST(eventually_true([&] { return ready().status == 200; }, 10s));
   BOOST_REQUIRE_MESSAGE(eventually_true([&] { return held_by(own, url) == 0; }, 60s),
                         p.err());
   auto first = lines_of(mark);

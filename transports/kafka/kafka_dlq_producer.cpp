@@ -81,6 +81,16 @@ io_result dlq_producer::write(const dlq_record& r, std::chrono::milliseconds tim
   return io_result::success();
 }
 
+std::string dlq_producer::unreachable(std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* md = nullptr;
+  // Brokers only (no topic asked for): the cheapest request that needs one.
+  auto err = rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(timeout.count()));
+  if (md != nullptr) {
+    rd_kafka_metadata_destroy(md);
+  }
+  return err == RD_KAFKA_RESP_ERR_NO_ERROR ? std::string{} : std::string{rd_kafka_err2str(err)};
+}
+
 std::optional<std::uint64_t> dlq_producer::depth(const std::vector<std::string>& topics,
                                                  std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> guard{mutex_};

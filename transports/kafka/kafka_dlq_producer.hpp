@@ -48,6 +48,11 @@ public:
   /// record may then be written twice, never lost).
   io_result write(const dlq_record& r, std::chrono::milliseconds timeout);
 
+  /// Asks the brokers for their metadata, waiting at most `timeout`; returns
+  /// why they did not answer, "" when they did. Not serialised with writes
+  /// (librdkafka's calls are thread-safe): a probe never waits behind one.
+  std::string unreachable(std::chrono::milliseconds timeout);
+
   /// Returns how many records `topics` hold (high minus low watermark over
   /// their partitions), or nullopt when the brokers do not answer in time.
   std::optional<std::uint64_t> depth(const std::vector<std::string>& topics,

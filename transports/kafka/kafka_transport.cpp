@@ -662,6 +662,11 @@ std::optional<std::uint64_t> kafka_transport::dead_letter_depth() {
   return dlq_->depth(topics, std::chrono::milliseconds{5000});
 }
 
+std::string kafka_transport::unreachable(std::chrono::milliseconds timeout) {
+  auto why = dlq_->unreachable(timeout);
+  return why.empty() ? why : "kafka brokers " + settings_.brokers + " do not answer: " + why;
+}
+
 std::vector<std::pair<std::string, std::uint64_t>> kafka_transport::stats_report() const {
   auto s = stats();
   return {{"offset commits", s.commits},

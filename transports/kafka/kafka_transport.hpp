@@ -111,6 +111,11 @@ public:
   /// answer.
   std::optional<std::uint64_t> dead_letter_depth() override;
 
+  /// Asks the brokers for metadata (on the dead-letter producer's handle,
+  /// which lives as long as the transport); names them when they do not
+  /// answer.
+  std::string unreachable(std::chrono::milliseconds timeout) override;
+
   /// Returns the commits, rebalances and dropped records of the run.
   std::vector<std::pair<std::string, std::uint64_t>> stats_report() const override;
   std::vector<transport_gauge> gauges() const override;

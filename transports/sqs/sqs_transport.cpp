@@ -652,6 +652,18 @@ io_result sqs_transport::dead_letter(const envelope& msg, const dead_letter_reco
   return io_result::success();
 }
 
+std::string sqs_transport::unreachable(std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> guard{probe_mutex_};
+  if (!probe_api_) {
+    auto s = apis_->settings();
+    s.http.request_timeout = timeout;
+    s.http.connect_timeout = timeout;
+    probe_api_ = std::make_unique<sqs_api>(s, apis_->credentials());
+  }
+  auto r = probe_api_->get_queue_attributes(queue_url_, {"QueueArn"});
+  return r ? std::string{} : "SQS queue " + queue_url_ + ": " + r.status.what;
+}
+
 std::optional<std::uint64_t> sqs_transport::dead_letter_depth() {
   if (depth_queue_url_.empty()) {
     return std::nullopt;

@@ -131,6 +131,11 @@ public:
   /// delayed), or nullopt when it cannot be asked.
   std::optional<std::uint64_t> dead_letter_depth() override;
 
+  /// Asks for the queue's attributes on a client of its own whose requests
+  /// are bounded by `timeout`; names the queue and the reason when that
+  /// fails (the receivers' failures only show in their backoff).
+  std::string unreachable(std::chrono::milliseconds timeout) override;
+
   /// Returns the poison handed over and the buffered messages handed back.
   std::vector<std::pair<std::string, std::uint64_t>> stats_report() const override;
 
@@ -183,6 +188,8 @@ private:
   std::string depth_queue_url_; // the DLQ asked by dead_letter_depth()
   bool fifo_ = false;
   std::unique_ptr<api_pool> apis_;
+  std::mutex probe_mutex_;            // one readiness probe at a time
+  std::unique_ptr<sqs_api> probe_api_; // made by the first, bounded by its timeout
   std::unique_ptr<counters> counters_;
 
   mutable std::mutex mutex_; // guards the fields below
