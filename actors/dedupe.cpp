@@ -83,7 +83,7 @@ struct dedupe_state {
   }
 
   void note_history_failure(const io_result& r) {
-    ctx->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx->metrics.store_error(r.failure);
     if (!history_failing) {
       spdlog::warn("dedupe: attempt log unavailable ({}); redeliveries go on without "
                    "their earlier errors",
@@ -178,7 +178,7 @@ struct dedupe_state {
       direct.push_back(std::move(item));
     }
     if (unavailable > 0) {
-      ctx->metrics.store_errors.fetch_add(unavailable, std::memory_order_relaxed);
+      ctx->metrics.store_error(failure_class::transient, unavailable);
     }
     note_outage(unavailable);
   }
@@ -232,7 +232,7 @@ struct dedupe_state {
     } else {
       // Recovery is a safety net: losing the markers for one batch leaves the
       // transport's own redelivery as the fallback, so dispatch anyway.
-      ctx->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx->metrics.store_error(r.failure);
       spdlog::warn("dedupe: writing dispatch markers failed: {}", r.what);
     }
   }

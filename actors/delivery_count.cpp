@@ -45,7 +45,7 @@ void count_deliveries(engine_context& ctx, work_batch& items) {
   auto r = ctx.attempts->deliver(ids, counted);
   note(static_cast<bool>(r), r);
   if (!r) {
-    ctx.metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.store_error(r.failure);
     for (auto i : where) {
       items[i].history_unknown = true;
     }
@@ -95,7 +95,7 @@ void uncount_deliveries(engine_context& ctx, const work_batch& items) {
   }
   auto r = ctx.attempts->record(entries);
   if (!r) {
-    ctx.metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.store_error(r.failure);
     spdlog::warn("lane: could not take back {} delivery counts ({}); they may be dead-lettered "
                  "a delivery early",
                  entries.size(), r.what);

@@ -18,7 +18,7 @@ caf::behavior lease_keeper_actor(caf::event_based_actor* self,
         m.leases_extended.fetch_add(r.extended, std::memory_order_relaxed);
         m.leases_lost.fetch_add(r.lost, std::memory_order_relaxed);
         if (!r.status) {
-          m.transport_errors.fetch_add(1, std::memory_order_relaxed);
+          m.transport_error(r.status.failure);
           spdlog::warn("lease keeper: extending {} leases on {} failed: {}", r.extended,
                        ctx->source->name(), r.status.what);
         } else if (r.lost > 0) {

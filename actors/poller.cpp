@@ -85,7 +85,7 @@ struct poller_state {
       r = io_result::fatal(std::string{"poll threw: "} + e.what());
     }
     if (!r) {
-      ctx->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx->metrics.transport_error(r.failure);
       ctx->metrics.polls_failing.fetch_add(1, std::memory_order_relaxed);
       if (r.failure == failure_class::fatal) {
         // Retrying here would hide it: the poller stops with the reason, the

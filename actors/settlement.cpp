@@ -29,7 +29,7 @@ settlement::settlement(engine_context& ctx, std::uint64_t seed)
       io_retry_(settle_io_retry, seed ^ 0x9e3779b97f4a7c15ULL) {}
 
 void settlement::note_io_failure(const char* what, const io_result& r) {
-  ctx_->metrics.transport_errors.fetch_add(1, std::memory_order_relaxed);
+  ctx_->metrics.transport_error(r.failure);
   if (r.failure != failure_class::transient) {
     spdlog::error("{} failed: {}", what, r.what);
   }
@@ -77,7 +77,7 @@ void settlement::retry_all(work_batch& items, std::uint64_t& retried,
   }
   auto r = ctx_->attempts->record(entries_);
   if (!r) {
-    ctx_->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx_->metrics.store_error(r.failure);
     if (!history_failing_) {
       spdlog::warn("settle: attempt log unavailable ({}); retried messages lose this "
                    "attempt's error",
@@ -109,7 +109,7 @@ void settlement::forget_histories(const std::vector<const envelope*>& msgs) {
     return;
   }
   if (auto r = ctx_->attempts->forget(forget_ids_); !r) {
-    ctx_->metrics.store_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx_->metrics.store_error(r.failure);
     spdlog::debug("settle: forgetting {} attempt histories failed: {}", forget_ids_.size(),
                   r.what);
   }
@@ -207,7 +207,7 @@ void settlement::settle(work_batch& items) {
       } else {
         // The side effect happened but could not be recorded: hand the
         // message back rather than ack what the store does not know is done.
-        m.store_errors.fetch_add(1, std::memory_order_relaxed);
+        m.store_error(failure_class::transient);
         ++(nack(item, ctx_->config.dedupe.store_error_delay).stale ? fenced : deferred);
       }
     }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/io_result.hpp"
 #include "core/latency_histogram.hpp"
 
 namespace mailroom {
@@ -31,8 +32,11 @@ namespace mailroom {
   X(handler_errors, "Handler exceptions")                                              \
   X(timeouts, "Handler calls that hit the timeout")                                    \
   X(unrouted, "Messages without a handler, acked")                                     \
-  X(store_errors, "Store calls that answered unavailable")                             \
-  X(transport_errors, "Transport calls that failed")                                   \
+  X(store_errors, "Store calls that failed, by failure class")                         \
+  X(store_errors_fatal, "Of the store errors: refused for good (fatal)")              \
+  X(transport_errors, "Transport calls that failed, by failure class")                 \
+  X(transport_errors_fatal, "Of the transport errors: refused for good (fatal)")      \
+  X(transport_errors_poison, "Of the transport errors: the message was bad (poison)") \
   X(fenced, "Settles refused because the claim was taken over, and nacks and "        \
             "dead-letters that found the delivery settled by a newer one")             \
   X(recovered, "Messages the sweeper re-dispatched into the engine")                   \
@@ -112,6 +116,25 @@ public:
   std::atomic<std::int64_t> running{0};
   /// Consecutive failed polls (gauge, set by the poller).
   std::atomic<std::uint64_t> polls_failing{0};
+
+  /// Counts `n` failed store calls of class `c` (a failure without a class
+  /// counts as transient: the store answered "unavailable").
+  void store_error(failure_class c, std::uint64_t n = 1) {
+    store_errors.fetch_add(n, std::memory_order_relaxed);
+    if (c == failure_class::fatal) {
+      store_errors_fatal.fetch_add(n, std::memory_order_relaxed);
+    }
+  }
+
+  /// Counts one failed transport call of class `c`.
+  void transport_error(failure_class c) {
+    transport_errors.fetch_add(1, std::memory_order_relaxed);
+    if (c == failure_class::fatal) {
+      transport_errors_fatal.fetch_add(1, std::memory_order_relaxed);
+    } else if (c == failure_class::poison) {
+      transport_errors_poison.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 
   /// Adds `n` messages to the in-flight gauge and tracks its peak.
   void enter(std::int64_t n);

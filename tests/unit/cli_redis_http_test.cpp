@@ -120,6 +120,12 @@ BOOST_AUTO_TEST_CASE(readyz_is_503_naming_redis_while_it_is_down_and_200_once_it
   BOOST_REQUIRE_MESSAGE(
       eventually_true([&] { return http_get(port, "/readyz").status == 200; }, 20s),
       http_get(port, "/readyz").body);
+  // The outage's failed polls, counted by their class.
+  auto scrape = http_get(port, "/metrics");
+  const std::string on = "{transport=\"redis-streams\",class=";
+  BOOST_TEST(series_value(scrape.body, "mailroom_transport_errors_total" + on + "\"transient\"}") > 0,
+             scrape.body);
+  BOOST_TEST(series_value(scrape.body, "mailroom_transport_errors_total" + on + "\"fatal\"}") == 0);
   p.signal(SIGTERM);
   BOOST_TEST(p.wait(15s) == 0);
 }

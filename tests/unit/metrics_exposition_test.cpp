@@ -25,6 +25,11 @@ exposition_input sample_input() {
   in.metrics.acked = 900;
   in.metrics.dead_lettered = 7;
   in.metrics.in_flight = 24;
+  in.metrics.store_errors = 5;
+  in.metrics.store_errors_fatal = 2;
+  in.metrics.transport_errors = 4;
+  in.metrics.transport_errors_fatal = 1;
+  in.metrics.transport_errors_poison = 1;
   latency_histogram h;
   for (int i = 0; i < 90; ++i) {
     h.record(800); // 0.8 ms
@@ -69,6 +74,13 @@ BOOST_AUTO_TEST_CASE(counters_gauges_and_histograms_are_written_by_convention) {
   BOOST_TEST(series_value(text, "mailroom_in_flight{transport=\"kafka\"}") == 24);
   BOOST_TEST(series_value(text, "mailroom_credits{transport=\"kafka\"}") == 1000);
   BOOST_TEST(series_value(text, "mailroom_ready{transport=\"kafka\"}") == 1);
+  // Errors by failure class, one family each; the classes sum to the total.
+  BOOST_TEST(series_value(text, "mailroom_store_errors_total{transport=\"kafka\",class=\"transient\"}") == 3);
+  BOOST_TEST(series_value(text, "mailroom_store_errors_total{transport=\"kafka\",class=\"fatal\"}") == 2);
+  BOOST_TEST(series_value(text, "mailroom_transport_errors_total{transport=\"kafka\",class=\"transient\"}") == 2);
+  BOOST_TEST(series_value(text, "mailroom_transport_errors_total{transport=\"kafka\",class=\"poison\"}") == 1);
+  BOOST_TEST(text.find("mailroom_store_errors_fatal") == std::string::npos);
+  BOOST_TEST(text.find("# TYPE mailroom_transport_errors_total counter") != std::string::npos);
   const std::string h = "mailroom_message_latency_seconds";
   BOOST_TEST(series_value(text, h + "_bucket{transport=\"kafka\",le=\"0.001\"}") == 90);
   BOOST_TEST(series_value(text, h + "_bucket{transport=\"kafka\",le=\"1\"}") == 90);
