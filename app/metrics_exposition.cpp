@@ -88,11 +88,10 @@ void write_engine(family_writer& w, const exposition_input& in) {
   const auto& m = in.metrics;
   // Store and transport errors are one family each with a `class` label
   // (transient, fatal, poison); the counters of the classes feed it.
-  auto by_class = [&w](const std::string& name, const char* help, std::uint64_t total,
+  auto by_class = [&w](const std::string& name, const char* help, std::uint64_t transient,
                        std::uint64_t fatal, std::uint64_t poison) {
     w.header(name, "counter", help);
-    // Read one after the other while calls fail: never below zero.
-    w.sample(name, total >= fatal + poison ? total - fatal - poison : 0, "class=\"transient\"");
+    w.sample(name, transient, "class=\"transient\"");
     w.sample(name, fatal, "class=\"fatal\"");
     w.sample(name, poison, "class=\"poison\"");
   };
@@ -105,9 +104,9 @@ void write_engine(family_writer& w, const exposition_input& in) {
 #undef MAILROOM_EXPOSE_COUNTER
   by_class("mailroom_store_errors_total",
            "Store calls that failed, by failure class (an unavailable store is transient)",
-           m.store_errors, m.store_errors_fatal, 0);
+           m.store_errors_transient, m.store_errors_fatal, 0);
   by_class("mailroom_transport_errors_total", "Transport calls that failed, by failure class",
-           m.transport_errors, m.transport_errors_fatal, m.transport_errors_poison);
+           m.transport_errors_transient, m.transport_errors_fatal, m.transport_errors_poison);
   w.single("mailroom_received_total", "counter",
            "Messages that entered the engine: polled plus re-dispatched", m.received());
   w.single("mailroom_settled_total", "counter",

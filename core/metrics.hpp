@@ -33,8 +33,10 @@ namespace mailroom {
   X(timeouts, "Handler calls that hit the timeout")                                    \
   X(unrouted, "Messages without a handler, acked")                                     \
   X(store_errors, "Store calls that failed, by failure class")                         \
+  X(store_errors_transient, "Of the store errors: unavailable, may heal (transient)") \
   X(store_errors_fatal, "Of the store errors: refused for good (fatal)")              \
   X(transport_errors, "Transport calls that failed, by failure class")                 \
+  X(transport_errors_transient, "Of the transport errors: may heal (transient)")      \
   X(transport_errors_fatal, "Of the transport errors: refused for good (fatal)")      \
   X(transport_errors_poison, "Of the transport errors: the message was bad (poison)") \
   X(fenced, "Settles refused because the claim was taken over, and nacks and "        \
@@ -120,20 +122,19 @@ public:
   /// Counts `n` failed store calls of class `c` (a failure without a class
   /// counts as transient: the store answered "unavailable").
   void store_error(failure_class c, std::uint64_t n = 1) {
+    // Each class its own counter: a scrape's classes never go down.
     store_errors.fetch_add(n, std::memory_order_relaxed);
-    if (c == failure_class::fatal) {
-      store_errors_fatal.fetch_add(n, std::memory_order_relaxed);
-    }
+    (c == failure_class::fatal ? store_errors_fatal : store_errors_transient)
+        .fetch_add(n, std::memory_order_relaxed);
   }
 
   /// Counts one failed transport call of class `c`.
   void transport_error(failure_class c) {
     transport_errors.fetch_add(1, std::memory_order_relaxed);
-    if (c == failure_class::fatal) {
-      transport_errors_fatal.fetch_add(1, std::memory_order_relaxed);
-    } else if (c == failure_class::poison) {
-      transport_errors_poison.fetch_add(1, std::memory_order_relaxed);
-    }
+    (c == failure_class::fatal    ? transport_errors_fatal
+     : c == failure_class::poison ? transport_errors_poison
+                                  : transport_errors_transient)
+        .fetch_add(1, std::memory_order_relaxed);
   }
 
   /// Adds `n` messages to the in-flight gauge and tracks its peak.

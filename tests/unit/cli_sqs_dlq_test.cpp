@@ -276,6 +276,41 @@ BOOST_AUTO_TEST_CASE(records_moved_by_a_redrive_policy_are_listed_and_replayed) 
   BOOST_TEST(traces == (std::set<std::string>{"x-1", "x-2"}));
 }
 
+// A replay while the bug is still there: the consumer parks each replayed
+// message again within milliseconds, inside the command's receive wait. The
+// command does not chase those: it ends, each record replayed once.
+BOOST_AUTO_TEST_CASE(a_replay_does_not_chase_the_records_it_parks_again) {
+  auto url = create_queue(unique_name("again"));
+  auto dlq = create_queue(unique_name("again-dlq"));
+  park(dlq, url, 5, "exec exited 3: bug", "a");
+  auto flag = temp_file("again-bug"), mark = temp_file("again-mark");
+  std::ofstream{flag} << "still there\n";
+  std::vector<std::string> sets{"retry.max_attempts=1"};
+  auto handler = exec_handler(flag, mark);
+  sets.insert(sets.end(), handler.begin(), handler.end());
+  process_runner run{sqs_run(url, dlq, sets)};
+  BOOST_REQUIRE_MESSAGE(
+      eventually([&] { return run.err().find("consuming SQS queue") != std::string::npos; },
+                 30s, 50ms),
+      run.err());
+  std::string out, err;
+  BOOST_TEST(run_to_end(dlq_args(url, dlq, {"replay", "--all"}), out, err) == 0, err);
+  BOOST_TEST(err.find("replayed 5 of") != std::string::npos, err);
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return held_by(dlq) == 5 && held_by(url) == 0; }, 30s,
+                                   100ms),
+                        run.err());
+  stop(run);
+  BOOST_TEST(summary_value(run.out(), "dead-lettered") == 5);
+  BOOST_TEST(run_to_end(dlq_args(url, dlq, {"list", "--json"}), out, err) == 0, err);
+  auto lines = lines_in(out);
+  BOOST_TEST(lines.size() == 5u, out);
+  for (const auto& line : lines) {
+    BOOST_TEST(nlohmann::json::parse(line).at("replays") == 1, line); // replayed once
+  }
+  std::remove(flag.c_str());
+  std::remove(mark.c_str());
+}
+
 BOOST_AUTO_TEST_CASE(bad_requests_are_named_and_unreachable_servers_exit_1) {
   auto url = create_queue(unique_name("bad"));
   auto dlq = create_queue(unique_name("bad-dlq"));

@@ -27,9 +27,11 @@ exposition_input sample_input() {
   in.metrics.in_flight = 24;
   in.metrics.store_errors = 5;
   in.metrics.store_errors_fatal = 2;
+  in.metrics.store_errors_transient = 3;
   in.metrics.transport_errors = 4;
   in.metrics.transport_errors_fatal = 1;
   in.metrics.transport_errors_poison = 1;
+  in.metrics.transport_errors_transient = 2;
   latency_histogram h;
   for (int i = 0; i < 90; ++i) {
     h.record(800); // 0.8 ms

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -62,6 +65,10 @@ struct sqs_dlq::state {
   std::map<std::string, held> holding; ///< By record id.
   std::vector<std::string> order;      ///< Ids in the order received.
   bool drained = false;                ///< A receive came back empty.
+  /// Records this command replayed: one that failed again and was parked
+  /// anew while the command runs is not visited (replayed) a second time.
+  std::set<std::string> replayed_here;
+  std::uint64_t receives = 0; ///< Numbers the receive attempts of a FIFO DLQ.
   clock::time_point hold_renewed{};
 
   std::runtime_error failed(const std::string& what, const io_result& why) const {
@@ -217,6 +224,11 @@ std::size_t sqs_dlq::state::receive_more() {
   rq.max_messages = static_cast<int>(max_batch);
   rq.wait_time_s = 1; // a long poll asks every server: an empty answer means empty
   rq.visibility_timeout_s = static_cast<int>(settings.visibility_timeout_s);
+  if (is_fifo(dlq_url)) {
+    // A retry after a lost reply gets the same records, not an empty answer.
+    rq.receive_request_attempt_id =
+        "mailroom-dlq-" + std::to_string(::getpid()) + "-" + std::to_string(++receives);
+  }
   auto got = patiently([&] { return api->receive_message(rq); });
   if (!got) {
     throw failed("receiving from " + dlq_url, got.status);
@@ -237,9 +249,15 @@ std::size_t sqs_dlq::state::receive_more() {
     }
     held h;
     h.record = record_of(m, h);
-    order.push_back(m.message_id);
+    bool again = false;
+    for (const auto& [name, value] : h.record.headers) {
+      again = again || (name == format::replay_of && replayed_here.count(value) != 0);
+    }
+    if (!again) {
+      order.push_back(m.message_id); // else held, unvisited, given back at the end
+      ++fresh;
+    }
     holding.emplace(m.message_id, std::move(h));
-    ++fresh;
   }
   return fresh;
 }
@@ -266,6 +284,11 @@ void sqs_dlq::state::set_visibility(const std::vector<std::string>& ids, int sec
     auto r = patiently([&] { return api->change_message_visibility_batch(dlq_url, entries); });
     if (!r) {
       throw failed("changing the visibility of records in " + dlq_url, r.status);
+    }
+    if (auto refused = r.value.failed(); refused > 0) {
+      // Received by another reader meanwhile: it may visit them too.
+      spdlog::warn("sqs dlq: {} of {} records in {} could not be {} (taken by another reader?)",
+                   refused, entries.size(), dlq_url, seconds == 0 ? "given back" : "held longer");
     }
   }
 }
@@ -318,11 +341,15 @@ std::string sqs_dlq::describe() const {
 void sqs_dlq::for_each(const std::function<bool(const dlq_record&)>& visit) {
   for (std::size_t next = 0;;) {
     if (next == s_->order.size()) {
-      if (s_->drained || s_->receive_more() == 0) {
+      // Only an empty receive ends it: one that brought nothing new (records
+      // whose hold lapsed) does not.
+      if (s_->drained) {
         break;
       }
+      s_->receive_more();
       continue;
     }
+    s_->keep_holding(); // slow visits (a replay, a blocked stdout) keep the hold
     auto it = s_->holding.find(s_->order[next++]);
     if (it == s_->holding.end()) {
       continue; // replayed or removed already
@@ -342,9 +369,10 @@ bool sqs_dlq::find(const std::string& id, dlq_record& out) {
       out = it->second.record; // held until the command ends: it may replay it
       return true;
     }
-    if (s_->drained || s_->receive_more() == 0) {
+    if (s_->drained) {
       return false;
     }
+    s_->receive_more();
   }
 }
 
@@ -353,6 +381,7 @@ dlq_change sqs_dlq::replay(const dlq_record& r) {
   if (it == s_->holding.end()) {
     return dlq_change::missing;
   }
+  s_->keep_holding();
   auto h = it->second; // r may be this entry's record
   if (h.source_url.empty()) {
     throw std::runtime_error("record " + h.record.id + " does not say where it came from (no " +
@@ -389,6 +418,7 @@ dlq_change sqs_dlq::replay(const dlq_record& r) {
     throw s_->failed("replaying record " + h.record.id + " to " + h.source_url, sent.status);
   }
   s_->holding.erase(r.id);
+  s_->replayed_here.insert(h.record.id);
   auto deleted = s_->patiently(
       [&] { return s_->api->delete_message_batch(s_->dlq_url, {{"0", h.receipt}}); });
   if (!deleted || deleted.value.entries.size() != 1 || !deleted.value.entries[0].ok) {
@@ -409,6 +439,7 @@ dlq_change sqs_dlq::remove(const dlq_record& r) {
   if (it == s_->holding.end()) {
     return dlq_change::missing;
   }
+  s_->keep_holding();
   auto receipt = it->second.receipt;
   auto deleted =
       s_->patiently([&] { return s_->api->delete_message_batch(s_->dlq_url, {{"0", receipt}}); });
