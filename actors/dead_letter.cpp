@@ -61,10 +61,14 @@ struct dead_letter_state {
         // while this write waited out an outage): not dead-lettered twice.
         spdlog::info("not dead-lettering {}: a newer delivery settled it", item.msg.id);
         ++stale;
+        m.topics.add(item.msg.topic, topic_counter::fenced);
         written.push_back(std::move(item));
       } else if (r) {
         note_written(item, rec);
         rejected += item.rejected ? 1 : 0;
+        if (!item.rejected) {
+          m.topics.add(item.msg.topic, topic_counter::dead_lettered);
+        }
         written.push_back(std::move(item));
       } else {
         waiting.push_back(std::move(item));

@@ -38,10 +38,10 @@ outcome call_blocking(engine_context& ctx, const handler_fn& fn, const envelope&
   try {
     return fn(msg, hctx);
   } catch (const std::exception& e) {
-    ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.handler_error(msg.topic);
     return outcome::retry(threw(&e));
   } catch (...) {
-    ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.handler_error(msg.topic);
     return outcome::retry(threw(nullptr));
   }
 }
@@ -51,10 +51,10 @@ void call_async(engine_context& ctx, const async_handler_fn& fn,
   try {
     fn(call->message(), hctx, completion{call});
   } catch (const std::exception& e) {
-    ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.handler_error(call->message().topic);
     call->complete(outcome::retry(threw(&e)));
   } catch (...) {
-    ctx.metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx.metrics.handler_error(call->message().topic);
     call->complete(outcome::retry(threw(nullptr)));
   }
 }
@@ -290,7 +290,7 @@ bool handler_lane::handle(lane_unit& unit, std::size_t i, const handler_entry* e
     // A handler that gives up at its own deadline (the exec handler kills its
     // child there) timed out as surely as one the watchdog takes over.
     if (out->what == outcome::kind::retry && finished >= started + timeout) {
-      ctx_->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics.timeout(item.msg.topic);
     }
     item.preset = std::move(out);
   } else if (ctx_->queue.keyed()) {
@@ -378,10 +378,10 @@ bool handler_lane::handle_batch(lane_unit& unit, std::size_t i, const handler_en
   try {
     failures = entry.batch(batch, hctx);
   } catch (const std::exception& e) {
-    ctx_->metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx_->metrics.handler_error(topic);
     all = outcome::retry(std::string{"batch handler threw: "} + e.what());
   } catch (...) {
-    ctx_->metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx_->metrics.handler_error(topic);
     all = outcome::retry("batch handler threw a non-standard exception");
   }
   auto expected = lane_unit::word(i, lane_unit::running);
@@ -392,7 +392,7 @@ bool handler_lane::handle_batch(lane_unit& unit, std::size_t i, const handler_en
   unit.batch_end.store(0, std::memory_order_relaxed);
   auto finished = clock::now();
   if (!all && finished >= started + timeout) {
-    ctx_->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
+    ctx_->metrics.timeout(topic);
     all = outcome::retry("batch handler returned after the handler timeout");
   }
   auto mean_us = micros_between(started, finished) / static_cast<std::int64_t>(end - i);

@@ -24,6 +24,7 @@ struct poller_state {
       retry_settings{std::chrono::milliseconds{50}, std::chrono::milliseconds{5000}, 0}};
   std::deque<dispatch_record> recovered;
   std::unordered_set<std::string> recovered_keys;
+  topic_tally received; // bound to ctx's counters at spawn
 
   // Polling as soon as any credit returns would fetch one unit's worth at a
   // time: tiny batches and a store round trip per handful of messages. The
@@ -123,6 +124,10 @@ struct poller_state {
       ctx->metrics.enter(static_cast<std::int64_t>(n));
       ctx->metrics.polled.fetch_add(n - first_fresh, std::memory_order_relaxed);
       ctx->metrics.recovered.fetch_add(first_fresh, std::memory_order_relaxed);
+      for (const auto& msg : batch.items) {
+        received.add(msg.topic, topic_counter::received);
+      }
+      received.flush();
       self->send(dedupe, batch_atom::value, std::move(batch));
     }
     if (r.failure == failure_class::fatal) {
@@ -151,6 +156,7 @@ caf::behavior poller_actor(caf::event_based_actor* self,
   auto st = std::make_shared<poller_state>();
   st->self = self;
   st->ctx = std::move(ctx);
+  st->received = topic_tally{&st->ctx->metrics.topics};
   st->dedupe = std::move(dedupe);
   return {
       [st](poll_atom) { st->poll_once(); },

@@ -26,7 +26,7 @@ std::int64_t micros_since(clock::time_point t, clock::time_point now) {
 
 settlement::settlement(engine_context& ctx, std::uint64_t seed)
     : ctx_(&ctx), retry_(ctx_->config.retry, seed),
-      io_retry_(settle_io_retry, seed ^ 0x9e3779b97f4a7c15ULL) {}
+      io_retry_(settle_io_retry, seed ^ 0x9e3779b97f4a7c15ULL), tally_(&ctx.metrics.topics) {}
 
 void settlement::note_io_failure(const char* what, const io_result& r) {
   ctx_->metrics.transport_error(r.failure);
@@ -93,6 +93,7 @@ void settlement::retry_all(work_batch& items, std::uint64_t& retried,
     auto failures = failures_of(item);
     auto r2 = release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
     ++(r2.stale ? fenced : retried);
+    count(item, r2.stale ? topic_counter::fenced : topic_counter::retried);
   }
 }
 
@@ -144,6 +145,7 @@ void settlement::settle(work_batch& items) {
     if (item.requeue) {
       if (release_then_nack(item, *item.requeue).stale) {
         ++fenced;
+        count(item, topic_counter::fenced);
       } else {
         ++deferred;
         handed_back += item.drained ? 1 : 0;
@@ -159,7 +161,10 @@ void settlement::settle(work_batch& items) {
         completion_items_.push_back(i);
       } else {
         acks_.push_back(&item.msg);
-        deduped += item.duplicate ? 1 : 0;
+        if (item.duplicate) {
+          ++deduped;
+          count(item, topic_counter::deduped);
+        }
       }
       break;
     case outcome::kind::retry: {
@@ -187,7 +192,12 @@ void settlement::settle(work_batch& items) {
 
   retry_all(items, retried, fenced);
   for (auto i : behind_) {
-    ++(release_then_nack(items[i], *items[i].requeue).stale ? fenced : deferred);
+    if (release_then_nack(items[i], *items[i].requeue).stale) {
+      ++fenced;
+      count(items[i], topic_counter::fenced);
+    } else {
+      ++deferred;
+    }
   }
 
   // One batched complete for every claimed ok: only an applied complete may
@@ -203,12 +213,18 @@ void settlement::settle(work_batch& items) {
         keep_claim[completion_items_[j]] = true; // done now: nothing to release
       } else if (r == fence_result::fenced) {
         ++fenced;
+        count(item, topic_counter::fenced);
         keep_claim[completion_items_[j]] = true; // someone else's claim now
       } else {
         // The side effect happened but could not be recorded: hand the
         // message back rather than ack what the store does not know is done.
         m.store_error(failure_class::transient);
-        ++(nack(item, ctx_->config.dedupe.store_error_delay).stale ? fenced : deferred);
+        if (nack(item, ctx_->config.dedupe.store_error_delay).stale) {
+          ++fenced;
+          count(item, topic_counter::fenced);
+        } else {
+          ++deferred;
+        }
       }
     }
   }
@@ -224,15 +240,20 @@ void settlement::settle(work_batch& items) {
       // A stale ack (its partition was revoked) settled nothing: fenced.
       for (auto it = stale_.rbegin(); it != stale_.rend(); ++it) {
         if (*it < acks_.size()) {
+          tally_.add(acks_[*it]->topic, topic_counter::fenced);
           acks_.erase(acks_.begin() + static_cast<std::ptrdiff_t>(*it));
         }
       }
       fenced += stale_.size();
       acked = acks_.size();
+      for (const envelope* msg : acks_) {
+        tally_.add(msg->topic, topic_counter::acked);
+      }
       forget_histories(acks_);
     } else {
       ack_failed = acks_.size();
       deduped = 0;
+      tally_.discard(topic_counter::deduped);
     }
   }
 
@@ -273,6 +294,7 @@ void settlement::settle(work_batch& items) {
   m.ack_failures.fetch_add(ack_failed, std::memory_order_relaxed);
   m.fenced.fetch_add(fenced, std::memory_order_relaxed);
   m.revoked.fetch_add(revoked, std::memory_order_relaxed);
+  tally_.flush();
   m.add_latencies(latencies_, handler_durations_);
   latencies_.reset();
   handler_durations_.reset();

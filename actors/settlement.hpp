@@ -17,6 +17,7 @@
 #include "core/latency_histogram.hpp"
 #include "core/io_retry.hpp"
 #include "core/retry_policy.hpp"
+#include "core/topic_counters.hpp"
 
 namespace mailroom {
 
@@ -75,6 +76,8 @@ private:
   void retry_all(work_batch& items, std::uint64_t& retried, std::uint64_t& fenced);
   // Lets go of what the engine holds for a departing item (lease, partition).
   void release_holds(const work_item& item);
+  // Counts `item` in `c` of its topic (added to the shared counters per batch).
+  void count(const work_item& item, topic_counter c) { tally_.add(item.msg.topic, c); }
 
   engine_context* ctx_;
   retry_policy retry_;
@@ -93,6 +96,7 @@ private:
   work_batch parked_;
   latency_histogram latencies_;
   latency_histogram handler_durations_;
+  topic_tally tally_;
 };
 
 } // namespace mailroom

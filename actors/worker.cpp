@@ -123,8 +123,10 @@ struct worker_state {
           std::chrono::nanoseconds{unit->started_ns.load(std::memory_order_relaxed)}};
       if (clock::now() - started >= timeout) {
         auto reason = "handler timeout after " + std::to_string(timeout.count()) + " ms";
+        auto index = static_cast<std::size_t>(word >> 2);
+        std::string topic = index < unit->items.size() ? unit->items[index].msg.topic : "";
         if (take_over(*unit, word, outcome::retry(reason))) {
-          ctx->metrics.timeouts.fetch_add(1, std::memory_order_relaxed);
+          ctx->metrics.timeout(topic);
           spdlog::warn("worker {}: {}; lane abandoned, a fresh one takes over",
                        slot->index(), reason);
         }

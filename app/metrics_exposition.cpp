@@ -84,6 +84,37 @@ private:
   std::string labels_;
 };
 
+// Whether counter `name` is written per topic (write_by_topic) instead.
+bool by_topic(std::string_view name) {
+#define MAILROOM_IS_TOPIC_COUNTER(topic_name, help)                                     \
+  if (name == #topic_name) {                                                           \
+    return true;                                                                       \
+  }
+  MAILROOM_TOPIC_COUNTERS(MAILROOM_IS_TOPIC_COUNTER)
+#undef MAILROOM_IS_TOPIC_COUNTER
+  return false;
+}
+
+// The per-topic counters: one family each, a sample per topic counted so far
+// (none before the first message), labelled `topic` beside `transport`.
+void write_by_topic(family_writer& w, const std::vector<topic_counts>& topics) {
+  std::vector<std::string> labels;
+  labels.reserve(topics.size());
+  for (const auto& t : topics) {
+    labels.push_back("topic=\"" + escaped_label_value(t.topic) + "\"");
+  }
+  auto family = [&](topic_counter c, const std::string& name, const char* help) {
+    w.header(name, "counter", help);
+    for (std::size_t i = 0; i < topics.size(); ++i) {
+      w.sample(name, topics[i][c], labels[i]);
+    }
+  };
+#define MAILROOM_EXPOSE_TOPIC_COUNTER(name, help)                                       \
+  family(topic_counter::name, "mailroom_" #name "_total", help);
+  MAILROOM_TOPIC_COUNTERS(MAILROOM_EXPOSE_TOPIC_COUNTER)
+#undef MAILROOM_EXPOSE_TOPIC_COUNTER
+}
+
 void write_engine(family_writer& w, const exposition_input& in) {
   const auto& m = in.metrics;
   // Store and transport errors are one family each with a `class` label
@@ -96,19 +127,18 @@ void write_engine(family_writer& w, const exposition_input& in) {
     w.sample(name, poison, "class=\"poison\"");
   };
 #define MAILROOM_EXPOSE_COUNTER(name, help)                                             \
-  if (std::string_view{#name}.rfind("store_errors", 0) != 0 &&                         \
+  if (!by_topic(#name) && std::string_view{#name}.rfind("store_errors", 0) != 0 &&     \
       std::string_view{#name}.rfind("transport_errors", 0) != 0) {                     \
     w.single("mailroom_" #name "_total", "counter", help, m.name);                     \
   }
   MAILROOM_ENGINE_COUNTERS(MAILROOM_EXPOSE_COUNTER)
 #undef MAILROOM_EXPOSE_COUNTER
+  write_by_topic(w, m.topics);
   by_class("mailroom_store_errors_total",
            "Store calls that failed, by failure class (an unavailable store is transient)",
            m.store_errors_transient, m.store_errors_fatal, 0);
   by_class("mailroom_transport_errors_total", "Transport calls that failed, by failure class",
            m.transport_errors_transient, m.transport_errors_fatal, m.transport_errors_poison);
-  w.single("mailroom_received_total", "counter",
-           "Messages that entered the engine: polled plus re-dispatched", m.received());
   w.single("mailroom_settled_total", "counter",
            "Messages settled one way or another (acked, retried, deferred, dead-lettered, "
            "rejected, revoked, fenced, ack failures)",

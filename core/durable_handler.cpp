@@ -21,10 +21,10 @@ outcome call_handler(const handler_fn& fn, const envelope& msg, handler_context&
   } catch (const step_cancelled& e) {
     return outcome::retry(e.what());
   } catch (const std::exception& e) {
-    metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    metrics.handler_error(msg.topic);
     return outcome::retry(std::string{"handler threw: "} + e.what());
   } catch (...) {
-    metrics.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    metrics.handler_error(msg.topic);
     return outcome::retry("handler threw a non-standard exception");
   }
 }

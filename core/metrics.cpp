@@ -44,6 +44,7 @@ metrics_snapshot engine_metrics::snapshot() const {
   s.in_flight = in_flight_.load(std::memory_order_relaxed);
   s.in_flight_peak = in_flight_peak_.load(std::memory_order_relaxed);
   s.polls_failing = polls_failing.load(std::memory_order_relaxed);
+  s.topics = topics.snapshot();
   std::lock_guard<std::mutex> guard{latency_mutex_};
   s.p50_us = latency_.quantile(0.50);
   s.p99_us = latency_.quantile(0.99);

@@ -9,6 +9,7 @@
 
 #include "core/io_result.hpp"
 #include "core/latency_histogram.hpp"
+#include "core/topic_counters.hpp"
 
 namespace mailroom {
 
@@ -89,6 +90,8 @@ struct metrics_snapshot {
   /// Handler call durations: each blocking call, and each batch handler
   /// call's mean per message; asynchronous calls are not timed.
   latency_buckets handler_durations;
+  /// The per-topic counters, in the order the topics were first seen.
+  std::vector<topic_counts> topics;
 
   /// Returns the number of messages settled one way or another.
   std::uint64_t settled() const {
@@ -118,6 +121,8 @@ public:
   std::atomic<std::int64_t> running{0};
   /// Consecutive failed polls (gauge, set by the poller).
   std::atomic<std::uint64_t> polls_failing{0};
+  /// The counters an operator reads per topic; bumped beside the totals.
+  topic_counters topics;
 
   /// Counts `n` failed store calls of class `c` (a failure without a class
   /// counts as transient: the store answered "unavailable").
@@ -135,6 +140,18 @@ public:
      : c == failure_class::poison ? transport_errors_poison
                                   : transport_errors_transient)
         .fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// Counts a handler exception of a message of `topic`.
+  void handler_error(std::string_view topic) {
+    handler_errors.fetch_add(1, std::memory_order_relaxed);
+    topics.add(topic, topic_counter::handler_errors);
+  }
+
+  /// Counts `n` handler calls of messages of `topic` that hit the timeout.
+  void timeout(std::string_view topic, std::uint64_t n = 1) {
+    timeouts.fetch_add(n, std::memory_order_relaxed);
+    topics.add(topic, topic_counter::timeouts, n);
   }
 
   /// Adds `n` messages to the in-flight gauge and tracks its peak.

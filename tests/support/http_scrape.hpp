@@ -39,6 +39,18 @@ inline double series_value(const std::string& scrape, const std::string& series)
   return std::stod(scrape.substr(at + series.size() + 2));
 }
 
+/// Returns the sum of every sample of metric `name` whatever its labels (0
+/// when it has none).
+inline double series_sum(const std::string& scrape, const std::string& name) {
+  double sum = 0;
+  for (auto at = scrape.find("\n" + name + "{"); at != std::string::npos;
+       at = scrape.find("\n" + name + "{", at + 1)) {
+    auto value = scrape.find("} ", at);
+    sum += std::stod(scrape.substr(value + 2));
+  }
+  return sum;
+}
+
 /// Runs `promtool check metrics` on `scrape`; returns its exit code and
 /// puts what it printed in `output`.
 inline int promtool_check(const std::string& scrape, std::string& output) {

@@ -224,7 +224,7 @@ BOOST_AUTO_TEST_CASE(demo_latency_sleeps_and_honours_cancellation) {
   auto r = very_slow(make_msg("{}"), ctx);
   canceller.join();
   BOOST_TEST((r.what == outcome::kind::retry));
-  BOOST_TEST((steady::now() - t0 < 1s));
+  BOOST_TEST((steady::now() - t0 < 5s));
 }
 
 BOOST_AUTO_TEST_CASE(exec_exit_codes_map_to_outcomes) {
@@ -322,7 +322,7 @@ BOOST_AUTO_TEST_CASE(exec_timeout_kills_the_whole_process_group) {
   BOOST_TEST((r.what == outcome::kind::retry));
   BOOST_TEST(r.reason.rfind("handler timeout after ", 0) == 0);
   BOOST_TEST(r.reason.find(" ms") != std::string::npos);
-  BOOST_TEST((took >= 290ms && took < 1s));
+  BOOST_TEST((took >= 290ms && took < 5s)); // not the 30 s sleep (a loaded CI machine is slow)
 
   std::istringstream in(read_file(pids));
   pid_t leader = 0, background = 0;
@@ -330,8 +330,8 @@ BOOST_AUTO_TEST_CASE(exec_timeout_kills_the_whole_process_group) {
   BOOST_REQUIRE(leader > 0);
   BOOST_REQUIRE(background > 0);
   BOOST_TEST(::kill(leader, 0) == -1); // reaped by the handler, not a zombie
-  BOOST_TEST(orphan_dies(background, 1s));
-  BOOST_TEST(group_dies(leader, 1s)); // the foreground sleep too
+  BOOST_TEST(orphan_dies(background, 5s));
+  BOOST_TEST(group_dies(leader, 5s)); // the foreground sleep too
 }
 
 BOOST_AUTO_TEST_CASE(exec_cancellation_kills_the_child) {
@@ -348,7 +348,7 @@ BOOST_AUTO_TEST_CASE(exec_cancellation_kills_the_child) {
   canceller.join();
   BOOST_TEST((r.what == outcome::kind::retry));
   BOOST_TEST(r.reason.rfind("handler timeout after ", 0) == 0);
-  BOOST_TEST((steady::now() - t0 < 1s));
+  BOOST_TEST((steady::now() - t0 < 5s));
 }
 
 BOOST_AUTO_TEST_CASE(exec_leftover_background_processes_are_killed_on_exit) {
@@ -360,11 +360,11 @@ BOOST_AUTO_TEST_CASE(exec_leftover_background_processes_are_killed_on_exit) {
   auto ctx = make_ctx();
   auto t0 = steady::now();
   BOOST_TEST((handler(make_msg(""), ctx).what == outcome::kind::ok));
-  BOOST_TEST((steady::now() - t0 < 1s));
+  BOOST_TEST((steady::now() - t0 < 5s));
   pid_t background = 0;
   std::istringstream(read_file(pid_file)) >> background;
   BOOST_REQUIRE(background > 0);
-  BOOST_TEST(orphan_dies(background, 1s));
+  BOOST_TEST(orphan_dies(background, 5s));
 }
 
 BOOST_AUTO_TEST_CASE(exec_spawn_failure_throws_so_the_engine_retries_and_counts_it) {
@@ -446,7 +446,7 @@ BOOST_AUTO_TEST_CASE(exec_child_that_never_reads_stdin_does_not_hang) {
   auto ctx = make_ctx(300ms);
   auto stuck = sh("head -c 10 >/dev/null; sleep 30")(make_msg(payload), ctx);
   BOOST_TEST((stuck.what == outcome::kind::retry));
-  BOOST_TEST((steady::now() - t0 < 2s));
+  BOOST_TEST((steady::now() - t0 < 6s));
 }
 
 BOOST_AUTO_TEST_CASE(exec_output_is_bounded_and_drained) {
@@ -633,7 +633,7 @@ BOOST_AUTO_TEST_CASE(exec_batch_timeout_kills_the_group_and_retries_every_item) 
   auto ctx = make_ctx(300ms);
   auto t0 = steady::now();
   auto failed = handler(views(msgs), ctx);
-  BOOST_TEST((steady::now() - t0 < 2s));
+  BOOST_TEST((steady::now() - t0 < 6s));
   BOOST_REQUIRE(failed.size() == 2u);
   BOOST_TEST(failed[0].result.reason.rfind("handler timeout after ", 0) == 0);
   pid_t leader = 0;

@@ -337,3 +337,95 @@ BOOST_AUTO_TEST_CASE(unknown_topics_follow_the_configured_policy) {
     }
   }
 }
+
+namespace {
+
+const topic_counts* counts_of(const metrics_snapshot& m, const std::string& topic) {
+  for (const auto& t : m.topics) {
+    if (t.topic == topic) {
+      return &t;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(counters_are_kept_per_topic_and_sum_to_the_totals) {
+  engine_harness h;
+  h.cfg.retry.max_attempts = 2;
+  // orders: all ok, two of them duplicates of done keys. refunds: each
+  // throws once then succeeds, except "bad" ones, which are dead-lettered.
+  auto k1 = h.store_key("k-1");
+  std::vector<std::string_view> keys{k1};
+  auto claims = h.store->claim(keys, 10000ms);
+  h.store->complete({{k1, claims[0].token, "r1"}}, 60000ms);
+  h.handlers.add("orders", [](const envelope&, handler_context&) { return outcome::ok(); });
+  h.handlers.add("refunds", [](const envelope& m, handler_context& ctx) -> outcome {
+    if (m.payload == "bad") {
+      return outcome::dead_letter("refund refused");
+    }
+    if (ctx.attempt == 1) {
+      throw std::runtime_error("flaky");
+    }
+    return outcome::ok();
+  });
+  h.publish_many(30, "orders");
+  for (int i = 0; i < 12; ++i) {
+    h.publish("r-" + std::to_string(i), "rk-" + std::to_string(i), i < 3 ? "bad" : "{}",
+              "refunds");
+  }
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  auto* orders = counts_of(m, "orders");
+  auto* refunds = counts_of(m, "refunds");
+  BOOST_REQUIRE(orders != nullptr);
+  BOOST_REQUIRE(refunds != nullptr);
+  BOOST_TEST((*orders)[topic_counter::received] == 30u);
+  BOOST_TEST((*orders)[topic_counter::acked] == 30u);
+  BOOST_TEST((*orders)[topic_counter::deduped] == 1u);
+  BOOST_TEST((*orders)[topic_counter::retried] == 0u);
+  BOOST_TEST((*orders)[topic_counter::handler_errors] == 0u);
+  BOOST_TEST((*refunds)[topic_counter::received] == 12u + 9u); // 9 redelivered once
+  BOOST_TEST((*refunds)[topic_counter::handler_errors] == 9u);
+  BOOST_TEST((*refunds)[topic_counter::retried] == 9u);
+  BOOST_TEST((*refunds)[topic_counter::acked] == 9u);
+  BOOST_TEST((*refunds)[topic_counter::dead_lettered] == 3u);
+  BOOST_TEST((*refunds)[topic_counter::deduped] == 0u);
+  // The totals are the sums over the topics.
+  std::uint64_t acked = 0, retried = 0, dead = 0, received = 0, errors = 0;
+  for (const auto& t : m.topics) {
+    acked += t[topic_counter::acked];
+    retried += t[topic_counter::retried];
+    dead += t[topic_counter::dead_lettered];
+    received += t[topic_counter::received];
+    errors += t[topic_counter::handler_errors];
+  }
+  BOOST_TEST(acked == m.acked);
+  BOOST_TEST(retried == m.retried);
+  BOOST_TEST(dead == m.dead_lettered);
+  BOOST_TEST(received == m.received());
+  BOOST_TEST(errors == m.handler_errors);
+}
+
+BOOST_AUTO_TEST_CASE(a_timeout_is_counted_on_its_topic) {
+  engine_harness h;
+  h.cfg.engine.handler_timeout = 100ms;
+  h.handlers.add("slow", [](const envelope&, handler_context& ctx) {
+    if (ctx.attempt == 1) {
+      std::this_thread::sleep_for(300ms);
+    }
+    return outcome::ok();
+  });
+  h.handlers.add("orders", [](const envelope&, handler_context&) { return outcome::ok(); });
+  h.publish("s-1", "sk-1", "{}", "slow");
+  h.publish_many(5, "orders");
+  h.start();
+  BOOST_REQUIRE(h.run_to_end(10000ms));
+  auto m = h.finish();
+  BOOST_REQUIRE(counts_of(m, "slow") != nullptr);
+  BOOST_TEST((*counts_of(m, "slow"))[topic_counter::timeouts] == 1u);
+  BOOST_TEST((*counts_of(m, "orders"))[topic_counter::timeouts] == 0u);
+  BOOST_TEST(m.timeouts == 1u);
+}

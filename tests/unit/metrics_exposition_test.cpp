@@ -2,12 +2,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <unistd.h>
 #include <sys/wait.h>
 
 #include "app/metrics_exposition.hpp"
 #include "core/latency_histogram.hpp"
+#include "core/topic_counters.hpp"
 #include "tests/support/http_scrape.hpp"
 
 using namespace mailroom;
@@ -25,6 +28,14 @@ exposition_input sample_input() {
   in.metrics.acked = 900;
   in.metrics.dead_lettered = 7;
   in.metrics.in_flight = 24;
+  topic_counts orders{"orders", {}};
+  orders.values[static_cast<std::size_t>(topic_counter::received)] = 1000;
+  orders.values[static_cast<std::size_t>(topic_counter::acked)] = 880;
+  orders.values[static_cast<std::size_t>(topic_counter::dead_lettered)] = 7;
+  topic_counts refunds{"re\"funds", {}};
+  refunds.values[static_cast<std::size_t>(topic_counter::received)] = 5;
+  refunds.values[static_cast<std::size_t>(topic_counter::acked)] = 20;
+  in.metrics.topics = {orders, refunds};
   in.metrics.store_errors = 5;
   in.metrics.store_errors_fatal = 2;
   in.metrics.store_errors_transient = 3;
@@ -71,8 +82,19 @@ BOOST_AUTO_TEST_CASE(cumulative_counts_follow_the_bounds) {
 
 BOOST_AUTO_TEST_CASE(counters_gauges_and_histograms_are_written_by_convention) {
   auto text = prometheus_text(sample_input());
-  BOOST_TEST(series_value(text, "mailroom_acked_total{transport=\"kafka\"}") == 900);
-  BOOST_TEST(series_value(text, "mailroom_received_total{transport=\"kafka\"}") == 1005);
+  // Counters an operator reads per topic carry `topic`; a topic's label
+  // value is escaped, and the totals are their sums.
+  const std::string orders = "{transport=\"kafka\",topic=\"orders\"}";
+  const std::string refunds = "{transport=\"kafka\",topic=\"re\\\"funds\"}";
+  BOOST_TEST(series_value(text, "mailroom_acked_total" + orders) == 880);
+  BOOST_TEST(series_value(text, "mailroom_acked_total" + refunds) == 20);
+  BOOST_TEST(series_value(text, "mailroom_received_total" + orders) == 1000);
+  BOOST_TEST(series_value(text, "mailroom_received_total" + refunds) == 5);
+  BOOST_TEST(series_value(text, "mailroom_dead_lettered_total" + orders) == 7);
+  BOOST_TEST(series_value(text, "mailroom_dead_lettered_total" + refunds) == 0);
+  BOOST_TEST(series_value(text, "mailroom_acked_total{transport=\"kafka\"}") == -1);
+  // The rest keep the transport label only.
+  BOOST_TEST(series_value(text, "mailroom_polled_total{transport=\"kafka\"}") == 1000);
   BOOST_TEST(series_value(text, "mailroom_in_flight{transport=\"kafka\"}") == 24);
   BOOST_TEST(series_value(text, "mailroom_credits{transport=\"kafka\"}") == 1000);
   BOOST_TEST(series_value(text, "mailroom_ready{transport=\"kafka\"}") == 1);
@@ -113,4 +135,58 @@ BOOST_AUTO_TEST_CASE(promtool_finds_nothing_to_complain_about) {
 
 BOOST_AUTO_TEST_CASE(label_values_are_escaped) {
   BOOST_TEST(escaped_label_value("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
+}
+
+BOOST_AUTO_TEST_CASE(topics_past_the_capacity_share_one_overflow_series) {
+  topic_counters counters;
+  for (std::size_t i = 0; i < topic_counters::capacity + 10; ++i) {
+    counters.add("t-" + std::to_string(i), topic_counter::acked, 1);
+  }
+  counters.add("t-0", topic_counter::acked, 1); // an early one keeps its slot
+  auto snap = counters.snapshot();
+  BOOST_REQUIRE(snap.size() == topic_counters::capacity + 1);
+  BOOST_TEST(snap.front().topic == "t-0");
+  BOOST_TEST(snap.front()[topic_counter::acked] == 2u);
+  BOOST_TEST(snap.back().topic == std::string{topic_counters::overflow_topic});
+  BOOST_TEST(snap.back()[topic_counter::acked] == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(a_tally_adds_per_topic_at_its_flush_and_can_discard_a_counter) {
+  topic_counters counters;
+  topic_tally tally{&counters};
+  tally.add("a", topic_counter::acked);
+  tally.add("b", topic_counter::acked);
+  tally.add("a", topic_counter::deduped);
+  tally.add("a", topic_counter::acked, 2);
+  BOOST_TEST(counters.snapshot().size() == 2u); // slots taken, nothing added yet
+  BOOST_TEST(counters.snapshot()[0][topic_counter::acked] == 0u);
+  tally.discard(topic_counter::deduped);
+  tally.flush();
+  auto snap = counters.snapshot();
+  BOOST_TEST(snap[0].topic == "a");
+  BOOST_TEST(snap[0][topic_counter::acked] == 3u);
+  BOOST_TEST(snap[0][topic_counter::deduped] == 0u);
+  BOOST_TEST(snap[1][topic_counter::acked] == 1u);
+  tally.flush(); // nothing twice
+  BOOST_TEST(counters.snapshot()[0][topic_counter::acked] == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(topics_counted_from_many_threads_lose_nothing) {
+  topic_counters counters;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&counters] {
+      for (int i = 0; i < 20000; ++i) {
+        counters.add("t-" + std::to_string(i % 8), topic_counter::received);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  auto snap = counters.snapshot();
+  BOOST_REQUIRE(snap.size() == 8u);
+  for (const auto& t : snap) {
+    BOOST_TEST(t[topic_counter::received] == 10000u, t.topic);
+  }
 }
