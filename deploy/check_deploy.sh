@@ -66,6 +66,9 @@ if command -v apt-cache > /dev/null && apt-cache show libc6 > /dev/null 2>&1; th
     apt-cache show "$p" > /dev/null 2>&1 || fail "Dockerfile: no Debian package $p"
   done
 fi
+# The image check (run by hand where a container engine is: it compiles for
+# minutes) at least parses.
+bash -n "$deploy/check_image.sh" || fail "check_image.sh does not parse"
 
 # --- Grafana ---------------------------------------------------------------------
 # The names a scrape carries: from a short run on the memory transport.
