@@ -66,9 +66,10 @@ void settler::run() {
     // Everything that gathered meanwhile is settled as one batch.
     work_batch batch = std::move(taken.front());
     if (taken.size() > 1) {
-      std::size_t total = 0;
-      for (const auto& part : taken) {
-        total += part.size();
+      // taken.front() is moved from: its items are batch's now.
+      std::size_t total = batch.size();
+      for (std::size_t i = 1; i < taken.size(); ++i) {
+        total += taken[i].size();
       }
       batch.reserve(total); // one allocation, each item moved once
       for (std::size_t i = 1; i < taken.size(); ++i) {

@@ -38,7 +38,7 @@ void work_queue::push(work_batch&& items, std::size_t reserved) {
     waiting_ += added;
     if (mode_ == ordering_mode::unordered) {
       ready_items_ += added;
-      chunks_.push_back(std::move(items));
+      chunks_.push_back({std::move(items), 0});
     } else {
       for (auto& item : items) {
         const auto& name = key_locked(item.msg);
@@ -79,18 +79,22 @@ void work_queue::take_locked(std::size_t max, work_batch& out) {
 void work_queue::take_unordered_locked(std::size_t max, work_batch& out) {
   while (!chunks_.empty() && out.size() < max) {
     auto& front = chunks_.front();
-    auto room = max - out.size();
-    std::size_t n = std::min(room, front.size());
-    if (out.empty() && n == front.size()) {
-      out = std::move(front); // the common case: one chunk, no per-item move
+    auto left = front.items.size() - front.head;
+    std::size_t n = std::min(max - out.size(), left);
+    if (out.empty() && front.head == 0 && n == left) {
+      out = std::move(front.items); // the common case: one chunk, no per-item move
       chunks_.pop_front();
     } else {
-      std::move(front.begin(), front.begin() + static_cast<std::ptrdiff_t>(n),
-                std::back_inserter(out));
-      if (n == front.size()) {
+      // One allocation for the whole take, each item moved once.
+      auto want = out.size() + std::min(max - out.size(), ready_items_);
+      if (out.capacity() < want) {
+        out.reserve(want);
+      }
+      auto first = front.items.begin() + static_cast<std::ptrdiff_t>(front.head);
+      std::move(first, first + static_cast<std::ptrdiff_t>(n), std::back_inserter(out));
+      front.head += n;
+      if (front.head == front.items.size()) {
         chunks_.pop_front();
-      } else {
-        front.erase(front.begin(), front.begin() + static_cast<std::ptrdiff_t>(n));
       }
     }
     ready_items_ -= n;
@@ -124,7 +128,7 @@ void work_queue::put_back(work_batch&& items) {
     waiting_ += items.size();
     if (mode_ == ordering_mode::unordered) {
       ready_items_ += items.size();
-      chunks_.push_front(std::move(items));
+      chunks_.push_front({std::move(items), 0});
     } else {
       // Back to the front of each key, in reverse so each key keeps its order.
       std::vector<key_state*> touched;
@@ -256,14 +260,16 @@ work_batch work_queue::remove_keys(const std::vector<std::string>& keys) {
 
 void work_queue::remove_unordered_locked(const std::function<bool(const work_item&)>& pred,
                                          work_batch& out) {
-  for (auto chunk = chunks_.begin(); chunk != chunks_.end();) {
-    auto keep = std::stable_partition(chunk->begin(), chunk->end(),
+  for (auto c = chunks_.begin(); c != chunks_.end();) {
+    auto& items = c->items;
+    auto keep = std::stable_partition(items.begin() + static_cast<std::ptrdiff_t>(c->head),
+                                      items.end(),
                                       [&](const work_item& w) { return !pred(w); });
-    auto removed = static_cast<std::size_t>(chunk->end() - keep);
-    std::move(keep, chunk->end(), std::back_inserter(out));
-    chunk->erase(keep, chunk->end());
+    auto removed = static_cast<std::size_t>(items.end() - keep);
+    std::move(keep, items.end(), std::back_inserter(out));
+    items.erase(keep, items.end());
     ready_items_ -= removed;
-    chunk = chunk->empty() ? chunks_.erase(chunk) : std::next(chunk);
+    c = c->head == items.size() ? chunks_.erase(c) : std::next(c);
   }
 }
 

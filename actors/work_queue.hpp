@@ -185,8 +185,14 @@ private:
   const std::uint32_t max_waiting_;
   mutable std::mutex mutex_;
   std::condition_variable readable_;
-  // unordered
-  std::deque<work_batch> chunks_;
+  // unordered: batches as pushed; a lane takes from the front one's `head`
+  // on, so a partial take moves only what it takes (an erase at the front
+  // would shift the rest of the chunk on every take).
+  struct chunk {
+    work_batch items;
+    std::size_t head = 0; // items before it were taken (moved from)
+  };
+  std::deque<chunk> chunks_;
   // per_key: node-based map, so key_state pointers stay valid
   std::unordered_map<std::string, key_state> keys_;
   std::deque<key_state*> ready_keys_;
