@@ -48,13 +48,16 @@ outcome call_blocking(engine_context& ctx, const handler_fn& fn, const envelope&
 
 void call_async(engine_context& ctx, const async_handler_fn& fn,
                 const std::shared_ptr<async_call>& call, handler_context& hctx) {
+  // Copied first: once the handler hands its completion to another thread,
+  // a completion there moves the message out of the call.
+  const std::string topic = call->message().topic;
   try {
     fn(call->message(), hctx, completion{call});
   } catch (const std::exception& e) {
-    ctx.metrics.handler_error(call->message().topic);
+    ctx.metrics.handler_error(topic);
     call->complete(outcome::retry(threw(&e)));
   } catch (...) {
-    ctx.metrics.handler_error(call->message().topic);
+    ctx.metrics.handler_error(topic);
     call->complete(outcome::retry(threw(nullptr)));
   }
 }

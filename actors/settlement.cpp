@@ -120,6 +120,7 @@ void settlement::settle(work_batch& items) {
   auto& m = ctx_->metrics;
   std::uint64_t acked = 0, retried = 0, deferred = 0, deduped = 0, fenced = 0;
   std::uint64_t handed_back = 0, revoked = 0;
+  tally_.reset(); // what a batch that threw counted is not this batch's
   acks_.clear();
   retries_.clear();
   behind_.clear();
@@ -238,13 +239,16 @@ void settlement::settle(work_batch& items) {
           return ctx_->source->ack_checked(acks_, stale_);
         })) {
       // A stale ack (its partition was revoked) settled nothing: fenced.
+      // Retried calls may report an index twice or out of order.
+      std::sort(stale_.begin(), stale_.end());
+      stale_.erase(std::unique(stale_.begin(), stale_.end()), stale_.end());
       for (auto it = stale_.rbegin(); it != stale_.rend(); ++it) {
         if (*it < acks_.size()) {
+          ++fenced;
           tally_.add(acks_[*it]->topic, topic_counter::fenced);
           acks_.erase(acks_.begin() + static_cast<std::ptrdiff_t>(*it));
         }
       }
-      fenced += stale_.size();
       acked = acks_.size();
       for (const envelope* msg : acks_) {
         tally_.add(msg->topic, topic_counter::acked);

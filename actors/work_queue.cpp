@@ -88,7 +88,7 @@ void work_queue::take_unordered_locked(std::size_t max, work_batch& out) {
       // One allocation for the whole take, each item moved once.
       auto want = out.size() + std::min(max - out.size(), ready_items_);
       if (out.capacity() < want) {
-        out.reserve(want);
+        out.reserve(std::max(want, 2 * out.capacity())); // geometric: takes of one
       }
       auto first = front.items.begin() + static_cast<std::ptrdiff_t>(front.head);
       std::move(first, first + static_cast<std::ptrdiff_t>(n), std::back_inserter(out));

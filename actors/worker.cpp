@@ -123,10 +123,14 @@ struct worker_state {
           std::chrono::nanoseconds{unit->started_ns.load(std::memory_order_relaxed)}};
       if (clock::now() - started >= timeout) {
         auto reason = "handler timeout after " + std::to_string(timeout.count()) + " ms";
-        auto index = static_cast<std::size_t>(word >> 2);
-        std::string topic = index < unit->items.size() ? unit->items[index].msg.topic : "";
         if (take_over(*unit, word, outcome::retry(reason))) {
-          ctx->metrics.timeout(topic);
+          // The unit is ours only now (the lane may have moved its items
+          // until the swap). A running asynchronous item was moved into its
+          // call, whose own timeout counts it.
+          auto index = static_cast<std::size_t>(word >> 2);
+          if (index < unit->items.size() && !unit->items[index].async_started) {
+            ctx->metrics.timeout(unit->items[index].msg.topic);
+          }
           spdlog::warn("worker {}: {}; lane abandoned, a fresh one takes over",
                        slot->index(), reason);
         }

@@ -88,8 +88,7 @@ void topic_tally::flush() {
       }
     }
   }
-  rows_.clear();
-  has_last_ = false;
+  reset();
 }
 
 } // namespace mailroom

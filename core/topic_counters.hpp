@@ -49,13 +49,14 @@ struct topic_counts {
 ///
 /// A topic gets a slot the first time it is counted; slots are never given
 /// back, so a reader walks the published ones without a lock. The number of
-/// labelled topics is bounded (`capacity`): the rest share the slot named
+/// labelled topics is bounded (`capacity`): the rest share the slot labelled
 /// `overflow_topic`, so a transport with unbounded topic names cannot grow
 /// the scrape (or the time series) without limit.
 class topic_counters {
 public:
   static constexpr std::size_t capacity = 64;
-  static constexpr std::string_view overflow_topic = "_other";
+  /// Parentheses: no Kafka topic or SQS queue can be named so.
+  static constexpr std::string_view overflow_topic = "(other)";
 
   /// Returns the slot of `topic`, giving it one the first time.
   std::size_t slot_of(std::string_view topic);
@@ -99,6 +100,12 @@ public:
 
   /// Forgets what was counted in `c` since the last flush.
   void discard(topic_counter c);
+
+  /// Forgets everything counted since the last flush.
+  void reset() {
+    rows_.clear();
+    has_last_ = false;
+  }
 
   /// Adds everything counted to the shared counters and starts over.
   void flush();

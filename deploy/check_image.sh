@@ -24,11 +24,19 @@ else
 fi
 echo "== engine: $engine"
 
+work=""
+name=""
+cleanup() {
+  [[ -n $name ]] && $engine rm -f "$name" >/dev/null 2>&1
+  [[ -n $work ]] && rm -rf "$work"
+  return 0
+}
+trap cleanup EXIT
+
 pull=()
 if [[ ${MAILROOM_BASE:-} == debootstrap ]]; then
   if ! $engine image inspect debian:12 >/dev/null 2>&1; then
     work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
     echo "== debootstrap bookworm (minbase) as debian:12 and debian:12-slim"
     debootstrap --variant=minbase bookworm "$work/rootfs" http://deb.debian.org/debian \
       >"$work/debootstrap.log"
@@ -50,13 +58,13 @@ fail() {
 }
 
 echo "== run"
-$engine run --rm "$tag" --version | grep -q '^mailroom ' || fail "--version says nothing"
+version=$($engine run --rm "$tag" --version)
+[[ $version == mailroom\ * ]] || fail "--version says: $version"
 summary=$($engine run --rm "$tag" run --set source.messages=20000)
 grep -q 'drain .*complete' <<<"$summary" || fail "the in-memory run did not complete"
 name=mailroom-check-$$
 $engine run -d --name "$name" --network host "$tag" run --set source.messages=100000000 \
   --set "http.listen=127.0.0.1:$port" >/dev/null
-trap '$engine rm -f "$name" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 50); do
   curl -fsS "127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.2
@@ -66,8 +74,14 @@ curl -fsS "127.0.0.1:$port/healthz" >/dev/null || fail "/healthz"
 # Read whole, then searched: `grep -q` closing the pipe early fails curl.
 ready=$(curl -fsS "127.0.0.1:$port/readyz") || fail "/readyz"
 [[ $ready == *'"ready":true'* ]] || fail "/readyz: $ready"
-metrics=$(curl -fsS "127.0.0.1:$port/metrics") || fail "/metrics"
-grep -q '^mailroom_acked_total{' <<<"$metrics" || fail "/metrics has no mailroom_acked_total"
+# The per-topic series appear with the first messages: asked until then.
+for _ in $(seq 50); do
+  metrics=$(curl -fsS "127.0.0.1:$port/metrics") || fail "/metrics"
+  grep -q '^mailroom_acked_total{' <<<"$metrics" && break
+  sleep 0.2
+done
+grep -q '^mailroom_acked_total{.*topic="orders"' <<<"$metrics" ||
+  fail "/metrics has no mailroom_acked_total for topic orders"
 $engine stop -t 30 "$name" >/dev/null
 [[ $($engine inspect "$name" --format '{{.State.ExitCode}}') == 0 ]] || fail "exit after SIGTERM"
 logs=$($engine logs "$name" 2>&1)

@@ -429,3 +429,34 @@ BOOST_AUTO_TEST_CASE(a_timeout_is_counted_on_its_topic) {
   BOOST_TEST((*counts_of(m, "orders"))[topic_counter::timeouts] == 0u);
   BOOST_TEST(m.timeouts == 1u);
 }
+
+BOOST_AUTO_TEST_CASE(stale_acks_reported_twice_or_out_of_order_fence_each_message_once) {
+  // A transport that retried part of an ack can name a stale delivery twice
+  // and out of order (SQS's batch delete does): each stale message is fenced
+  // once, and no other message loses its ack.
+  struct repeating_stale final : forwarding_transport {
+    using forwarding_transport::forwarding_transport;
+    std::atomic<bool> reported{false};
+    io_result ack_checked(const std::vector<const envelope*>& batch,
+                          std::vector<std::size_t>& stale) override {
+      auto r = forwarding_transport::ack(batch);
+      if (r && batch.size() >= 3 && !reported.exchange(true)) {
+        stale = {2, 0, 2};
+      }
+      return r;
+    }
+  };
+  engine_harness h;
+  auto& calls = h.ack_and_count();
+  h.seen_transport = std::make_shared<repeating_stale>(h.transport, false);
+  h.publish_many(100);
+  h.start();
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(calls.load() == 100);
+  BOOST_TEST(m.fenced == 2u);
+  BOOST_TEST(m.acked == 98u);
+  BOOST_REQUIRE(counts_of(m, "orders") != nullptr);
+  BOOST_TEST((*counts_of(m, "orders"))[topic_counter::fenced] == 2u);
+  BOOST_TEST((*counts_of(m, "orders"))[topic_counter::acked] == 98u);
+}
