@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(the_window_gathers_full_batches) {
         log.saw(batch);
         return std::vector<batch_item_failure>{};
       },
-      batch_limits{5, 500ms});
+      batch_limits{5, 3000ms}); // long: a loaded sanitizer run closed a 500 ms window once
   h.publish_many(20);
   h.start();
   BOOST_REQUIRE(h.run_to_end());
