@@ -110,7 +110,7 @@ std::size_t async_calls::expire_due(clock::time_point now) {
     if (call->decide(outcome::retry("handler timeout after " + std::to_string(ms) + " ms"),
                      async_call::expired)) {
       ++expired;
-      call->ctx_->metrics.topics.add(call->message().topic, topic_counter::timeouts);
+      call->ctx_->metrics.timeout(call->message().topic);
     } else {
       remove(call.get()); // decided meanwhile by its completion
     }

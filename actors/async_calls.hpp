@@ -74,7 +74,7 @@ public:
   void add(const std::shared_ptr<async_call>& call);
 
   /// Decides every call whose deadline passed by `now` as a timeout
-  /// (retry); returns how many.
+  /// (retry), counting each in the engine's timeouts; returns how many.
   std::size_t expire_due(clock::time_point now);
 
   /// Hands every pending call's message back (drain deadline); returns how

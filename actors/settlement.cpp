@@ -58,8 +58,7 @@ void settlement::release_holds(const work_item& item) {
   ctx_->partitions.leave(item);
 }
 
-void settlement::retry_all(work_batch& items, std::uint64_t& retried,
-                           std::uint64_t& fenced) {
+void settlement::retry_all(work_batch& items) {
   if (retries_.empty()) {
     return;
   }
@@ -92,7 +91,6 @@ void settlement::retry_all(work_batch& items, std::uint64_t& retried,
     const auto& out = *item.preset;
     auto failures = failures_of(item);
     auto r2 = release_then_nack(item, out.delay ? *out.delay : retry_.delay(failures));
-    ++(r2.stale ? fenced : retried);
     count(item, r2.stale ? topic_counter::fenced : topic_counter::retried);
   }
 }
@@ -118,8 +116,9 @@ void settlement::forget_histories(const std::vector<const envelope*>& msgs) {
 
 void settlement::settle(work_batch& items) {
   auto& m = ctx_->metrics;
-  std::uint64_t acked = 0, retried = 0, deferred = 0, deduped = 0, fenced = 0;
-  std::uint64_t handed_back = 0, revoked = 0;
+  // acked, retried, deduped and fenced are counted per topic in `tally_`,
+  // and the engine-wide totals are its sums.
+  std::uint64_t deferred = 0, handed_back = 0, revoked = 0;
   tally_.reset(); // what a batch that threw counted is not this batch's
   acks_.clear();
   retries_.clear();
@@ -145,7 +144,6 @@ void settlement::settle(work_batch& items) {
     }
     if (item.requeue) {
       if (release_then_nack(item, *item.requeue).stale) {
-        ++fenced;
         count(item, topic_counter::fenced);
       } else {
         ++deferred;
@@ -163,7 +161,6 @@ void settlement::settle(work_batch& items) {
       } else {
         acks_.push_back(&item.msg);
         if (item.duplicate) {
-          ++deduped;
           count(item, topic_counter::deduped);
         }
       }
@@ -191,10 +188,9 @@ void settlement::settle(work_batch& items) {
     }
   }
 
-  retry_all(items, retried, fenced);
+  retry_all(items);
   for (auto i : behind_) {
     if (release_then_nack(items[i], *items[i].requeue).stale) {
-      ++fenced;
       count(items[i], topic_counter::fenced);
     } else {
       ++deferred;
@@ -213,7 +209,6 @@ void settlement::settle(work_batch& items) {
         acks_.push_back(&item.msg);
         keep_claim[completion_items_[j]] = true; // done now: nothing to release
       } else if (r == fence_result::fenced) {
-        ++fenced;
         count(item, topic_counter::fenced);
         keep_claim[completion_items_[j]] = true; // someone else's claim now
       } else {
@@ -221,7 +216,6 @@ void settlement::settle(work_batch& items) {
         // message back rather than ack what the store does not know is done.
         m.store_error(failure_class::transient);
         if (nack(item, ctx_->config.dedupe.store_error_delay).stale) {
-          ++fenced;
           count(item, topic_counter::fenced);
         } else {
           ++deferred;
@@ -244,19 +238,16 @@ void settlement::settle(work_batch& items) {
       stale_.erase(std::unique(stale_.begin(), stale_.end()), stale_.end());
       for (auto it = stale_.rbegin(); it != stale_.rend(); ++it) {
         if (*it < acks_.size()) {
-          ++fenced;
           tally_.add(acks_[*it]->topic, topic_counter::fenced);
           acks_.erase(acks_.begin() + static_cast<std::ptrdiff_t>(*it));
         }
       }
-      acked = acks_.size();
       for (const envelope* msg : acks_) {
         tally_.add(msg->topic, topic_counter::acked);
       }
       forget_histories(acks_);
     } else {
       ack_failed = acks_.size();
-      deduped = 0;
       tally_.discard(topic_counter::deduped);
     }
   }
@@ -290,13 +281,13 @@ void settlement::settle(work_batch& items) {
     ctx_->claims->mark_terminal_all(marks_);
   }
 
-  m.acked.fetch_add(acked, std::memory_order_relaxed);
-  m.retried.fetch_add(retried, std::memory_order_relaxed);
+  m.acked.fetch_add(tally_.total(topic_counter::acked), std::memory_order_relaxed);
+  m.retried.fetch_add(tally_.total(topic_counter::retried), std::memory_order_relaxed);
   m.deferred.fetch_add(deferred, std::memory_order_relaxed);
   m.handed_back.fetch_add(handed_back, std::memory_order_relaxed);
-  m.deduped.fetch_add(deduped, std::memory_order_relaxed);
+  m.deduped.fetch_add(tally_.total(topic_counter::deduped), std::memory_order_relaxed);
   m.ack_failures.fetch_add(ack_failed, std::memory_order_relaxed);
-  m.fenced.fetch_add(fenced, std::memory_order_relaxed);
+  m.fenced.fetch_add(tally_.total(topic_counter::fenced), std::memory_order_relaxed);
   m.revoked.fetch_add(revoked, std::memory_order_relaxed);
   tally_.flush();
   m.add_latencies(latencies_, handler_durations_);

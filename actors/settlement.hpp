@@ -73,7 +73,7 @@ private:
   io_result nack(work_item& item, std::chrono::milliseconds delay);
   io_result release_then_nack(work_item& item, std::chrono::milliseconds delay);
   // Records the histories of the items at `retries_`, then nacks them.
-  void retry_all(work_batch& items, std::uint64_t& retried, std::uint64_t& fenced);
+  void retry_all(work_batch& items);
   // Lets go of what the engine holds for a departing item (lease, partition).
   void release_holds(const work_item& item);
   // Counts `item` in `c` of its topic (added to the shared counters per batch).

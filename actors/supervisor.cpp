@@ -222,8 +222,7 @@ struct supervisor_state {
 
   void check() {
     auto now = clock::now();
-    if (auto expired = ctx->async.expire_due(now); expired > 0) {
-      ctx->metrics.timeouts.fetch_add(expired, std::memory_order_relaxed);
+    if (auto expired = ctx->async.expire_due(now); expired > 0) { // counted there
       spdlog::warn("supervisor: {} asynchronous handler calls timed out after {} ms",
                    expired, ctx->config.engine.handler_timeout.count());
     }

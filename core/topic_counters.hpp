@@ -101,6 +101,15 @@ public:
   /// Forgets what was counted in `c` since the last flush.
   void discard(topic_counter c);
 
+  /// Returns what was counted in `c` since the last flush, over every topic.
+  std::uint64_t total(topic_counter c) const {
+    std::uint64_t sum = 0;
+    for (const auto& r : rows_) {
+      sum += r.values[static_cast<std::size_t>(c)];
+    }
+    return sum;
+  }
+
   /// Forgets everything counted since the last flush.
   void reset() {
     rows_.clear();
