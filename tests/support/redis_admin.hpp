@@ -5,6 +5,7 @@
 //
 // Include after <boost/test/unit_test.hpp>.
 
+#include <chrono>
 #include <utility>
 
 #include "clients/redis/redis_connection.hpp"
@@ -16,6 +17,10 @@ namespace mailroom::testing {
 inline redis_settings admin_settings(const redis_server& server) {
   redis_settings s;
   s.port = server.port();
+  // The test's own look at Redis waits longer than the code under test: a
+  // 1 s bound timed out once on a loaded CI machine (a broker starting beside).
+  s.connect_timeout = std::chrono::milliseconds{10000};
+  s.command_timeout = std::chrono::milliseconds{10000};
   return s;
 }
 
