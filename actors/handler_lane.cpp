@@ -318,9 +318,15 @@ void handler_lane::gather_batch(work_batch& items) {
                       [&](const work_item& w) { return w.msg.topic == topic; }));
   };
   const auto deadline = clock::now() + entry->limits.window;
-  for (auto have = of_topic(0); have < entry->limits.max && !stop_.load();) {
+  const auto max = entry->limits.max;
+  auto have = of_topic(0);
+  // Topped up to a whole number of batches: a unit taken with 7 items and a
+  // max of 5 would otherwise run a call of 5 and a short call of 2 while more
+  // items were on their way within the window.
+  const auto want = (have + max - 1) / max * max;
+  while (have < want && !stop_.load()) {
     auto before = items.size();
-    if (!ctx_->queue.take_until(before + (entry->limits.max - have), items, deadline)) {
+    if (!ctx_->queue.take_until(before + (want - have), items, deadline)) {
       break; // the window closed
     }
     have += of_topic(before);

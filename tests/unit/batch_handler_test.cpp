@@ -7,9 +7,11 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/engine_harness.hpp"
+#include "tests/support/eventually.hpp"
 
 // Batch handlers through the engine on the memory transport: partial
 // failures, whole-batch failures, the limits, timeouts and key order.
@@ -93,6 +95,43 @@ BOOST_AUTO_TEST_CASE(the_window_gathers_full_batches) {
   auto m = h.finish();
   BOOST_TEST(m.acked == 20u);
   BOOST_REQUIRE(log.calls.size() == 4u); // 20 in calls of exactly 5
+  for (const auto& c : log.calls) {
+    BOOST_TEST(c.size() == 5u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_unit_past_one_batch_is_topped_up_to_whole_batches) {
+  // After a first call the lane knows the handler's cost and takes units
+  // larger than one batch. A unit of 7 then waits in its window for 3 more
+  // instead of calling with 5 and then a short 2.
+  engine_harness h;
+  h.cfg.engine.workers = 1;
+  batch_log log;
+  h.handlers.add_batch(
+      "orders",
+      [&](const std::vector<const envelope*>& batch, handler_context&) {
+        log.saw(batch);
+        return std::vector<batch_item_failure>{};
+      },
+      batch_limits{5, 3000ms});
+  auto publish_range = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      h.publish("m-" + std::to_string(i), "k-" + std::to_string(i), "{}");
+    }
+  };
+  publish_range(0, 5);
+  h.start();
+  BOOST_REQUIRE(eventually([&] {
+    std::lock_guard<std::mutex> guard{log.mutex};
+    return log.calls.size() == 1;
+  }));
+  publish_range(5, 12);
+  std::this_thread::sleep_for(300ms); // the lane has taken the 7 by now
+  publish_range(12, 20);
+  BOOST_REQUIRE(h.run_to_end());
+  auto m = h.finish();
+  BOOST_TEST(m.acked == 20u);
+  BOOST_REQUIRE(log.calls.size() == 4u);
   for (const auto& c : log.calls) {
     BOOST_TEST(c.size() == 5u);
   }
