@@ -33,7 +33,9 @@ namespace mailroom {
 /// - `complete`: a Lua script run by SHA, atomic for the batch, that stores
 ///   the result only while the key still holds the caller's token;
 ///   repeating an applied complete answers `applied` and changes nothing
-///   (the token stays in the done value for that).
+///   (the token stays in the done value for that). One `SET ... XX GET` per
+///   key: a value that was not the caller's is written back in the same
+///   script, under a fresh claim ttl (a claim) or result ttl (a result).
 /// - `release`: compare-and-delete of a live claim.
 ///
 /// A claim call whose replies never arrived (timeout, connection lost) may
@@ -42,12 +44,6 @@ namespace mailroom {
 /// back. The store remembers all of them and, before its next claim reaches
 /// Redis, releases every one still holding its token (one script call), so
 /// those messages are claimable at once rather than only after `claim_ttl`.
-///
-/// A claim call whose replies never arrived (timeout, connection lost) may
-/// have claimed its keys anyway, under tokens nobody will use: the store
-/// remembers them and, before its next claim reaches Redis, releases every
-/// one still holding its token (one script call), so those messages are
-/// claimable at once rather than only after `claim_ttl`.
 ///
 /// Tokens are random 63-bit numbers, never 0, from a per-store
 /// `std::mt19937_64` seeded by `std::random_device`. While Redis cannot be
@@ -108,6 +104,7 @@ private:
   mutable std::mutex unresolved_mutex_;
   std::deque<std::pair<std::string, fencing_token>> unresolved_;
   std::atomic<std::uint64_t> released_unknown_{0};
+  std::atomic<std::int64_t> last_claim_ttl_{0}; // ms, of the latest claim call
   const std::string key_prefix_; // `<prefix>idem:`
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;

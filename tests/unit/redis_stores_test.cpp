@@ -208,6 +208,46 @@ BOOST_AUTO_TEST_CASE(claims_and_results_carry_their_ttl_in_redis) {
   BOOST_TEST((pttl > 80 && pttl <= 5000));
 }
 
+BOOST_AUTO_TEST_CASE(a_fenced_complete_writes_back_what_it_found) {
+  // complete writes first and compares after (one call per key): a key that
+  // was not the caller's must hold exactly what it held, with a TTL, and a
+  // batch mixing fenced and applied completes applies only the latter.
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  redis_idempotency_store s{settings_for(server)};
+  auto value_of = [&](const std::string& key) {
+    return std::string{mailroom::reply_text(run(admin, {"GET", s.redis_key(key)}).get())};
+  };
+  auto mine = claim_one(s, "mine", 10s);
+  auto theirs = claim_one(s, "theirs", 10s);
+  auto finished = claim_one(s, "finished", 10s);
+  BOOST_REQUIRE(complete_one(s, "finished", finished.token, "first") == fence_result::applied);
+  const auto theirs_before = value_of("theirs");
+  const auto finished_before = value_of("finished");
+  std::vector<done_mark> batch{{"theirs", theirs.token + 1, "stale"},
+                               {"mine", mine.token, "ok"},
+                               {"finished", finished.token + 1, "stale"},
+                               {"absent", 77, "stale"}};
+  auto r = s.complete(batch, 60s);
+  BOOST_REQUIRE(r.size() == 4u);
+  BOOST_TEST((r[0] == fence_result::fenced));
+  BOOST_TEST((r[1] == fence_result::applied));
+  BOOST_TEST((r[2] == fence_result::fenced));
+  BOOST_TEST((r[3] == fence_result::fenced));
+  BOOST_TEST(value_of("theirs") == theirs_before);
+  BOOST_TEST(value_of("finished") == finished_before);
+  BOOST_TEST(value_of("mine") == "done:" + std::to_string(mine.token) + ":ok");
+  BOOST_TEST(integer_of(admin, {"EXISTS", s.redis_key("absent")}) == 0);
+  auto pttl = integer_of(admin, {"PTTL", s.redis_key("theirs")});
+  BOOST_TEST((pttl > 0 && pttl <= 10000)); // a claim ttl, not the result's minute
+  BOOST_TEST(integer_of(admin, {"PTTL", s.redis_key("finished")}) > 0);
+  // The claim still works for its owner; a repeat of an applied complete
+  // keeps the first result.
+  BOOST_TEST(complete_one(s, "theirs", theirs.token, "t") == fence_result::applied);
+  BOOST_TEST(complete_one(s, "finished", finished.token, "again") == fence_result::applied);
+  BOOST_TEST(claim_one(s, "finished").result == "first");
+}
+
 BOOST_AUTO_TEST_CASE(odd_keys_and_values_round_trip_byte_exact) {
   redis_server server;
   redis_connection admin{settings_for(server)};
