@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstdint>
+#include <iterator>
+#include <vector>
 
 namespace mailroom {
 
@@ -137,6 +139,41 @@ bool decode_dispatch_record(std::string_view in, const unix_time& time,
     m.attempt_errors.push_back(std::move(e));
   }
   return ok;
+}
+
+std::string encode_dispatch_batch(const std::vector<const dispatch_record*>& records,
+                                  const unix_time& time) {
+  std::string out;
+  put_int(out, records.size());
+  for (const auto* r : records) {
+    put_item(out, r->filed_under());
+    put_item(out, encode_dispatch_record(*r, time));
+  }
+  return out;
+}
+
+bool decode_dispatch_batch(std::string_view in, const unix_time& time,
+                           std::vector<dispatch_record>& out) {
+  std::size_t count = 0;
+  // Every record takes more than one byte: a larger count is corrupt, and
+  // must not size an allocation.
+  if (!take_int(in, count) || count > in.size()) {
+    return false;
+  }
+  std::vector<dispatch_record> records(count);
+  for (auto& r : records) {
+    std::string_view value;
+    if (!take_string(in, r.key) || !take_item(in, value) ||
+        !decode_dispatch_record(value, time, r)) {
+      return false;
+    }
+  }
+  if (!in.empty()) {
+    return false;
+  }
+  out.insert(out.end(), std::make_move_iterator(records.begin()),
+             std::make_move_iterator(records.end()));
+  return true;
 }
 
 } // namespace mailroom

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/claim_store.hpp"
 #include "core/unix_time.hpp"
@@ -28,5 +29,18 @@ std::string dispatch_record_token_prefix(fencing_token token);
 /// not one (truncated, an item missing or malformed, bytes left over).
 bool decode_dispatch_record(std::string_view value, const unix_time& time,
                             dispatch_record& out);
+
+/// Returns the one string value holding a batch of records: the record
+/// count, then each record's key (`dispatch_record::filed_under`) and its
+/// `encode_dispatch_record` value, as `<length>:<bytes>` items. The count
+/// comes first so a script reads it from the value's first bytes.
+std::string encode_dispatch_batch(const std::vector<const dispatch_record*>& records,
+                                  const unix_time& time);
+
+/// Appends to `out` the records of a value written by `encode_dispatch_batch`
+/// (each with `key` set to the key it was filed under). Returns false, and
+/// appends nothing, when `value` is not one.
+bool decode_dispatch_batch(std::string_view value, const unix_time& time,
+                           std::vector<dispatch_record>& out);
 
 } // namespace mailroom

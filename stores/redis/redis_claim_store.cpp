@@ -1,86 +1,131 @@
 #include "stores/redis/redis_claim_store.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <unordered_set>
+
 #include <spdlog/spdlog.h>
 
-#include "stores/redis/dispatch_record_codec.hpp"
-#include "stores/redis/fence_replies.hpp"
 #include "core/unix_time.hpp"
+#include "stores/redis/dispatch_record_codec.hpp"
 
 namespace mailroom {
 
 namespace {
 
-// KEYS[1], KEYS[2]: the two indexes; KEYS[2 + i]: record i. ARGV[2i - 1]:
-// the bytes its value starts with when it still carries the caller's token
-// (dispatch_record_token_prefix); ARGV[2i]: its index member. Per record:
-// 1 = deleted, 0 = fenced. The index entries go in one ZREM per index at
-// the end (members in chunks Lua's unpack can take).
-constexpr const char* terminal_lua = R"lua(
-local out = {}
-local members = {}
-for i = 3, #KEYS do
-  local j = 2 * (i - 2)
-  local prefix = ARGV[j - 1]
-  if redis.call('GETRANGE', KEYS[i], 0, #prefix - 1) == prefix then
-    redis.call('DEL', KEYS[i])
-    members[#members + 1] = ARGV[j]
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
+// KEYS[1], KEYS[2]: the two indexes; then per batch its value and its
+// settled set. ARGV per batch: its id, a count n, then n record keys to add
+// to the settled set; n = -1 when every record is settled. A batch is
+// deleted (value, settled set, index members) when every record is settled
+// or its value is gone; returns how many were deleted. Repeating a call
+// changes nothing more (SADD, DEL and ZREM are idempotent).
+constexpr const char* settle_lua = R"lua(
+local a = 1
+local gone = 0
+for j = 3, #KEYS, 2 do
+  local batch, settled = KEYS[j], KEYS[j + 1]
+  local id, n = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  local whole = n < 0
+  if not whole then
+    for first = a, a + n - 1, 1000 do
+      redis.call('SADD', settled, unpack(ARGV, first, math.min(first + 999, a + n - 1)))
+    end
+    a = a + n
+    local len, rest = string.match(redis.call('GETRANGE', batch, 0, 40), '^(%d+):(.*)$')
+    local count = len and tonumber(string.sub(rest, 1, tonumber(len)))
+    whole = not count or redis.call('SCARD', settled) >= count
+  end
+  if whole then
+    redis.call('DEL', batch, settled)
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    gone = gone + 1
   end
 end
-for first = 1, #members, 1000 do
-  local last = math.min(first + 999, #members)
-  redis.call('ZREM', KEYS[1], unpack(members, first, last))
-  redis.call('ZREM', KEYS[2], unpack(members, first, last))
-end
-return out
+return gone
 )lua";
 
-// KEYS[1], KEYS[2]: the two indexes; KEYS[2 + i]: a record that could not
-// be read. ARGV[2i - 1]: "" when it was missing or not a string (a hash of
-// the format before this one), else its first bytes as read; ARGV[2i]: its
-// index member. Removes each record and its index entries only if it is
-// still what was read (a record written since is left alone); returns how
-// many it removed.
+// KEYS[1], KEYS[2]: the two indexes; then per batch its value, its settled
+// set and the record an index member of the earlier per-message format
+// named. ARGV[i]: the members. Deletes them all; batch ids are never reused,
+// so nothing written since the listing can be hit.
 constexpr const char* purge_lua = R"lua(
+for i = 1, #ARGV do
+  local k = 3 * i
+  redis.call('DEL', KEYS[k], KEYS[k + 1], KEYS[k + 2])
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+return #ARGV
+)lua";
+
+// KEYS[1]: the dispatch index. ARGV[1]: the scope's key prefix. Sums each
+// batch's record count less its settled set. A diagnostic: it reads every
+// batch of the scope, and names keys it was not passed (one Redis only).
+constexpr const char* pending_lua = R"lua(
 local n = 0
-for i = 3, #KEYS do
-  local j = 2 * (i - 2)
-  local seen = ARGV[j - 1]
-  local kind = redis.call('TYPE', KEYS[i]).ok
-  local same
-  if seen == '' then
-    same = kind ~= 'string'
-  else
-    same = kind == 'string' and redis.call('GETRANGE', KEYS[i], 0, #seen - 1) == seen
-  end
-  if same then
-    redis.call('DEL', KEYS[i])
-    redis.call('ZREM', KEYS[1], ARGV[j])
-    redis.call('ZREM', KEYS[2], ARGV[j])
-    n = n + 1
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local head = redis.call('GETRANGE', ARGV[1] .. 'batch:' .. id, 0, 40)
+  local len, rest = string.match(head, '^(%d+):(.*)$')
+  local count = len and tonumber(string.sub(rest, 1, tonumber(len)))
+  if count then
+    n = n + math.max(0, count - redis.call('SCARD', ARGV[1] .. 'settled:' .. id))
   end
 end
 return n
 )lua";
 
-// Bytes of an unreadable record the purge compares before deleting it.
-constexpr std::size_t purge_compare_bytes = 64;
+// How often calls look for batches that lingered past `linger`.
+constexpr auto linger_check_period = std::chrono::milliseconds{100};
+// Batches a listing reads per round trip, and round trips per listing.
+constexpr std::size_t list_page = 64;
+constexpr std::size_t max_list_pages = 8;
+
+std::string random_instance() {
+  std::random_device rd;
+  std::uint64_t v = (std::uint64_t{rd()} << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 
 } // namespace
+
+struct redis_claim_store::open_batch {
+  std::string id;
+  std::uint32_t live = 0;             ///< Records not settled yet.
+  std::vector<std::string> settled;   ///< Settled, not written to Redis yet.
+  clock::time_point written;
+  bool finished = false;
+};
 
 redis_claim_store::redis_claim_store(redis_settings settings, std::string scope)
     : connection_(std::move(settings)), scope_(std::move(scope)),
       by_dispatch_(connection_.key("claims:" + scope_ + ":by_dispatch")),
       by_expiry_(connection_.key("claims:" + scope_ + ":by_expiry")),
-      terminal_script_(connection_.add_script(terminal_lua)),
-      purge_script_(connection_.add_script(purge_lua)) {}
+      settle_script_(connection_.add_script(settle_lua)),
+      purge_script_(connection_.add_script(purge_lua)),
+      pending_script_(connection_.add_script(pending_lua)), instance_(random_instance()) {}
 
-std::string redis_claim_store::record_key(std::string_view key) const {
-  std::string name{"claim:"};
-  name.append(scope_).push_back(':');
-  name.append(key);
+redis_claim_store::~redis_claim_store() {
+  // What was settled is written, so another process's sweeper does not
+  // dispatch it again; what is still open stays for recovery.
+  bool owed = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    collect_lingering_locked(true);
+    owed = !owed_.empty();
+  }
+  if (owed) {
+    pay_owed();
+  }
+}
+
+std::string redis_claim_store::batch_key(std::string_view id) const {
+  std::string name{"claims:"};
+  name.append(scope_).append(":batch:").append(id);
   return connection_.key(name);
 }
 
@@ -88,33 +133,37 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
   if (batch.empty()) {
     return io_result::success();
   }
-  // One transaction: a SET per record (replacing any earlier one whole) and
-  // one ZADD per index carrying every member of the batch.
-  unix_time time;
-  std::vector<redis_command> commands;
-  commands.reserve(batch.size() + 4);
-  commands.push_back({"MULTI"});
-  redis_command by_dispatch{"ZADD", by_dispatch_};
-  redis_command by_expiry{"ZADD", by_expiry_};
-  by_dispatch.reserve(2 + 2 * batch.size());
-  by_expiry.reserve(2 + 2 * batch.size());
-  for (const auto& r : batch) {
-    const auto& key = r.filed_under();
-    commands.push_back({"SET", record_key(key), encode_dispatch_record(r, time)});
-    by_dispatch.push_back(std::to_string(time.to_unix_ms(r.dispatched)));
-    by_dispatch.push_back(key);
-    by_expiry.push_back(std::to_string(time.to_unix_ms(r.claim_expires)));
-    by_expiry.push_back(key);
+  // A key written twice in one batch keeps its last record.
+  std::vector<const dispatch_record*> kept;
+  kept.reserve(batch.size());
+  {
+    std::unordered_set<std::string_view> seen;
+    for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+      if (seen.insert(it->filed_under()).second) {
+        kept.push_back(&*it);
+      }
+    }
+    std::reverse(kept.begin(), kept.end());
   }
-  commands.push_back(std::move(by_dispatch));
-  commands.push_back(std::move(by_expiry));
-  commands.push_back({"EXEC"});
-  auto r = connection_.pipeline(commands);
+  unix_time time;
+  auto first_dispatch = kept.front()->dispatched;
+  auto first_expiry = kept.front()->claim_expires;
+  for (const auto* r : kept) {
+    first_dispatch = std::min(first_dispatch, r->dispatched);
+    first_expiry = std::min(first_expiry, r->claim_expires);
+  }
+  auto id = instance_ + "-" + std::to_string(next_batch_.fetch_add(1) + 1);
+  auto r = connection_.pipeline(
+      {{"MULTI"},
+       {"SET", batch_key(id), encode_dispatch_batch(kept, time)},
+       {"ZADD", by_dispatch_, std::to_string(time.to_unix_ms(first_dispatch)), id},
+       {"ZADD", by_expiry_, std::to_string(time.to_unix_ms(first_expiry)), id},
+       {"EXEC"}});
   if (!r) {
     return r.status;
   }
   const redisReply* exec = r.replies.back().get();
-  if (!is_array_of(exec, batch.size() + 2)) {
+  if (!is_array_of(exec, 3)) {
     return io_result::fatal("redis claim store: the dispatch transaction was aborted");
   }
   for (std::size_t i = 0; i < exec->elements; ++i) {
@@ -123,136 +172,307 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
                               std::string{reply_text(exec->element[i])});
     }
   }
+  bool owed = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto open = std::make_shared<open_batch>();
+    open->id = std::move(id);
+    open->written = clock::now();
+    for (const auto* rec : kept) {
+      const auto& key = rec->filed_under();
+      // An earlier record of the key, here or another process's, is replaced.
+      if (auto it = live_.find(key); it != live_.end()) {
+        settle_locked(key, it->second.token);
+      }
+      if (auto f = foreign_.find(key); f != foreign_.end()) {
+        settle_locked(key, f->second.token);
+      }
+      live_[key] = live_record{rec->token, open};
+      ++open->live;
+    }
+    open_.push_back(std::move(open));
+    collect_lingering_locked(false);
+    owed = !owed_.empty();
+  }
+  if (owed) {
+    pay_owed();
+  }
   return io_result::success();
 }
 
+fence_result redis_claim_store::settle_locked(std::string_view key, fencing_token token) {
+  std::string name{key};
+  if (auto it = live_.find(name); it != live_.end() && it->second.token == token) {
+    auto batch = std::move(it->second.batch);
+    live_.erase(it);
+    if (--batch->live == 0) {
+      batch->finished = true;
+      batch->settled.clear();
+      owed_.push_back(settlement{batch->id, true, {}});
+    } else {
+      batch->settled.push_back(std::move(name));
+    }
+    return fence_result::applied;
+  }
+  if (auto f = foreign_.find(name); f != foreign_.end() && f->second.token == token) {
+    auto owner = std::move(f->second.batch);
+    foreign_.erase(f);
+    auto same = std::find_if(owed_.begin(), owed_.end(), [&](const settlement& s) {
+      return s.id == owner && !s.whole;
+    });
+    if (same == owed_.end()) {
+      owed_.push_back(settlement{std::move(owner), false, {}});
+      same = owed_.end() - 1;
+    }
+    same->keys.push_back(std::move(name));
+    return fence_result::applied;
+  }
+  return fence_result::fenced;
+}
+
+void redis_claim_store::collect_lingering_locked(bool all) {
+  auto now = clock::now();
+  if (!all && now - last_linger_check_ < linger_check_period) {
+    return;
+  }
+  last_linger_check_ = now;
+  open_.erase(std::remove_if(open_.begin(), open_.end(),
+                             [](const auto& b) { return b->finished; }),
+              open_.end());
+  for (auto& b : open_) {
+    if (!all && now - b->written < linger) {
+      break; // written in order: the rest are younger
+    }
+    if (!b->settled.empty()) {
+      owed_.push_back(settlement{b->id, false, std::move(b->settled)});
+      b->settled.clear();
+    }
+  }
+}
+
+bool redis_claim_store::pay_owed() const {
+  std::vector<settlement> work;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    work.swap(owed_);
+  }
+  if (work.empty()) {
+    return true;
+  }
+  std::vector<std::string> keys{by_dispatch_, by_expiry_};
+  std::vector<std::string> args;
+  keys.reserve(2 + 2 * work.size());
+  for (const auto& s : work) {
+    keys.push_back(batch_key(s.id));
+    keys.push_back(connection_.key("claims:" + scope_ + ":settled:" + s.id));
+    args.push_back(s.id);
+    args.push_back(s.whole ? "-1" : std::to_string(s.keys.size()));
+    args.insert(args.end(), s.keys.begin(), s.keys.end());
+  }
+  auto r = connection_.evalsha(settle_script_, keys, args);
+  if (r && r.replies[0]->type == REDIS_REPLY_INTEGER) {
+    return true;
+  }
+  if (!r.replies.empty()) {
+    spdlog::error("redis claim store: settling records of {} batches failed: {}",
+                  work.size(), r ? std::string{"unexpected reply"} : r.status.what);
+  }
+  // Kept for the next call that reaches Redis.
+  std::lock_guard<std::mutex> guard{mutex_};
+  owed_.insert(owed_.begin(), std::make_move_iterator(work.begin()),
+               std::make_move_iterator(work.end()));
+  return false;
+}
+
+template <class Wanted, class When>
 io_result redis_claim_store::list(const std::string& index, const std::string& max_score,
-                                  std::size_t limit, std::vector<dispatch_record>& out) {
+                                  std::size_t limit, Wanted wanted, When when,
+                                  std::vector<dispatch_record>& out) {
   if (limit == 0) {
     return io_result::success();
   }
+  bool owed = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    collect_lingering_locked(false);
+    owed = !owed_.empty();
+  }
+  if (owed) {
+    pay_owed();
+  }
   unix_time time;
-  auto range = connection_.command(
-      {"ZRANGEBYSCORE", index, "-inf", max_score, "LIMIT", "0", std::to_string(limit)});
-  if (!range) {
-    return range.status;
-  }
-  const redisReply* members = range.replies[0].get();
-  if (members->type != REDIS_REPLY_ARRAY) {
-    return io_result::fatal("redis claim store: unexpected ZRANGEBYSCORE reply");
-  }
-  if (members->elements == 0) {
-    return io_result::success();
-  }
-  redis_command read{"MGET"};
-  read.reserve(1 + members->elements);
-  for (std::size_t i = 0; i < members->elements; ++i) {
-    read.push_back(record_key(reply_text(members->element[i])));
-  }
-  auto values = connection_.command(read);
-  if (!values) {
-    return values.status;
-  }
-  const redisReply* found = values.replies[0].get();
-  if (!is_array_of(found, members->elements)) {
-    return io_result::fatal("redis claim store: unexpected MGET reply");
-  }
-  out.reserve(out.size() + found->elements);
-  // A record and its index entries come and go together (MULTI/EXEC, the
-  // terminal script), so an entry whose record is missing, not a string (a
-  // hash of the earlier format) or unreadable would be listed first on every
-  // tick and crowd out the records behind it: it is purged.
-  std::vector<std::string> unreadable{by_dispatch_, by_expiry_};
-  std::vector<std::string> seen;
-  for (std::size_t i = 0; i < found->elements; ++i) {
-    const redisReply* value = found->element[i];
-    auto member = reply_text(members->element[i]);
-    dispatch_record record;
-    if (value->type == REDIS_REPLY_STRING &&
-        decode_dispatch_record(reply_text(value), time, record)) {
-      record.key.assign(member);
-      out.push_back(std::move(record));
-      continue;
+  std::vector<std::pair<dispatch_record, std::string>> found; // record, its batch
+  std::vector<std::string> unreadable;
+  const auto page = std::max(limit, list_page);
+  for (std::size_t p = 0; p < max_list_pages && found.size() < limit; ++p) {
+    auto range = connection_.command({"ZRANGEBYSCORE", index, "-inf", max_score, "LIMIT",
+                                      std::to_string(p * page), std::to_string(page)});
+    if (!range) {
+      return range.status;
     }
-    unreadable.push_back(record_key(member));
-    seen.emplace_back(value->type == REDIS_REPLY_STRING
-                          ? reply_text(value).substr(0, purge_compare_bytes)
-                          : std::string_view{});
-    seen.emplace_back(member);
+    const redisReply* ids = range.replies[0].get();
+    if (ids->type != REDIS_REPLY_ARRAY) {
+      return io_result::fatal("redis claim store: unexpected ZRANGEBYSCORE reply");
+    }
+    if (ids->elements == 0) {
+      break;
+    }
+    std::vector<redis_command> reads;
+    reads.reserve(2 * ids->elements);
+    for (std::size_t i = 0; i < ids->elements; ++i) {
+      std::string id{reply_text(ids->element[i])};
+      reads.push_back({"GET", batch_key(id)});
+      reads.push_back({"SMEMBERS", connection_.key("claims:" + scope_ + ":settled:" + id)});
+    }
+    auto values = connection_.pipeline(reads);
+    if (!values) {
+      return values.status;
+    }
+    for (std::size_t i = 0; i < ids->elements; ++i) {
+      std::string id{reply_text(ids->element[i])};
+      const redisReply* value = values.replies[2 * i].get();
+      const redisReply* settled = values.replies[2 * i + 1].get();
+      std::vector<dispatch_record> records;
+      if (value->type != REDIS_REPLY_STRING ||
+          !decode_dispatch_batch(reply_text(value), time, records)) {
+        unreadable.push_back(std::move(id));
+        continue;
+      }
+      std::unordered_set<std::string_view> gone;
+      for (std::size_t k = 0; settled->type == REDIS_REPLY_ARRAY && k < settled->elements; ++k) {
+        gone.insert(reply_text(settled->element[k]));
+      }
+      const bool ours = id.compare(0, instance_.size() + 1, instance_ + "-") == 0;
+      std::lock_guard<std::mutex> guard{mutex_};
+      for (auto& rec : records) {
+        if (gone.count(rec.key) != 0 || !wanted(rec)) {
+          continue;
+        }
+        if (ours) {
+          // Our own batch: only what we have not settled or replaced.
+          auto it = live_.find(rec.key);
+          if (it == live_.end() || it->second.token != rec.token ||
+              it->second.batch->id != id) {
+            continue;
+          }
+        }
+        found.emplace_back(std::move(rec), id);
+      }
+    }
+    if (ids->elements < page) {
+      break;
+    }
   }
-  if (unreadable.size() > 2) {
-    purge(unreadable, seen);
+  if (!unreadable.empty()) {
+    purge(unreadable);
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [&](const auto& a, const auto& b) { return when(a.first) < when(b.first); });
+  if (found.size() > limit) {
+    found.resize(limit);
+  }
+  std::lock_guard<std::mutex> guard{mutex_};
+  out.reserve(out.size() + found.size());
+  for (auto& [rec, id] : found) {
+    if (id.compare(0, instance_.size() + 1, instance_ + "-") != 0) {
+      // Remembered so a mark of it (or its key written again) settles it.
+      if (foreign_.size() >= max_foreign && !foreign_order_.empty()) {
+        foreign_.erase(foreign_order_.front());
+        foreign_order_.pop_front();
+      }
+      if (foreign_.insert_or_assign(rec.key, foreign_record{rec.token, id}).second) {
+        foreign_order_.push_back(rec.key);
+      }
+    }
+    out.push_back(std::move(rec));
   }
   return io_result::success();
 }
 
-void redis_claim_store::purge(const std::vector<std::string>& keys,
-                              const std::vector<std::string>& args) {
-  auto r = connection_.evalsha(purge_script_, keys, args);
+void redis_claim_store::purge(const std::vector<std::string>& ids) {
+  std::vector<std::string> keys{by_dispatch_, by_expiry_};
+  for (const auto& id : ids) {
+    keys.push_back(batch_key(id));
+    keys.push_back(connection_.key("claims:" + scope_ + ":settled:" + id));
+    keys.push_back(connection_.key("claim:" + scope_ + ":" + id)); // the earlier format
+  }
+  auto r = connection_.evalsha(purge_script_, keys, ids);
   if (r && r.replies[0]->type == REDIS_REPLY_INTEGER && r.replies[0]->integer > 0) {
     purged_.fetch_add(static_cast<std::uint64_t>(r.replies[0]->integer),
                       std::memory_order_relaxed);
-    spdlog::warn(
-        "redis claim store: removed {} unreadable records (missing, of an earlier "
-        "format, or malformed) and their index entries",
-        r.replies[0]->integer);
+    spdlog::warn("redis claim store: removed {} unreadable dispatch records (missing, of an "
+                 "earlier format, or malformed) and their index entries",
+                 r.replies[0]->integer);
   }
 }
 
 io_result redis_claim_store::list_stale(clock::time_point cutoff, std::size_t limit,
                                         std::vector<dispatch_record>& out) {
-  // Exclusive bound: "dispatched before cutoff" in whole milliseconds.
-  return list(by_dispatch_, "(" + std::to_string(unix_time{}.to_unix_ms(cutoff)), limit,
-              out);
+  // Exclusive bound: "dispatched before cutoff" in whole milliseconds; a
+  // batch's score is its earliest record, each record is checked itself.
+  const auto bound = unix_time{}.to_unix_ms(cutoff);
+  unix_time time;
+  return list(
+      by_dispatch_, "(" + std::to_string(bound), limit,
+      [&](const dispatch_record& r) { return time.to_unix_ms(r.dispatched) < bound; },
+      [](const dispatch_record& r) { return r.dispatched; }, out);
 }
 
 io_result redis_claim_store::list_reclaimable(clock::time_point now, std::size_t limit,
                                               std::vector<dispatch_record>& out) {
   // Exclusive too: stored expiries are rounded down, and a claim must not be
   // reclaimed in the millisecond before it really expires.
-  return list(by_expiry_, "(" + std::to_string(unix_time{}.to_unix_ms(now)), limit, out);
+  const auto bound = unix_time{}.to_unix_ms(now);
+  unix_time time;
+  return list(
+      by_expiry_, "(" + std::to_string(bound), limit,
+      [&](const dispatch_record& r) { return time.to_unix_ms(r.claim_expires) < bound; },
+      [](const dispatch_record& r) { return r.claim_expires; }, out);
 }
 
-std::vector<fence_result>
-redis_claim_store::terminate(const std::vector<terminal_mark>& batch) {
-  std::vector<fence_result> out(batch.size(), fence_result::unavailable);
-  if (batch.empty()) {
-    return out;
+fence_result redis_claim_store::mark_terminal(const std::string& key, fencing_token token) {
+  fence_result result;
+  bool owed = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    result = settle_locked(key, token);
+    collect_lingering_locked(false);
+    owed = !owed_.empty();
   }
-  std::vector<std::string> keys{by_dispatch_, by_expiry_};
-  std::vector<std::string> args;
-  keys.reserve(batch.size() + 2);
-  args.reserve(2 * batch.size());
-  for (const auto& mark : batch) {
-    keys.push_back(record_key(mark.key));
-    args.push_back(dispatch_record_token_prefix(mark.token));
-    args.emplace_back(mark.key);
+  // Redis could not be told what is owed (this mark's or an earlier one's):
+  // the mark is kept and written later, but the store is not answering.
+  if (owed && !pay_owed()) {
+    return fence_result::unavailable;
   }
-  auto r = connection_.evalsha(terminal_script_, keys, args);
-  const redisReply* reply = r ? r.replies[0].get() : nullptr;
-  if (!is_array_of(reply, batch.size())) {
-    // An outage is logged once by the connection; a useless answer is not.
-    if (!r.replies.empty()) {
-      spdlog::error("redis claim store: marking {} records terminal failed: {}",
-                    batch.size(), r ? std::string{"unexpected reply"} : r.status.what);
-    }
-    return out;
-  }
-  read_fence_replies(reply, out);
-  return out;
-}
-
-fence_result redis_claim_store::mark_terminal(const std::string& key,
-                                              fencing_token token) {
-  return terminate({terminal_mark{key, token}})[0];
+  return result;
 }
 
 void redis_claim_store::mark_terminal_all(const std::vector<terminal_mark>& batch) {
-  terminate(batch);
+  bool owed = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (const auto& mark : batch) {
+      settle_locked(mark.key, mark.token);
+    }
+    collect_lingering_locked(false);
+    owed = !owed_.empty();
+  }
+  if (owed) {
+    pay_owed();
+  }
 }
 
 std::size_t redis_claim_store::pending() const {
-  auto r = connection_.command({"ZCARD", by_dispatch_});
+  // Everything settled here is written first, so the count is Redis's own.
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    const_cast<redis_claim_store*>(this)->collect_lingering_locked(true);
+  }
+  if (!pay_owed()) {
+    return last_pending_.load();
+  }
+  auto r = connection_.evalsha(pending_script_, {by_dispatch_},
+                               {connection_.key("claims:" + scope_ + ":")});
   if (r && r.replies[0]->type == REDIS_REPLY_INTEGER) {
     last_pending_.store(static_cast<std::size_t>(r.replies[0]->integer));
   }

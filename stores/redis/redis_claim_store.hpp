@@ -2,8 +2,13 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "clients/redis/redis_connection.hpp"
@@ -12,108 +17,162 @@
 
 namespace mailroom {
 
-/// A claim store on Redis: one string per record and two sorted-set indexes,
-/// all under the store's scope (the source it records for, see
+/// A claim store on Redis that writes one record per dispatched *batch*, not
+/// per message, all under the store's scope (the source it records for, see
 /// `transport::source_id`), so two deployments on one Redis never see each
 /// other's records.
 ///
-/// A record lives in the string `<prefix>claim:<scope>:<key>` (every envelope
-/// field byte-exact, the token first, and its times; see
-/// `encode_dispatch_record`).
-/// The sorted sets `<prefix>claims:<scope>:by_dispatch` and
-/// `<prefix>claims:<scope>:by_expiry` hold the record key scored by dispatch
-/// time and by claim expiry, so the sweeper's questions are range queries:
+/// Redis holds, per `record_dispatch` call:
 ///
-/// - `record_dispatch`: one MULTI/EXEC pipeline per batch: a SET per record
-///   and one many-member ZADD per index, atomically.
-/// - `list_stale` / `list_reclaimable`: `ZRANGEBYSCORE ... LIMIT 0 limit`,
-///   then the records with one `MGET` (two round trips per call, whatever
-///   the limit). A record settled between the two is skipped; an index
-///   entry whose record is missing, unreadable or of the earlier hash format
-///   is purged (with its record) by a script that first checks the record is
-///   still as read, so such entries never crowd out the records behind them.
-/// - `mark_terminal` / `mark_terminal_all`: one Lua script, run by SHA,
-///   deletes each record only while its value still starts with the caller's
-///   token (compared with GETRANGE, never reading the payload), then the
-///   index entries of those deleted in one ZREM per index; a whole batch is
-///   one EVALSHA.
+/// - `<prefix>claims:<scope>:batch:<id>`: one string with the batch's records
+///   (the record count, then each record's key and `encode_dispatch_record`
+///   value: every envelope field byte-exact, the token, its times);
+/// - a member `<id>` in the sorted sets `<prefix>claims:<scope>:by_dispatch`
+///   and `<prefix>claims:<scope>:by_expiry`, scored by the batch's earliest
+///   dispatch time and claim expiry;
+/// - once some of its records are settled and the batch lingers (or another
+///   process settles one of them), `<prefix>claims:<scope>:settled:<id>`: a
+///   set of the settled records' keys.
 ///
-/// Per message that is one SET, one GETRANGE and one DEL, plus a member in
-/// each of four many-member sorted-set commands: the Redis CPU of a record
-/// is a small part of a dispatch (bench/README.md, "Redis").
+/// Why: a record per message cost a SET and two sorted-set members to write
+/// and a fenced script call to delete, about 9 of the 18 µs of Redis CPU a
+/// deduplicated message cost (bench/README.md, "Redis"). Now a batch is one
+/// MULTI/EXEC (SET + two one-member ZADDs) and, when its last record settles,
+/// one script call deletes it; a terminal mark costs Redis nothing else.
 ///
-/// Times cross the boundary as Unix milliseconds (see `unix_time`): the
-/// engine's steady-clock time points are mapped to wall-clock time when
-/// written and back when read, so records outlive the process that wrote
-/// them. Millisecond rounding always errs late: a record is never listed
-/// before its time, at most 1 ms after. Records carry no Redis expiry; they
-/// leave only through `mark_terminal`. Thread-safe through its one
-/// connection. While Redis is down, writes and lists fail transiently and
-/// `mark_terminal` answers `unavailable`.
+/// The store remembers the records it wrote until they are settled (key,
+/// token, batch): `mark_terminal` is fenced by that token here, in the
+/// process, and a record written again under the same key replaces the old
+/// one here too. What this process settled of a batch that is still open
+/// goes to the batch's settled set once the batch is `linger` old (and on
+/// every listing and `pending`), so another process's sweeper, or this one's
+/// after a crash, sees at most the last `linger` of settlements as
+/// unsettled: those records are dispatched again and dedupe finds them done.
+///
+/// Records of other processes (a crashed consumer's, or `mailroom sweep`'s
+/// view) are listed from Redis less their settled set; marking one terminal
+/// (or writing its key again) adds it to that set, and the script that does
+/// so deletes the batch once every record of it is settled. The token of a
+/// listed record is remembered (up to `max_foreign` of them) to fence those
+/// marks.
+///
+/// A batch whose value is missing or unreadable is purged from the indexes
+/// when listed (with its value and settled set), so it never crowds out the
+/// records behind it; index members of the earlier one-record-per-message
+/// format name no batch and are purged the same way (their records are left
+/// to the transport's own redelivery).
+///
+/// Times cross the boundary as Unix milliseconds (see `unix_time`);
+/// rounding errs late: a record is never listed before its time, at most
+/// 1 ms after. Records carry no Redis expiry; they leave only by being
+/// settled. Thread-safe (one mutex for the bookkeeping, one connection).
+/// While Redis is down, writes and lists fail transiently, and the deletions
+/// owed are made by the first call that reaches Redis again.
 class redis_claim_store final : public claim_store {
 public:
+  /// How long a batch with settled records may keep them only in memory.
+  static constexpr std::chrono::milliseconds linger{1000};
+  /// Tokens of listed records of other processes kept to fence their marks.
+  static constexpr std::size_t max_foreign = 1 << 16;
+
   /// Creates a store for the records of source `scope` on its own
   /// connection built from `settings`; it connects on first use.
   redis_claim_store(redis_settings settings, std::string scope);
+  ~redis_claim_store() override;
 
   redis_claim_store(const redis_claim_store&) = delete;
   redis_claim_store& operator=(const redis_claim_store&) = delete;
 
-  /// Writes the records and their index entries in one MULTI/EXEC round trip,
-  /// replacing earlier records of the same keys.
+  /// Writes the batch's records and index entries in one MULTI/EXEC round
+  /// trip; a record of a key written before replaces the earlier one.
   io_result record_dispatch(std::vector<dispatch_record> batch) override;
 
-  /// Appends to `out` up to `limit` records dispatched before `cutoff`,
-  /// oldest first.
+  /// Appends to `out` up to `limit` unsettled records dispatched before
+  /// `cutoff`, oldest first.
   io_result list_stale(clock::time_point cutoff, std::size_t limit,
                        std::vector<dispatch_record>& out) override;
 
-  /// Appends to `out` up to `limit` records whose claim expired by `now`,
-  /// earliest expiry first.
+  /// Appends to `out` up to `limit` unsettled records whose claim expired
+  /// by `now`, earliest expiry first.
   io_result list_reclaimable(clock::time_point now, std::size_t limit,
                              std::vector<dispatch_record>& out) override;
 
-  /// Deletes the record of `key` if `token` owns it. Returns `applied`,
-  /// `fenced` (no record, or another token) or `unavailable`.
+  /// Settles the record of `key` if `token` owns it. Returns `applied`,
+  /// `fenced` (no record, or another token) or `unavailable` (what the store
+  /// owes Redis, this mark's deletion or an earlier one's, could not be
+  /// written; it is kept and written by a later call).
   fence_result mark_terminal(const std::string& key, fencing_token token) override;
 
-  /// Marks a whole batch terminal in one EVALSHA; a failure is logged.
+  /// Settles a whole batch of marks; at most one script call.
   void mark_terminal_all(const std::vector<terminal_mark>& batch) override;
 
-  /// Returns the number of records (ZCARD of the dispatch index), or the
-  /// last number seen while Redis cannot be asked.
+  /// Returns the number of unsettled records in Redis after writing what
+  /// this process settled, or the last number seen while Redis cannot be
+  /// asked. Reads every batch of the scope: for tests and operators.
   std::size_t pending() const override;
 
-  /// Returns the Redis key of the string holding the record of `key`.
-  std::string record_key(std::string_view key) const;
+  /// Returns the Redis key of the string holding batch `id`.
+  std::string batch_key(std::string_view id) const;
 
   /// Returns the connection, to check or force its state.
   redis_connection& connection() { return connection_; }
 
-  /// Returns how many unreadable records the lists purged so far.
+  /// Returns how many unreadable batches the lists purged so far.
   std::uint64_t purged() const { return purged_.load(std::memory_order_relaxed); }
 
 private:
-  /// Lists records of index `index` scored below `max_score` (a ZRANGEBYSCORE
-  /// bound), lowest first.
+  struct open_batch;
+  struct live_record {
+    fencing_token token;
+    std::shared_ptr<open_batch> batch;
+  };
+  struct foreign_record {
+    fencing_token token;
+    std::string batch;
+  };
+  /// What the script settling records must do for one batch.
+  struct settlement {
+    std::string id;
+    bool whole = false;             ///< Every record settled: delete the batch.
+    std::vector<std::string> keys;  ///< Else: add these to its settled set.
+  };
+
+  /// Lists from `index` batches scored below `max_score` and keeps the
+  /// records `wanted` picks; sorts by `when` and cuts at `limit`.
+  template <class Wanted, class When>
   io_result list(const std::string& index, const std::string& max_score, std::size_t limit,
-                 std::vector<dispatch_record>& out);
+                 Wanted wanted, When when, std::vector<dispatch_record>& out);
 
-  /// Removes the unreadable records `keys` (after the two indexes) and
-  /// their index entries, each only while it is still as read (`args`).
-  void purge(const std::vector<std::string>& keys, const std::vector<std::string>& args);
-
-  /// Runs the terminal script on `batch`; returns per-item results.
-  std::vector<fence_result> terminate(const std::vector<terminal_mark>& batch);
+  /// Settles the record of `key` under `token` in the bookkeeping; adds the
+  /// Redis work it needs to `owed_`. Returns applied or fenced.
+  fence_result settle_locked(std::string_view key, fencing_token token);
+  /// Moves what open batches settled to `owed_`: those older than `linger`,
+  /// or all when `all`.
+  void collect_lingering_locked(bool all);
+  /// Runs the settle script for what is owed; keeps it owed on failure.
+  bool pay_owed() const;
+  /// Removes batches whose value is missing or unreadable.
+  void purge(const std::vector<std::string>& ids);
 
   mutable redis_connection connection_;
   std::string scope_;
   std::string by_dispatch_;
   std::string by_expiry_;
-  redis_script_id terminal_script_;
+  redis_script_id settle_script_;
   redis_script_id purge_script_;
+  redis_script_id pending_script_;
+  std::string instance_;                ///< Prefix of this store's batch ids.
+  std::atomic<std::uint64_t> next_batch_{0};
   std::atomic<std::uint64_t> purged_{0};
   mutable std::atomic<std::size_t> last_pending_{0};
+
+  mutable std::mutex mutex_; // guards everything below
+  std::unordered_map<std::string, live_record> live_;
+  std::deque<std::shared_ptr<open_batch>> open_; ///< In the order written.
+  std::unordered_map<std::string, foreign_record> foreign_;
+  std::deque<std::string> foreign_order_;
+  mutable std::vector<settlement> owed_;
+  clock::time_point last_linger_check_{};
 };
 
 } // namespace mailroom

@@ -14,8 +14,9 @@ namespace mailroom {
 namespace {
 
 // KEYS[i]: one per completion. ARGV[1]: the result's ttl ms; ARGV[2]: the
-// claim ttl ms; ARGV[2i + 1], ARGV[2i + 2]: token and result for KEYS[i].
-// Per key: 1 = applied, 0 = fenced.
+// claim ttl ms; ARGV[2i + 1], ARGV[2i + 2]: the token for KEYS[i] and its
+// done value (`done:<token>:<result>`, built by the caller: a string made
+// in Lua is hashed and interned). Per key: 1 = applied, 0 = fenced.
 //
 // One redis.call per key, not a GET and then a SET: each call from Lua
 // costs about as much again as its command (bench/README.md, "Redis"). The
@@ -28,19 +29,21 @@ constexpr const char* complete_lua = R"lua(
 local out = {}
 for i, key in ipairs(KEYS) do
   local token = ARGV[2 * i + 1]
-  local done = 'done:' .. token .. ':'
-  local old = redis.call('SET', key, done .. ARGV[2 * i + 2], 'PX', ARGV[1], 'XX', 'GET')
+  local old = redis.call('SET', key, ARGV[2 * i + 2], 'PX', ARGV[1], 'XX', 'GET')
   if old == token then
     out[i] = 1
   elseif not old then
     out[i] = 0 -- no key: XX wrote nothing
-  elseif string.sub(old, 1, #done) == done then
-    redis.call('SET', key, old, 'PX', ARGV[1]) -- a repeat: the first result stays
-    out[i] = 1
   else
-    local ttl = string.sub(old, 1, 5) == 'done:' and ARGV[1] or ARGV[2]
-    redis.call('SET', key, old, 'PX', ttl)
-    out[i] = 0
+    local done = 'done:' .. token .. ':'
+    if string.sub(old, 1, #done) == done then
+      redis.call('SET', key, old, 'PX', ARGV[1]) -- a repeat: the first result stays
+      out[i] = 1
+    else
+      local ttl = string.sub(old, 1, 5) == 'done:' and ARGV[1] or ARGV[2]
+      redis.call('SET', key, old, 'PX', ttl)
+      out[i] = 0
+    end
   end
 end
 return out
@@ -271,8 +274,10 @@ redis_idempotency_store::complete(const std::vector<done_mark>& batch,
   args.push_back(ttl_arg(claim_ttl > 0 ? std::chrono::milliseconds{claim_ttl} : ttl));
   for (const auto& c : batch) {
     redis_keys.push_back(redis_key(c.key));
-    args.push_back(std::to_string(c.token));
-    args.emplace_back(c.result);
+    auto& token = args.emplace_back(std::to_string(c.token));
+    auto& done = args.emplace_back();
+    done.reserve(6 + token.size() + c.result.size());
+    done.append("done:").append(token).append(1, ':').append(c.result);
   }
   auto r = connection_.evalsha(complete_script_, redis_keys, args);
   const redisReply* reply = r ? r.replies[0].get() : nullptr;

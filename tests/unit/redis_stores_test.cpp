@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -653,26 +654,36 @@ BOOST_AUTO_TEST_CASE(contract_mark_terminal_is_fenced_by_token) {
   BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0); // records and both indexes gone
 }
 
-BOOST_AUTO_TEST_CASE(a_batch_of_terminal_marks_is_one_script_call) {
+// The batch ids in the dispatch index, oldest first.
+std::vector<std::string> batch_ids(redis_connection& admin) {
+  auto reply = run(admin, {"ZRANGE", "mailroom:claims:test-source:by_dispatch", "0", "-1"});
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < reply->elements; ++i) {
+    out.emplace_back(mailroom::reply_text(reply->element[i]));
+  }
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_is_one_record_and_its_marks_one_script_call_at_the_end) {
   redis_server server;
   redis_connection admin{settings_for(server)};
   redis_claim_store s{settings_for(server), "test-source"};
   auto now = steady::now();
+  auto set_before = server.calls_of("set");
   BOOST_REQUIRE(static_cast<bool>(s.record_dispatch(
       {record("a", 1, now, now), record("b", 2, now, now), record("c", 3, now, now)})));
-  BOOST_TEST(s.mark_terminal("a", 1) == fence_result::applied);
-  BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("a")}) == 0);
-  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_expiry"}) == 2);
+  BOOST_TEST(server.calls_of("set") - set_before == 1);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_expiry"}) == 1);
   auto evalsha_before = server.calls_of("evalsha");
+  BOOST_TEST(s.mark_terminal("a", 1) == fence_result::applied);
+  BOOST_TEST(server.calls_of("evalsha") == evalsha_before); // kept in memory
   s.mark_terminal_all({terminal_mark{"b", 2}, terminal_mark{"c", 3}});
-  BOOST_TEST(server.calls_of("evalsha") - evalsha_before == 1);
-  BOOST_TEST(s.pending() == 0u);
+  BOOST_TEST(server.calls_of("evalsha") - evalsha_before == 1); // the batch is deleted
   BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0);
+  BOOST_TEST(s.pending() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_token_whose_digits_begin_another_fences_nothing) {
-  // The terminal script compares only the first bytes of a record: the
-  // token's length is part of them, so token 12 never matches token 123.
   redis_server server;
   redis_connection admin{settings_for(server)};
   redis_claim_store s{settings_for(server), "test-source"};
@@ -680,37 +691,78 @@ BOOST_AUTO_TEST_CASE(a_token_whose_digits_begin_another_fences_nothing) {
   BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record("a", 123, now, now)})));
   BOOST_TEST(s.mark_terminal("a", 12) == fence_result::fenced);
   BOOST_TEST(s.mark_terminal("a", 1234) == fence_result::fenced);
-  BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("a")}) == 1);
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 3); // the batch and its two index entries
   BOOST_TEST(s.pending() == 1u);
   BOOST_TEST(s.mark_terminal("a", 123) == fence_result::applied);
   BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0);
 }
 
-BOOST_AUTO_TEST_CASE(a_malformed_record_is_skipped_and_the_others_listed) {
+BOOST_AUTO_TEST_CASE(what_one_process_settled_is_seen_by_another_after_the_linger) {
+  redis_server server;
+  redis_connection admin{settings_for(server)};
+  auto owner = std::make_unique<redis_claim_store>(settings_for(server), "test-source");
+  redis_claim_store other{settings_for(server), "test-source"};
+  auto now = steady::now();
+  BOOST_REQUIRE(static_cast<bool>(owner->record_dispatch(
+      {record("a", 1, now - 10s, now + 60s), record("b", 2, now - 10s, now + 60s),
+       record("c", 3, now - 10s, now + 60s), record("d", 4, now - 10s, now + 60s)})));
+  BOOST_TEST(owner->mark_terminal("a", 1) == fence_result::applied);
+  std::vector<dispatch_record> seen;
+  BOOST_REQUIRE(static_cast<bool>(other.list_stale(now, 10, seen)));
+  BOOST_TEST(seen.size() == 4u); // within the linger: not written yet
+  sleep_for(redis_claim_store::linger + 200ms);
+  owner->mark_terminal_all({}); // any call writes what lingered
+  seen.clear();
+  BOOST_REQUIRE(static_cast<bool>(other.list_stale(now, 10, seen)));
+  BOOST_TEST((contract::keys_of(seen) == std::vector<std::string>{"b", "c", "d"}));
+  // The other process settles what it listed, fenced by the listed token.
+  BOOST_TEST(other.mark_terminal("b", 99) == fence_result::fenced);
+  BOOST_TEST(other.mark_terminal("b", 2) == fence_result::applied);
+  BOOST_TEST(other.pending() == 2u);
+  seen.clear();
+  BOOST_REQUIRE(static_cast<bool>(owner->list_stale(now, 10, seen)));
+  BOOST_TEST((contract::keys_of(seen) == std::vector<std::string>{"c", "d"}));
+  // The owner crashes after settling c: its destructor writes c, not d.
+  BOOST_TEST(owner->mark_terminal("c", 3) == fence_result::applied);
+  owner.reset();
+  seen.clear();
+  BOOST_REQUIRE(static_cast<bool>(other.list_stale(now, 10, seen)));
+  BOOST_TEST((contract::keys_of(seen) == std::vector<std::string>{"d"}));
+  // Writing the key again settles the listed record; the last one deletes
+  // the batch.
+  BOOST_REQUIRE(static_cast<bool>(other.record_dispatch({record("d", 5, now, now + 60s)})));
+  BOOST_TEST(other.pending() == 1u);
+  BOOST_TEST(other.mark_terminal("d", 5) == fence_result::applied);
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_batch_is_purged_and_the_others_listed) {
   redis_server server;
   redis_connection admin{settings_for(server)};
   redis_claim_store s{settings_for(server), "test-source"};
   auto now = steady::now();
-  BOOST_REQUIRE(static_cast<bool>(
-      s.record_dispatch({record("a", 1, now - 3s, now), record("b", 2, now - 2s, now),
-                         record("c", 3, now - 1s, now)})));
-  run(admin, {"SET", s.record_key("b"), "5:hello"}); // truncated
-  run(admin, {"APPEND", s.record_key("c"), "0:"});   // bytes left over
+  for (auto [key, token, age] : {std::tuple{"a", 1, 3s}, std::tuple{"b", 2, 2s}, std::tuple{"c", 3, 1s}}) {
+    BOOST_REQUIRE(static_cast<bool>(s.record_dispatch({record(key, token, now - age, now)})));
+  }
+  auto ids = batch_ids(admin);
+  BOOST_REQUIRE(ids.size() == 3u);
+  run(admin, {"SET", s.batch_key(ids[1]), "5:hello"}); // truncated
+  run(admin, {"APPEND", s.batch_key(ids[2]), "0:"});   // bytes left over
   std::vector<dispatch_record> out;
   BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 10, out)));
   BOOST_REQUIRE(out.size() == 1u);
   BOOST_TEST(out[0].message.key == "a");
   // Purged, so they never crowd out what is behind them on the next tick.
   BOOST_TEST(s.purged() == 2u);
-  BOOST_TEST(integer_of(admin, {"EXISTS", s.record_key("b"), s.record_key("c")}) == 0);
-  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_dispatch"}) ==
-             1);
+  BOOST_TEST(integer_of(admin, {"EXISTS", s.batch_key(ids[1]), s.batch_key(ids[2])}) == 0);
+  BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_dispatch"}) == 1);
   BOOST_TEST(integer_of(admin, {"ZCARD", "mailroom:claims:test-source:by_expiry"}) == 1);
 }
 
-BOOST_AUTO_TEST_CASE(records_of_the_earlier_hash_format_are_purged_not_listed_for_ever) {
-  // Records were hashes before they were strings; a deployment upgraded with
-  // some left behind must not have its sweeper stuck on them.
+BOOST_AUTO_TEST_CASE(records_of_the_earlier_formats_are_purged_not_listed_for_ever) {
+  // Records were one hash, then one string, per message, indexed by their
+  // key; a deployment upgraded with some left behind must not have its
+  // sweeper stuck on them (their messages are the transport's to redeliver).
   redis_server server;
   redis_connection admin{settings_for(server)};
   redis_claim_store s{settings_for(server), "test-source"};
@@ -718,7 +770,9 @@ BOOST_AUTO_TEST_CASE(records_of_the_earlier_hash_format_are_purged_not_listed_fo
   mailroom::unix_time clock_map;
   for (int i = 0; i < 5; ++i) {
     auto key = "old-" + std::to_string(i);
-    run(admin, {"HSET", s.record_key(key), "token", "7", "id", key});
+    auto record_key = "mailroom:claim:test-source:" + key;
+    i % 2 == 0 ? run(admin, {"HSET", record_key, "token", "7", "id", key})
+               : run(admin, {"SET", record_key, "1:7"});
     run(admin, {"ZADD", "mailroom:claims:test-source:by_dispatch",
                 std::to_string(clock_map.to_unix_ms(now - 10s)), key});
     run(admin, {"ZADD", "mailroom:claims:test-source:by_expiry",
@@ -728,17 +782,16 @@ BOOST_AUTO_TEST_CASE(records_of_the_earlier_hash_format_are_purged_not_listed_fo
       static_cast<bool>(s.record_dispatch({record("new", 9, now - 1s, now - 1s)})));
   std::vector<dispatch_record> out;
   BOOST_REQUIRE(static_cast<bool>(s.list_stale(now, 3, out)));
-  BOOST_TEST(out.empty()); // the first three were old ones
-  BOOST_TEST(s.purged() == 3u);
-  out.clear();
-  BOOST_REQUIRE(static_cast<bool>(s.list_reclaimable(now, 3, out)));
-  BOOST_REQUIRE(out.size() == 1u); // two old ones purged, then the live one
+  BOOST_REQUIRE(out.size() == 1u);
   BOOST_TEST(out[0].message.key == "new");
   BOOST_TEST(s.purged() == 5u);
+  BOOST_TEST(integer_of(admin, {"EXISTS", "mailroom:claim:test-source:old-0",
+                                "mailroom:claim:test-source:old-1"}) == 0);
+  out.clear();
+  BOOST_REQUIRE(static_cast<bool>(s.list_reclaimable(now, 3, out)));
+  BOOST_REQUIRE(out.size() == 1u);
   BOOST_TEST(s.pending() == 1u);
 }
-
-// ---- checkpoint store -----------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(checkpoints_are_written_in_one_batch_and_read_back) {
   redis_server server;
