@@ -324,7 +324,9 @@ void handler_lane::gather_batch(work_batch& items) {
   // max of 5 would otherwise run a call of 5 and a short call of 2 while more
   // items were on their way within the window.
   const auto want = (have + max - 1) / max * max;
-  while (have < want && !stop_.load()) {
+  // The deadline is checked here too: a take past it returns at once while
+  // items of other topics are ready, and must not loop on them.
+  while (have < want && !stop_.load() && clock::now() < deadline) {
     auto before = items.size();
     if (!ctx_->queue.take_until(before + (want - have), items, deadline)) {
       break; // the window closed

@@ -52,13 +52,16 @@ return gone
 // named. ARGV[i]: the members. Deletes them all; batch ids are never reused,
 // so nothing written since the listing can be hit.
 constexpr const char* purge_lua = R"lua(
+local n = 0
 for i = 1, #ARGV do
   local k = 3 * i
   redis.call('DEL', KEYS[k], KEYS[k + 1], KEYS[k + 2])
-  redis.call('ZREM', KEYS[1], ARGV[i])
+  -- A batch settled since the listing is gone from the index already: only
+  -- what was still indexed is counted as purged.
+  n = n + redis.call('ZREM', KEYS[1], ARGV[i])
   redis.call('ZREM', KEYS[2], ARGV[i])
 end
-return #ARGV
+return n
 )lua";
 
 // KEYS[1]: the dispatch index. ARGV[1]: the scope's key prefix. Sums each
@@ -80,8 +83,27 @@ return n
 // How often calls look for batches that lingered past `linger`.
 constexpr auto linger_check_period = std::chrono::milliseconds{100};
 // Batches a listing reads per round trip, and round trips per listing.
-constexpr std::size_t list_page = 64;
-constexpr std::size_t max_list_pages = 8;
+constexpr std::size_t list_page = 16;
+constexpr std::size_t max_list_pages = 32;
+// A batch's value holds at most this many records and about this many
+// bytes (a larger dispatch is written as several batches): a listing reads
+// whole values, and Redis refuses a string over proto-max-bulk-len.
+constexpr std::size_t max_batch_records = 256;
+constexpr std::size_t max_batch_bytes = 4 << 20;
+
+// The bytes `r` takes in a batch's value, near enough to split by.
+std::size_t approximate_size(const dispatch_record& r) {
+  const auto& m = r.message;
+  std::size_t n = 128 + r.filed_under().size() + m.id.size() + m.key.size() + m.topic.size() +
+                  m.ordering_key.size() + m.payload.size() + m.handle.handle.size();
+  for (const auto& [name, value] : m.headers) {
+    n += 16 + name.size() + value.size();
+  }
+  for (const auto& e : m.attempt_errors) {
+    n += 8 + e.size();
+  }
+  return n;
+}
 
 std::string random_instance() {
   std::random_device rd;
@@ -112,14 +134,19 @@ redis_claim_store::redis_claim_store(redis_settings settings, std::string scope)
 redis_claim_store::~redis_claim_store() {
   // What was settled is written, so another process's sweeper does not
   // dispatch it again; what is still open stays for recovery.
-  bool owed = false;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    collect_lingering_locked(true);
-    owed = !owed_.empty();
-  }
-  if (owed) {
-    pay_owed();
+  try {
+    bool owed = false;
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      collect_lingering_locked(true);
+      owed = !owed_.empty();
+    }
+    if (owed) {
+      pay_owed();
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("redis claim store: writing settled records at shutdown failed: {}",
+                 e.what());
   }
 }
 
@@ -145,52 +172,91 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
     }
     std::reverse(kept.begin(), kept.end());
   }
-  unix_time time;
-  auto first_dispatch = kept.front()->dispatched;
-  auto first_expiry = kept.front()->claim_expires;
-  for (const auto* r : kept) {
-    first_dispatch = std::min(first_dispatch, r->dispatched);
-    first_expiry = std::min(first_expiry, r->claim_expires);
+  // Split into values of bounded size, each a batch of its own; all in one
+  // MULTI/EXEC with one ZADD per index.
+  struct part {
+    std::string id;
+    std::size_t first, end;
+  };
+  std::vector<part> parts;
+  for (std::size_t i = 0, bytes = 0; i < kept.size(); ++i) {
+    auto size = approximate_size(*kept[i]);
+    if (parts.empty() || i - parts.back().first >= max_batch_records ||
+        bytes + size > max_batch_bytes) {
+      parts.push_back(
+          {instance_ + "-" + std::to_string(next_batch_.fetch_add(1) + 1), i, i});
+      bytes = 0;
+    }
+    bytes += size;
+    parts.back().end = i + 1;
   }
-  auto id = instance_ + "-" + std::to_string(next_batch_.fetch_add(1) + 1);
-  auto r = connection_.pipeline(
-      {{"MULTI"},
-       {"SET", batch_key(id), encode_dispatch_batch(kept, time)},
-       {"ZADD", by_dispatch_, std::to_string(time.to_unix_ms(first_dispatch)), id},
-       {"ZADD", by_expiry_, std::to_string(time.to_unix_ms(first_expiry)), id},
-       {"EXEC"}});
+  unix_time time;
+  std::vector<redis_command> commands;
+  commands.reserve(parts.size() + 4);
+  commands.push_back({"MULTI"});
+  redis_command by_dispatch{"ZADD", by_dispatch_};
+  redis_command by_expiry{"ZADD", by_expiry_};
+  for (const auto& p : parts) {
+    std::vector<const dispatch_record*> records(kept.begin() + p.first, kept.begin() + p.end);
+    auto first_dispatch = records.front()->dispatched;
+    auto first_expiry = records.front()->claim_expires;
+    for (const auto* r : records) {
+      first_dispatch = std::min(first_dispatch, r->dispatched);
+      first_expiry = std::min(first_expiry, r->claim_expires);
+    }
+    commands.push_back({"SET", batch_key(p.id), encode_dispatch_batch(records, time)});
+    by_dispatch.push_back(std::to_string(time.to_unix_ms(first_dispatch)));
+    by_dispatch.push_back(p.id);
+    by_expiry.push_back(std::to_string(time.to_unix_ms(first_expiry)));
+    by_expiry.push_back(p.id);
+  }
+  commands.push_back(std::move(by_dispatch));
+  commands.push_back(std::move(by_expiry));
+  commands.push_back({"EXEC"});
+  auto failed = [&](io_result why) {
+    // The transaction may have run with its reply lost: the batches would
+    // be ours, listed by nobody (we do not know them) and deleted by
+    // nobody. Deleting ids that were never written is harmless.
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (const auto& p : parts) {
+      owed_.push_back(settlement{p.id, true, {}});
+    }
+    return why;
+  };
+  auto r = connection_.pipeline(commands);
   if (!r) {
-    return r.status;
+    return failed(r.status);
   }
   const redisReply* exec = r.replies.back().get();
-  if (!is_array_of(exec, 3)) {
-    return io_result::fatal("redis claim store: the dispatch transaction was aborted");
+  if (!is_array_of(exec, parts.size() + 2)) {
+    return failed(io_result::fatal("redis claim store: the dispatch transaction was aborted"));
   }
   for (std::size_t i = 0; i < exec->elements; ++i) {
     if (is_error_reply(exec->element[i])) {
-      return io_result::fatal("redis claim store: " +
-                              std::string{reply_text(exec->element[i])});
+      return failed(io_result::fatal("redis claim store: " +
+                                     std::string{reply_text(exec->element[i])}));
     }
   }
   bool owed = false;
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    auto open = std::make_shared<open_batch>();
-    open->id = std::move(id);
-    open->written = clock::now();
-    for (const auto* rec : kept) {
-      const auto& key = rec->filed_under();
-      // An earlier record of the key, here or another process's, is replaced.
-      if (auto it = live_.find(key); it != live_.end()) {
-        settle_locked(key, it->second.token);
+    auto now = clock::now();
+    for (const auto& p : parts) {
+      auto open = std::make_shared<open_batch>();
+      open->id = p.id;
+      open->written = now;
+      for (std::size_t i = p.first; i < p.end; ++i) {
+        const auto& key = kept[i]->filed_under();
+        // An earlier record of the key, here or another process's, is replaced.
+        if (auto it = live_.find(key); it != live_.end()) {
+          settle_locked(key, it->second.token);
+        }
+        settle_foreign_locked(key);
+        live_[key] = live_record{kept[i]->token, open};
+        ++open->live;
       }
-      if (auto f = foreign_.find(key); f != foreign_.end()) {
-        settle_locked(key, f->second.token);
-      }
-      live_[key] = live_record{rec->token, open};
-      ++open->live;
+      open_.push_back(std::move(open));
     }
-    open_.push_back(std::move(open));
     collect_lingering_locked(false);
     owed = !owed_.empty();
   }
@@ -214,20 +280,72 @@ fence_result redis_claim_store::settle_locked(std::string_view key, fencing_toke
     }
     return fence_result::applied;
   }
-  if (auto f = foreign_.find(name); f != foreign_.end() && f->second.token == token) {
-    auto owner = std::move(f->second.batch);
-    foreign_.erase(f);
-    auto same = std::find_if(owed_.begin(), owed_.end(), [&](const settlement& s) {
-      return s.id == owner && !s.whole;
-    });
-    if (same == owed_.end()) {
-      owed_.push_back(settlement{std::move(owner), false, {}});
-      same = owed_.end() - 1;
+  if (auto f = foreign_.find(name); f != foreign_.end()) {
+    auto& listed = f->second;
+    auto hit = std::find_if(listed.begin(), listed.end(),
+                            [&](const foreign_record& r) { return r.token == token; });
+    if (hit != listed.end()) {
+      owe_foreign_locked(hit->batch, name);
+      listed.erase(hit);
+      if (listed.empty()) {
+        foreign_.erase(f);
+      }
+      return fence_result::applied;
     }
-    same->keys.push_back(std::move(name));
-    return fence_result::applied;
   }
   return fence_result::fenced;
+}
+
+void redis_claim_store::settle_foreign_locked(const std::string& key) {
+  auto f = foreign_.find(key);
+  if (f == foreign_.end()) {
+    return;
+  }
+  for (const auto& r : f->second) {
+    owe_foreign_locked(r.batch, key);
+  }
+  foreign_.erase(f);
+}
+
+void redis_claim_store::owe_foreign_locked(const std::string& batch, const std::string& key) {
+  auto same = std::find_if(owed_.begin(), owed_.end(), [&](const settlement& s) {
+    return s.id == batch && !s.whole;
+  });
+  if (same == owed_.end()) {
+    owed_.push_back(settlement{batch, false, {}});
+    same = owed_.end() - 1;
+  }
+  same->keys.push_back(key);
+}
+
+void redis_claim_store::remember_foreign_locked(const dispatch_record& r,
+                                                const std::string& batch) {
+  auto& listed = foreign_[r.key];
+  for (const auto& known : listed) {
+    if (known.token == r.token && known.batch == batch) {
+      return;
+    }
+  }
+  listed.push_back(foreign_record{r.token, batch});
+  foreign_order_.push_back(r.key);
+  ++foreign_count_;
+  // Oldest keys first; the order may name keys settled since (skipped), and
+  // is rebuilt when those make up most of it.
+  while (foreign_count_ > max_foreign && !foreign_order_.empty()) {
+    if (auto it = foreign_.find(foreign_order_.front()); it != foreign_.end()) {
+      foreign_count_ -= std::min(foreign_count_, it->second.size());
+      foreign_.erase(it);
+    }
+    foreign_order_.pop_front();
+  }
+  if (foreign_order_.size() > 2 * max_foreign) {
+    foreign_order_.clear();
+    foreign_count_ = 0;
+    for (const auto& [key, records] : foreign_) {
+      foreign_order_.push_back(key);
+      foreign_count_ += records.size();
+    }
+  }
 }
 
 void redis_claim_store::collect_lingering_locked(bool all) {
@@ -342,6 +460,9 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
       for (std::size_t k = 0; settled->type == REDIS_REPLY_ARRAY && k < settled->elements; ++k) {
         gone.insert(reply_text(settled->element[k]));
       }
+      if (found.size() >= limit) {
+        break; // later batches start no earlier (the index is by each batch's first)
+      }
       const bool ours = id.compare(0, instance_.size() + 1, instance_ + "-") == 0;
       std::lock_guard<std::mutex> guard{mutex_};
       for (auto& rec : records) {
@@ -376,13 +497,7 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
   for (auto& [rec, id] : found) {
     if (id.compare(0, instance_.size() + 1, instance_ + "-") != 0) {
       // Remembered so a mark of it (or its key written again) settles it.
-      if (foreign_.size() >= max_foreign && !foreign_order_.empty()) {
-        foreign_.erase(foreign_order_.front());
-        foreign_order_.pop_front();
-      }
-      if (foreign_.insert_or_assign(rec.key, foreign_record{rec.token, id}).second) {
-        foreign_order_.push_back(rec.key);
-      }
+      remember_foreign_locked(rec, id);
     }
     out.push_back(std::move(rec));
   }

@@ -22,7 +22,8 @@ namespace mailroom {
 /// `transport::source_id`), so two deployments on one Redis never see each
 /// other's records.
 ///
-/// Redis holds, per `record_dispatch` call:
+/// Redis holds, per `record_dispatch` call (split into batches of at most 256
+/// records and about 4 MiB):
 ///
 /// - `<prefix>claims:<scope>:batch:<id>`: one string with the batch's records
 ///   (the record count, then each record's key and `encode_dispatch_record`
@@ -44,8 +45,9 @@ namespace mailroom {
 /// token, batch): `mark_terminal` is fenced by that token here, in the
 /// process, and a record written again under the same key replaces the old
 /// one here too. What this process settled of a batch that is still open
-/// goes to the batch's settled set once the batch is `linger` old (and on
-/// every listing and `pending`), so another process's sweeper, or this one's
+/// goes to the batch's settled set once the batch is `linger` old (checked
+/// on every call), and all of it at `pending` and at destruction, so another
+/// process's sweeper, or this one's
 /// after a crash, sees at most the last `linger` of settlements as
 /// unsettled: those records are dispatched again and dedupe finds them done.
 ///
@@ -146,6 +148,12 @@ private:
   /// Settles the record of `key` under `token` in the bookkeeping; adds the
   /// Redis work it needs to `owed_`. Returns applied or fenced.
   fence_result settle_locked(std::string_view key, fencing_token token);
+  /// Settles every listed record of another process filed under `key`.
+  void settle_foreign_locked(const std::string& key);
+  /// Adds `key` to what is owed to the settled set of `batch`.
+  void owe_foreign_locked(const std::string& batch, const std::string& key);
+  /// Remembers a listed record of another process, bounded by `max_foreign`.
+  void remember_foreign_locked(const dispatch_record& r, const std::string& batch);
   /// Moves what open batches settled to `owed_`: those older than `linger`,
   /// or all when `all`.
   void collect_lingering_locked(bool all);
@@ -169,8 +177,11 @@ private:
   mutable std::mutex mutex_; // guards everything below
   std::unordered_map<std::string, live_record> live_;
   std::deque<std::shared_ptr<open_batch>> open_; ///< In the order written.
-  std::unordered_map<std::string, foreign_record> foreign_;
-  std::deque<std::string> foreign_order_;
+  /// Listed records of other processes by key: a key can have one in
+  /// several batches (written again before a crash).
+  std::unordered_map<std::string, std::vector<foreign_record>> foreign_;
+  std::deque<std::string> foreign_order_; ///< Keys in the order first listed.
+  std::size_t foreign_count_ = 0;
   mutable std::vector<settlement> owed_;
   clock::time_point last_linger_check_{};
 };

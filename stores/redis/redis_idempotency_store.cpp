@@ -13,37 +13,24 @@ namespace mailroom {
 
 namespace {
 
-// KEYS[i]: one per completion. ARGV[1]: the result's ttl ms; ARGV[2]: the
-// claim ttl ms; ARGV[2i + 1], ARGV[2i + 2]: the token for KEYS[i] and its
-// done value (`done:<token>:<result>`, built by the caller: a string made
-// in Lua is hashed and interned). Per key: 1 = applied, 0 = fenced.
-//
-// One redis.call per key, not a GET and then a SET: each call from Lua
-// costs about as much again as its command (bench/README.md, "Redis"). The
-// SET writes at once and returns what it replaced; a value that was not the
-// caller's token is written back before the script ends, so no client ever
-// sees it changed. What changes is only the TTL of that value: someone
-// else's claim gets a whole claim ttl again (it can only live longer, never
-// be taken over sooner), a result the ttl of results.
+// KEYS[i]: one per completion. ARGV[1]: the result's ttl ms; ARGV[2i],
+// ARGV[2i + 1]: the token for KEYS[i] and its done value
+// (`done:<token>:<result>`, built by the caller: a string made in Lua is
+// hashed and interned). Per key: 1 = applied, 0 = fenced. A GET before the
+// SET, not a `SET ... XX GET` written back when fenced: the write-back could
+// not restore another claim's own TTL.
 constexpr const char* complete_lua = R"lua(
 local out = {}
 for i, key in ipairs(KEYS) do
-  local token = ARGV[2 * i + 1]
-  local old = redis.call('SET', key, ARGV[2 * i + 2], 'PX', ARGV[1], 'XX', 'GET')
-  if old == token then
+  local token = ARGV[2 * i]
+  local v = redis.call('GET', key)
+  if v == token then
+    redis.call('SET', key, ARGV[2 * i + 1], 'PX', ARGV[1])
     out[i] = 1
-  elseif not old then
-    out[i] = 0 -- no key: XX wrote nothing
+  elseif v and string.sub(v, 1, 5 + #token + 1) == 'done:' .. token .. ':' then
+    out[i] = 1 -- a repeat of an applied complete: the first result stays
   else
-    local done = 'done:' .. token .. ':'
-    if string.sub(old, 1, #done) == done then
-      redis.call('SET', key, old, 'PX', ARGV[1]) -- a repeat: the first result stays
-      out[i] = 1
-    else
-      local ttl = string.sub(old, 1, 5) == 'done:' and ARGV[1] or ARGV[2]
-      redis.call('SET', key, old, 'PX', ttl)
-      out[i] = 0
-    end
+    out[i] = 0
   end
 end
 return out
@@ -145,7 +132,6 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
   // when the key was absent (the claim is ours) and the previous value
   // otherwise. NX with GET needs Redis 7.0.
   const std::string ttl_ms = ttl_arg(ttl);
-  last_claim_ttl_.store(ttl.count(), std::memory_order_relaxed);
   redis_pipeline commands;
   std::string name;
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -266,12 +252,8 @@ redis_idempotency_store::complete(const std::vector<done_mark>& batch,
   std::vector<std::string> redis_keys;
   std::vector<std::string> args;
   redis_keys.reserve(batch.size());
-  args.reserve(2 * batch.size() + 2);
+  args.reserve(2 * batch.size() + 1);
   args.push_back(ttl_arg(ttl));
-  // A fenced complete writes back the claim it found under the latest claim
-  // ttl (the tokens it completes came from claims made with it).
-  auto claim_ttl = last_claim_ttl_.load(std::memory_order_relaxed);
-  args.push_back(ttl_arg(claim_ttl > 0 ? std::chrono::milliseconds{claim_ttl} : ttl));
   for (const auto& c : batch) {
     redis_keys.push_back(redis_key(c.key));
     auto& token = args.emplace_back(std::to_string(c.token));

@@ -33,9 +33,7 @@ namespace mailroom {
 /// - `complete`: a Lua script run by SHA, atomic for the batch, that stores
 ///   the result only while the key still holds the caller's token;
 ///   repeating an applied complete answers `applied` and changes nothing
-///   (the token stays in the done value for that). One `SET ... XX GET` per
-///   key: a value that was not the caller's is written back in the same
-///   script, under a fresh claim ttl (a claim) or result ttl (a result).
+///   (the token stays in the done value for that).
 /// - `release`: compare-and-delete of a live claim.
 ///
 /// A claim call whose replies never arrived (timeout, connection lost) may
@@ -104,7 +102,6 @@ private:
   mutable std::mutex unresolved_mutex_;
   std::deque<std::pair<std::string, fencing_token>> unresolved_;
   std::atomic<std::uint64_t> released_unknown_{0};
-  std::atomic<std::int64_t> last_claim_ttl_{0}; // ms, of the latest claim call
   const std::string key_prefix_; // `<prefix>idem:`
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
