@@ -129,25 +129,27 @@ redis_claim_store::redis_claim_store(redis_settings settings, std::string scope)
       by_expiry_(connection_.key("claims:" + scope_ + ":by_expiry")),
       settle_script_(connection_.add_script(settle_lua)),
       purge_script_(connection_.add_script(purge_lua)),
-      pending_script_(connection_.add_script(pending_lua)), instance_(random_instance()) {}
+      pending_script_(connection_.add_script(pending_lua)), instance_(random_instance() + "-") {}
 
 redis_claim_store::~redis_claim_store() {
   // What was settled is written, so another process's sweeper does not
   // dispatch it again; what is still open stays for recovery.
   try {
-    bool owed = false;
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      collect_lingering_locked(true);
-      owed = !owed_.empty();
-    }
-    if (owed) {
-      pay_owed();
-    }
+    pay_what_is_owed(true);
   } catch (const std::exception& e) {
     spdlog::warn("redis claim store: writing settled records at shutdown failed: {}",
                  e.what());
   }
+}
+
+std::string redis_claim_store::settled_key(std::string_view id) const {
+  std::string name{"claims:"};
+  name.append(scope_).append(":settled:").append(id);
+  return connection_.key(name);
+}
+
+bool redis_claim_store::is_ours(std::string_view id) const {
+  return id.substr(0, instance_.size()) == instance_;
 }
 
 std::string redis_claim_store::batch_key(std::string_view id) const {
@@ -184,7 +186,7 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
     if (parts.empty() || i - parts.back().first >= max_batch_records ||
         bytes + size > max_batch_bytes) {
       parts.push_back(
-          {instance_ + "-" + std::to_string(next_batch_.fetch_add(1) + 1), i, i});
+          {instance_ + std::to_string(next_batch_.fetch_add(1) + 1), i, i});
       bytes = 0;
     }
     bytes += size;
@@ -237,7 +239,6 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
                                      std::string{reply_text(exec->element[i])}));
     }
   }
-  bool owed = false;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     auto now = clock::now();
@@ -257,12 +258,8 @@ io_result redis_claim_store::record_dispatch(std::vector<dispatch_record> batch)
       }
       open_.push_back(std::move(open));
     }
-    collect_lingering_locked(false);
-    owed = !owed_.empty();
   }
-  if (owed) {
-    pay_owed();
-  }
+  pay_what_is_owed(false);
   return io_result::success();
 }
 
@@ -368,6 +365,17 @@ void redis_claim_store::collect_lingering_locked(bool all) {
   }
 }
 
+bool redis_claim_store::pay_what_is_owed(bool all) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    collect_lingering_locked(all);
+    if (owed_.empty()) {
+      return true;
+    }
+  }
+  return pay_owed();
+}
+
 bool redis_claim_store::pay_owed() const {
   std::vector<settlement> work;
   {
@@ -382,7 +390,7 @@ bool redis_claim_store::pay_owed() const {
   keys.reserve(2 + 2 * work.size());
   for (const auto& s : work) {
     keys.push_back(batch_key(s.id));
-    keys.push_back(connection_.key("claims:" + scope_ + ":settled:" + s.id));
+    keys.push_back(settled_key(s.id));
     args.push_back(s.id);
     args.push_back(s.whole ? "-1" : std::to_string(s.keys.size()));
     args.insert(args.end(), s.keys.begin(), s.keys.end());
@@ -409,15 +417,7 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
   if (limit == 0) {
     return io_result::success();
   }
-  bool owed = false;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    collect_lingering_locked(false);
-    owed = !owed_.empty();
-  }
-  if (owed) {
-    pay_owed();
-  }
+  pay_what_is_owed(false);
   unix_time time;
   std::vector<std::pair<dispatch_record, std::string>> found; // record, its batch
   std::vector<std::string> unreadable;
@@ -440,7 +440,7 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
     for (std::size_t i = 0; i < ids->elements; ++i) {
       std::string id{reply_text(ids->element[i])};
       reads.push_back({"GET", batch_key(id)});
-      reads.push_back({"SMEMBERS", connection_.key("claims:" + scope_ + ":settled:" + id)});
+      reads.push_back({"SMEMBERS", settled_key(id)});
     }
     auto values = connection_.pipeline(reads);
     if (!values) {
@@ -463,7 +463,7 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
       if (found.size() >= limit) {
         break; // later batches start no earlier (the index is by each batch's first)
       }
-      const bool ours = id.compare(0, instance_.size() + 1, instance_ + "-") == 0;
+      const bool ours = is_ours(id);
       std::lock_guard<std::mutex> guard{mutex_};
       for (auto& rec : records) {
         if (gone.count(rec.key) != 0 || !wanted(rec)) {
@@ -495,7 +495,7 @@ io_result redis_claim_store::list(const std::string& index, const std::string& m
   std::lock_guard<std::mutex> guard{mutex_};
   out.reserve(out.size() + found.size());
   for (auto& [rec, id] : found) {
-    if (id.compare(0, instance_.size() + 1, instance_ + "-") != 0) {
+    if (!is_ours(id)) {
       // Remembered so a mark of it (or its key written again) settles it.
       remember_foreign_locked(rec, id);
     }
@@ -508,7 +508,7 @@ void redis_claim_store::purge(const std::vector<std::string>& ids) {
   std::vector<std::string> keys{by_dispatch_, by_expiry_};
   for (const auto& id : ids) {
     keys.push_back(batch_key(id));
-    keys.push_back(connection_.key("claims:" + scope_ + ":settled:" + id));
+    keys.push_back(settled_key(id));
     keys.push_back(connection_.key("claim:" + scope_ + ":" + id)); // the earlier format
   }
   auto r = connection_.evalsha(purge_script_, keys, ids);
@@ -547,43 +547,28 @@ io_result redis_claim_store::list_reclaimable(clock::time_point now, std::size_t
 
 fence_result redis_claim_store::mark_terminal(const std::string& key, fencing_token token) {
   fence_result result;
-  bool owed = false;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     result = settle_locked(key, token);
-    collect_lingering_locked(false);
-    owed = !owed_.empty();
   }
   // Redis could not be told what is owed (this mark's or an earlier one's):
   // the mark is kept and written later, but the store is not answering.
-  if (owed && !pay_owed()) {
-    return fence_result::unavailable;
-  }
-  return result;
+  return pay_what_is_owed(false) ? result : fence_result::unavailable;
 }
 
 void redis_claim_store::mark_terminal_all(const std::vector<terminal_mark>& batch) {
-  bool owed = false;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     for (const auto& mark : batch) {
       settle_locked(mark.key, mark.token);
     }
-    collect_lingering_locked(false);
-    owed = !owed_.empty();
   }
-  if (owed) {
-    pay_owed();
-  }
+  pay_what_is_owed(false);
 }
 
 std::size_t redis_claim_store::pending() const {
   // Everything settled here is written first, so the count is Redis's own.
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    const_cast<redis_claim_store*>(this)->collect_lingering_locked(true);
-  }
-  if (!pay_owed()) {
+  if (!const_cast<redis_claim_store*>(this)->pay_what_is_owed(true)) {
     return last_pending_.load();
   }
   auto r = connection_.evalsha(pending_script_, {by_dispatch_},

@@ -157,8 +157,15 @@ private:
   /// Moves what open batches settled to `owed_`: those older than `linger`,
   /// or all when `all`.
   void collect_lingering_locked(bool all);
+  /// Moves what lingered (everything open when `all`) to `owed_` and writes
+  /// what is owed. Returns false when that write failed (kept owed).
+  bool pay_what_is_owed(bool all);
   /// Runs the settle script for what is owed; keeps it owed on failure.
   bool pay_owed() const;
+  /// Returns the Redis key of the settled set of batch `id`.
+  std::string settled_key(std::string_view id) const;
+  /// Returns whether batch `id` was written by this store.
+  bool is_ours(std::string_view id) const;
   /// Removes batches whose value is missing or unreadable.
   void purge(const std::vector<std::string>& ids);
 
@@ -169,7 +176,7 @@ private:
   redis_script_id settle_script_;
   redis_script_id purge_script_;
   redis_script_id pending_script_;
-  std::string instance_;                ///< Prefix of this store's batch ids.
+  std::string instance_;                ///< Prefix of this store's batch ids, "-" included.
   std::atomic<std::uint64_t> next_batch_{0};
   std::atomic<std::uint64_t> purged_{0};
   mutable std::atomic<std::size_t> last_pending_{0};

@@ -47,6 +47,17 @@ struct batch_log {
 
 int number_of(const std::string& id) { return std::stoi(id.substr(id.find('-') + 1)); }
 
+// Registers an "orders" batch handler that acks every item and logs its calls.
+void acks_and_logs(engine_harness& h, batch_log& log, batch_limits limits) {
+  h.handlers.add_batch(
+      "orders",
+      [&log](const std::vector<const envelope*>& batch, handler_context&) {
+        log.saw(batch);
+        return std::vector<batch_item_failure>{};
+      },
+      limits);
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(only_the_failed_items_are_retried) {
@@ -82,13 +93,8 @@ BOOST_AUTO_TEST_CASE(the_window_gathers_full_batches) {
   engine_harness h;
   h.cfg.engine.workers = 1;
   batch_log log;
-  h.handlers.add_batch(
-      "orders",
-      [&](const std::vector<const envelope*>& batch, handler_context&) {
-        log.saw(batch);
-        return std::vector<batch_item_failure>{};
-      },
-      batch_limits{5, 3000ms}); // long: a loaded sanitizer run closed a 500 ms window once
+  // A long window: a loaded sanitizer run closed a 500 ms window once.
+  acks_and_logs(h, log, batch_limits{5, 3000ms});
   h.publish_many(20);
   h.start();
   BOOST_REQUIRE(h.run_to_end());
@@ -107,13 +113,7 @@ BOOST_AUTO_TEST_CASE(a_unit_past_one_batch_is_topped_up_to_whole_batches) {
   engine_harness h;
   h.cfg.engine.workers = 1;
   batch_log log;
-  h.handlers.add_batch(
-      "orders",
-      [&](const std::vector<const envelope*>& batch, handler_context&) {
-        log.saw(batch);
-        return std::vector<batch_item_failure>{};
-      },
-      batch_limits{5, 3000ms});
+  acks_and_logs(h, log, batch_limits{5, 3000ms});
   auto publish_range = [&](int from, int to) {
     for (int i = from; i < to; ++i) {
       h.publish("m-" + std::to_string(i), "k-" + std::to_string(i), "{}");
