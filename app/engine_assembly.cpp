@@ -65,7 +65,8 @@ void add_stores(const app_config& cfg, const transport& t, engine_parts& parts) 
   bool claims_on_redis = cfg.engine_cfg.sweeper.enabled && cfg.engine_cfg.sweeper.store == "redis";
 #ifdef MAILROOM_WITH_REDIS
   if (dedupe_on_redis) {
-    auto store = std::make_shared<redis_idempotency_store>(cfg.redis);
+    auto store = std::make_shared<redis_idempotency_store>(
+        cfg.redis, cfg.engine_cfg.dedupe.result_ttl);
     check_redis(store->connection());
     parts.idempotency = std::move(store);
   }

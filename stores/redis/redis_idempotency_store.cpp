@@ -2,55 +2,106 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <map>
 #include <optional>
+#include <random>
 #include <string>
 
 #include <spdlog/spdlog.h>
 
-#include "stores/redis/fence_replies.hpp"
+#include "clients/redis/redis_reply.hpp"
 
 namespace mailroom {
 
 namespace {
 
-// KEYS[i]: one per completion. ARGV[1]: the result's ttl ms; ARGV[2i],
-// ARGV[2i + 1]: the token for KEYS[i] and its done value
-// (`done:<token>:<result>`, built by the caller: a string made in Lua is
-// hashed and interned). Per key: 1 = applied, 0 = fenced. A GET before the
-// SET, not a `SET ... XX GET` written back when fenced: the write-back could
-// not restore another claim's own TTL.
-constexpr const char* complete_lua = R"lua(
-local out = {}
-for i, key in ipairs(KEYS) do
-  local token = ARGV[2 * i]
+// A token is `group << index_bits | index`: the claims of one call share a
+// group (its lease and its done bitmap), up to this many per group.
+constexpr unsigned index_bits = 10;
+constexpr std::size_t group_capacity = std::size_t{1} << index_bits;
+
+// Taking over a claim whose holder's lease ran out and that is not done.
+// KEYS[1]: the lease of the new claims' group. Per claim i: KEYS[3i - 1],
+// KEYS[3i], KEYS[3i + 1]: the key, its holder's lease and done bitmap.
+// ARGV[1]: the key's ttl ms, ARGV[2]: the lease's. ARGV[3i], ARGV[3i + 1],
+// ARGV[3i + 2]: the value claim found, the holder's index, the new value.
+// Per key: 0 = claimed now, 1 = done, 2 = in flight.
+constexpr const char* take_over_lua = R"lua(
+local out, took = {}, false
+for i = 1, (#KEYS - 1) / 3 do
+  local key, held = KEYS[3 * i - 1], ARGV[3 * i]
   local v = redis.call('GET', key)
-  if v == token then
-    redis.call('SET', key, ARGV[2 * i + 1], 'PX', ARGV[1])
+  if v ~= false and v ~= held then
+    out[i] = 2 -- changed since the claim: asked again later
+  elseif v ~= false and redis.call('GETBIT', KEYS[3 * i + 1], ARGV[3 * i + 1]) == 1 then
     out[i] = 1
-  elseif v and string.sub(v, 1, 5 + #token + 1) == 'done:' .. token .. ':' then
-    out[i] = 1 -- a repeat of an applied complete: the first result stays
+  elseif v ~= false and redis.call('EXISTS', KEYS[3 * i]) == 1 then
+    out[i] = 2
   else
+    redis.call('SET', key, ARGV[3 * i + 2], 'PX', ARGV[1])
+    took = true
     out[i] = 0
+  end
+end
+if took then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+end
+return out
+)lua";
+
+// KEYS[1]: a scratch key. Per group g: KEYS[2g], KEYS[2g + 1]: its lease
+// and done bitmap; ARGV[2 + g]: the bitmap of its completed indices. Then
+// per keyed completion j (a result to keep): KEYS[k0 + 2j - 1], KEYS[k0 +
+// 2j]: the key and its group's lease; ARGV[a0 + 2j - 1], ARGV[a0 + 2j]: the
+// claim's value and the done value (`done:<claim>:<result>`, built by the
+// caller: a string made in Lua is hashed and interned). ARGV[1]: the
+// result's ttl ms, ARGV[2]: the number of groups. Answers 1 = applied, 0 =
+// not (for a group: its lease ran out; the caller reads its bits).
+constexpr const char* complete_lua = R"lua(
+local ttl, groups = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for g = 1, groups do
+  if redis.call('EXISTS', KEYS[2 * g]) == 1 then
+    local done = KEYS[2 * g + 1]
+    redis.call('SET', KEYS[1], ARGV[2 + g])
+    redis.call('BITOP', 'OR', done, done, KEYS[1])
+    redis.call('PEXPIRE', done, ttl)
+    out[g] = 1
+  else
+    out[g] = 0
+  end
+end
+if groups > 0 then
+  redis.call('DEL', KEYS[1])
+end
+local k0, a0 = 2 * groups + 1, 2 + groups
+for j = 1, (#KEYS - k0) / 2 do
+  local key, held = KEYS[k0 + 2 * j - 1], ARGV[a0 + 2 * j - 1]
+  local v = redis.call('GET', key)
+  if v == held and redis.call('EXISTS', KEYS[k0 + 2 * j]) == 1 then
+    redis.call('SET', key, ARGV[a0 + 2 * j], 'PX', ttl)
+    out[groups + j] = 1
+  elseif v and string.sub(v, 1, 5 + #held + 1) == 'done:' .. held .. ':' then
+    out[groups + j] = 1 -- a repeat of an applied complete: the first result stays
+  else
+    out[groups + j] = 0
   end
 end
 return out
 )lua";
 
-// KEYS[1]: the claim. ARGV[1]: its token. 1 = deleted, 0 = fenced.
+// Per claim i: KEYS[3i - 2], KEYS[3i - 1], KEYS[3i]: the key, its group's
+// lease and done bitmap; ARGV[2i - 1], ARGV[2i]: the claim's value and
+// index. Deletes each key still held by its live, unfinished claim; returns
+// how many it deleted.
 constexpr const char* release_lua = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-)lua";
-
-// KEYS[i]: a claim whose outcome was never learnt. ARGV[i]: its token.
-// Deletes each that still holds its token; returns how many it deleted.
-constexpr const char* release_all_lua = R"lua(
 local n = 0
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[i] then
+for i = 1, #KEYS / 3 do
+  local key = KEYS[3 * i - 2]
+  if redis.call('GET', key) == ARGV[2 * i - 1]
+      and redis.call('EXISTS', KEYS[3 * i - 1]) == 1
+      and redis.call('GETBIT', KEYS[3 * i], ARGV[2 * i]) == 0 then
     redis.call('DEL', key)
     n = n + 1
   end
@@ -59,10 +110,10 @@ return n
 )lua";
 
 // Claims whose outcome is unknown are remembered up to this many; beyond it
-// the oldest are left to expire by their TTL.
+// the oldest are left to their lease.
 constexpr std::size_t max_unresolved = 1 << 20;
 
-// Returns the result stored in a `done:<token>:<result>` value, if `value`
+// Returns the result stored in a `done:<claim>:<result>` value, if `value`
 // is one.
 std::optional<std::string_view> done_result(std::string_view value) {
   constexpr std::string_view prefix{"done:"};
@@ -76,16 +127,11 @@ std::optional<std::string_view> done_result(std::string_view value) {
   return value.substr(sep + 1);
 }
 
-// Returns the token a live claim's value holds, 0 when it holds none.
-fencing_token parse_token(std::string_view value) {
-  fencing_token t = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), t);
-  return ec == std::errc{} && end == value.data() + value.size() ? t : 0;
-}
-
-std::string ttl_arg(std::chrono::milliseconds ttl) {
+std::string ms_arg(std::chrono::milliseconds ttl) {
   return std::to_string(std::max<std::chrono::milliseconds::rep>(ttl.count(), 1));
 }
+
+std::string decimal(std::uint64_t n) { return std::to_string(n); }
 
 // The connection logs an outage once; what it cannot know is that the server
 // answered and the answer was useless (an error reply, an unexpected shape).
@@ -96,28 +142,72 @@ void log_server_failure(const char* call, const redis_replies& r) {
   }
 }
 
+std::string random_instance() {
+  std::random_device rd;
+  std::uint64_t id = (std::uint64_t{rd()} << 32) ^ rd();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(id));
+  return hex;
+}
+
 } // namespace
 
-redis_idempotency_store::redis_idempotency_store(redis_settings settings)
+redis_idempotency_store::redis_idempotency_store(redis_settings settings,
+                                                 std::chrono::milliseconds result_ttl)
     : connection_(std::move(settings)),
+      take_over_script_(connection_.add_script(take_over_lua)),
       complete_script_(connection_.add_script(complete_lua)),
       release_script_(connection_.add_script(release_lua)),
-      release_all_script_(connection_.add_script(release_all_lua)),
-      key_prefix_(connection_.key("idem:")), rng_(std::random_device{}()) {}
+      key_prefix_(connection_.key("idem:")),
+      lease_prefix_(connection_.key("idem-lease:")),
+      done_prefix_(connection_.key("idem-done:")),
+      scratch_key_(connection_.key("idem-scratch")), instance_(random_instance()),
+      result_ttl_(result_ttl) {}
 
 std::string redis_idempotency_store::redis_key(std::string_view key) const {
   return key_prefix_ + std::string{key};
 }
 
-fencing_token redis_idempotency_store::next_token() {
-  std::lock_guard<std::mutex> lock{rng_mutex_};
-  fencing_token t = 0;
-  // 63 bits: Redis keeps a value that fits a signed 64-bit integer as that
-  // integer, without allocating a string for it.
-  while (t == 0) {
-    t = rng_() >> 1;
+std::string redis_idempotency_store::claim_value(fencing_token token) const {
+  return instance_ + "-" + decimal(token);
+}
+
+std::string redis_idempotency_store::lease_key(std::string_view instance,
+                                               std::uint64_t group) const {
+  return lease_prefix_ + std::string{instance} + "-" + decimal(group);
+}
+
+std::string redis_idempotency_store::done_key(std::string_view instance,
+                                              std::uint64_t group) const {
+  return done_prefix_ + std::string{instance} + "-" + decimal(group);
+}
+
+std::string redis_idempotency_store::lease_key_of(fencing_token token) const {
+  return lease_key(instance_, token >> index_bits);
+}
+
+std::string redis_idempotency_store::done_key_of(fencing_token token) const {
+  return done_key(instance_, token >> index_bits);
+}
+
+std::optional<redis_idempotency_store::holder>
+redis_idempotency_store::parse_holder(std::string_view value) {
+  auto dash = value.find('-');
+  if (dash != 16 || value.size() < 18) {
+    return std::nullopt;
   }
-  return t;
+  holder h;
+  h.instance = value.substr(0, dash);
+  auto digits = value.substr(dash + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), h.token);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || h.token == 0) {
+    return std::nullopt;
+  }
+  return h;
+}
+
+std::uint64_t redis_idempotency_store::next_groups(std::size_t n) {
+  return next_group_.fetch_add(n, std::memory_order_relaxed);
 }
 
 std::vector<claim_result>
@@ -128,20 +218,26 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
     return out;
   }
   resolve_unknown_claims();
-  // One `SET key token NX PX ttl GET` per key, pipelined: the reply is nil
-  // when the key was absent (the claim is ours) and the previous value
-  // otherwise. NX with GET needs Redis 7.0.
-  const std::string ttl_ms = ttl_arg(ttl);
+  const std::size_t groups = (keys.size() + group_capacity - 1) / group_capacity;
+  const std::uint64_t first_group = next_groups(groups);
+  // Per group a lease (PSETEX, for the claim's ttl), then one `SET key
+  // value NX PX ttl GET` per key, pipelined: nil when the key was absent
+  // (the claim is ours), its value otherwise. NX with GET needs Redis 7.0.
+  // The key itself lives on past the lease, to say later who finished it.
+  const std::string lease_ms = ms_arg(ttl);
+  const std::string key_ms = ms_arg(ttl + result_ttl_);
   redis_pipeline commands;
   std::string name;
+  std::vector<std::string> values(keys.size());
+  for (std::size_t g = 0; g < groups; ++g) {
+    commands.add({"PSETEX", lease_key(instance_, first_group + g), lease_ms, "1"});
+  }
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    out[i].token = next_token();
-    char token[24];
-    auto token_end = std::to_chars(token, token + sizeof token, out[i].token).ptr;
+    out[i].token = ((first_group + i / group_capacity) << index_bits) | (i % group_capacity);
+    values[i] = claim_value(out[i].token);
     name.assign(key_prefix_);
     name.append(keys[i]);
-    commands.add({"SET", name, std::string_view(token, token_end - token), "NX", "PX",
-                  ttl_ms, "GET"});
+    commands.add({"SET", name, values[i], "NX", "PX", key_ms, "GET"});
   }
   auto r = connection_.send(commands);
   if (!r) {
@@ -151,10 +247,10 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
                     "Redis 7.0 or later");
     }
   }
-  if (r.replies.size() != keys.size()) {
+  if (r.replies.size() != groups + keys.size()) {
     // The SETs may have run with their replies lost: the keys would stay
-    // claimed by tokens nobody holds until the TTL. Remember them, so the
-    // first call that reaches Redis again releases them.
+    // claimed by a lease nobody renews. Remember them, so the first call
+    // that reaches Redis again releases them.
     if (r.status.failure == failure_class::transient) {
       for (std::size_t i = 0; i < keys.size(); ++i) {
         remember_orphan(keys[i], out[i].token);
@@ -165,12 +261,30 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
     }
     return out;
   }
-  // The SETs of a pipeline are not one transaction: an error reply for one
-  // key (a value of another type under it) leaves the others claimed, so
-  // each key keeps its own answer.
+  read_claim_replies(keys, values, first_group, groups, r, ttl, out);
+  return out;
+}
+
+void redis_idempotency_store::read_claim_replies(const std::vector<std::string_view>& keys,
+                                                 const std::vector<std::string>& values,
+                                                 std::uint64_t first_group,
+                                                 std::size_t groups,
+                                                 const redis_replies& r,
+                                                 std::chrono::milliseconds ttl,
+                                                 std::vector<claim_result>& out) {
+  std::vector<std::size_t> contested;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    const redisReply* e = r.replies[i].get();
+    const redisReply* lease = r.replies[i / group_capacity].get();
+    const redisReply* e = r.replies[groups + i].get();
     claim_result& c = out[i];
+    if (lease->type != REDIS_REPLY_STATUS) {
+      // No lease: a claim it made would look abandoned at once.
+      if (e->type == REDIS_REPLY_NIL) {
+        remember_orphan(keys[i], c.token);
+      }
+      c = claim_result{};
+      continue;
+    }
     if (e->type == REDIS_REPLY_NIL) {
       c.status = claim_result::state::fresh;
       continue;
@@ -178,23 +292,91 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
     const std::string_view held = e->type == REDIS_REPLY_STRING
                                       ? std::string_view{e->str, e->len}
                                       : std::string_view{};
-    // A key already holding the token offered for it was set by this very
+    // A key already holding the value offered for it was set by this very
     // call, repeated by the connection after its first reply was lost.
-    if (parse_token(held) == c.token) {
+    if (e->type == REDIS_REPLY_STRING && held == values[i]) {
       c.status = claim_result::state::fresh;
       continue;
     }
     c.token = 0;
+    auto holder = parse_holder(held);
     if (auto result = done_result(held)) {
       c.status = claim_result::state::done;
       c.result.assign(result->data(), result->size());
-    } else if (e->type == REDIS_REPLY_STRING) {
-      c.status = claim_result::state::in_flight;
-    } else {
+    } else if (e->type != REDIS_REPLY_STRING) {
       c.status = claim_result::state::unavailable;
+    } else if (holder && holder->instance == instance_ &&
+               (holder->token >> index_bits) >= first_group &&
+               (holder->token >> index_bits) < first_group + groups) {
+      c.status = claim_result::state::in_flight; // repeated in this batch
+    } else if (holder) {
+      c.status = claim_result::state::in_flight; // until take_over says more
+      contested.push_back(i);
+    } else {
+      c.status = claim_result::state::in_flight; // a value of another kind
     }
   }
-  return out;
+  // One script call per group's worth of them.
+  for (std::size_t from = 0; from < contested.size(); from += group_capacity) {
+    auto to = std::min(contested.size(), from + group_capacity);
+    take_over(keys, {contested.begin() + from, contested.begin() + to}, r, groups, ttl, out);
+  }
+}
+
+void redis_idempotency_store::take_over(const std::vector<std::string_view>& keys,
+                                        const std::vector<std::size_t>& contested,
+                                        const redis_replies& claimed, std::size_t groups,
+                                        std::chrono::milliseconds ttl,
+                                        std::vector<claim_result>& out) {
+  // A key held by another claim: done if that claim's bit is set, in flight
+  // while its lease lives, else abandoned and claimed here, in one script
+  // so nobody finishes or takes it in between.
+  const std::uint64_t group = next_groups(1);
+  std::vector<std::string> script_keys{lease_key(instance_, group)};
+  std::vector<std::string> args{ms_arg(ttl + result_ttl_), ms_arg(ttl)};
+  std::vector<fencing_token> tokens;
+  for (std::size_t n = 0; n < contested.size(); ++n) {
+    std::size_t i = contested[n];
+    const redisReply* e = claimed.replies[groups + i].get();
+    std::string_view held{e->str, e->len};
+    auto h = *parse_holder(held);
+    script_keys.push_back(redis_key(keys[i]));
+    script_keys.push_back(lease_key(h.instance, h.token >> index_bits));
+    script_keys.push_back(done_key(h.instance, h.token >> index_bits));
+    tokens.push_back((group << index_bits) | n);
+    args.emplace_back(held);
+    args.push_back(decimal(h.token & (group_capacity - 1)));
+    args.push_back(claim_value(tokens.back()));
+  }
+  auto r = connection_.evalsha(take_over_script_, script_keys, args);
+  const redisReply* reply = r ? r.replies[0].get() : nullptr;
+  if (!is_array_of(reply, tokens.size())) {
+    log_server_failure("take over", r);
+    if (r.status.failure == failure_class::transient) {
+      for (std::size_t n = 0; n < tokens.size(); ++n) {
+        remember_orphan(keys[contested[n]], tokens[n]);
+      }
+    }
+    for (std::size_t n = 0; n < tokens.size(); ++n) {
+      out[contested[n]] = claim_result{};
+    }
+    return;
+  }
+  for (std::size_t n = 0; n < tokens.size(); ++n) {
+    claim_result& c = out[contested[n]];
+    switch (reply->element[n]->integer) {
+    case 0:
+      c.status = claim_result::state::fresh;
+      c.token = tokens[n];
+      break;
+    case 1:
+      c.status = claim_result::state::done;
+      c.result.clear();
+      break;
+    default:
+      c.status = claim_result::state::in_flight;
+    }
+  }
 }
 
 void redis_idempotency_store::remember_orphan(std::string_view key, fencing_token token) {
@@ -202,40 +384,60 @@ void redis_idempotency_store::remember_orphan(std::string_view key, fencing_toke
   if (unresolved_.size() >= max_unresolved) {
     unresolved_.pop_front();
   }
-  unresolved_.emplace_back(redis_key(key), token);
+  unresolved_.emplace_back(std::string{key}, token);
+}
+
+std::optional<std::int64_t> redis_idempotency_store::release_claims(
+    const std::vector<std::pair<std::string, fencing_token>>& claims, failure_class& failure) {
+  std::vector<std::string> script_keys;
+  std::vector<std::string> args;
+  script_keys.reserve(3 * claims.size());
+  args.reserve(2 * claims.size());
+  for (const auto& [key, token] : claims) {
+    script_keys.push_back(redis_key(key));
+    script_keys.push_back(lease_key_of(token));
+    script_keys.push_back(done_key_of(token));
+    args.push_back(claim_value(token));
+    args.push_back(decimal(token & (group_capacity - 1)));
+  }
+  auto r = connection_.evalsha(release_script_, script_keys, args);
+  failure = r.status.failure;
+  if (!r || r.replies[0]->type != REDIS_REPLY_INTEGER) {
+    log_server_failure("release", r);
+    return std::nullopt;
+  }
+  return r.replies[0]->integer;
 }
 
 void redis_idempotency_store::resolve_unknown_claims() {
-  std::deque<std::pair<std::string, fencing_token>> pending;
+  std::vector<std::pair<std::string, fencing_token>> pending;
   {
     std::lock_guard<std::mutex> lock{unresolved_mutex_};
     if (unresolved_.empty()) {
       return;
     }
-    pending.swap(unresolved_);
+    pending.assign(std::make_move_iterator(unresolved_.begin()),
+                   std::make_move_iterator(unresolved_.end()));
+    unresolved_.clear();
   }
-  std::vector<std::string> names;
-  std::vector<std::string> tokens;
-  names.reserve(pending.size());
-  tokens.reserve(pending.size());
-  for (auto& [name, token] : pending) {
-    names.push_back(std::move(name));
-    tokens.push_back(std::to_string(token));
-  }
-  auto r = connection_.evalsha(release_all_script_, names, tokens);
-  if (!r || r.replies[0]->type != REDIS_REPLY_INTEGER) {
+  failure_class failure{};
+  auto released = release_claims(pending, failure);
+  if (!released) {
     // Still unreachable: keep them for the next call.
     std::lock_guard<std::mutex> lock{unresolved_mutex_};
-    for (std::size_t i = 0; i < names.size() && unresolved_.size() < max_unresolved; ++i) {
-      unresolved_.emplace_back(std::move(names[i]), pending[i].second);
+    for (auto& p : pending) {
+      if (unresolved_.size() >= max_unresolved) {
+        break;
+      }
+      unresolved_.push_back(std::move(p));
     }
     return;
   }
-  released_unknown_.fetch_add(static_cast<std::uint64_t>(r.replies[0]->integer),
+  released_unknown_.fetch_add(static_cast<std::uint64_t>(*released),
                               std::memory_order_relaxed);
   spdlog::warn("redis idempotency store: Redis answers again; released {} of {} claims "
                "left behind by calls that failed during the outage",
-               r.replies[0]->integer, names.size());
+               *released, pending.size());
 }
 
 std::size_t redis_idempotency_store::unresolved_claims() const {
@@ -249,26 +451,53 @@ redis_idempotency_store::complete(const std::vector<done_mark>& batch,
   if (batch.empty()) {
     return {};
   }
-  std::vector<std::string> redis_keys;
-  std::vector<std::string> args;
-  redis_keys.reserve(batch.size());
-  args.reserve(2 * batch.size() + 1);
-  args.push_back(ttl_arg(ttl));
-  for (const auto& c : batch) {
-    redis_keys.push_back(redis_key(c.key));
-    auto& token = args.emplace_back(std::to_string(c.token));
-    auto& done = args.emplace_back();
-    done.reserve(6 + token.size() + c.result.size());
-    done.append("done:").append(token).append(1, ':').append(c.result);
+  // A completion without a result sets its claim's bit in its group's done
+  // bitmap: one bitmap write per group, not a write per key. One with a
+  // result, or kept for another ttl than the keys were claimed for (their
+  // lifetime is the claim's ttl plus result_ttl), writes its key.
+  std::map<std::uint64_t, std::vector<std::size_t>> by_group;
+  std::vector<std::size_t> keyed;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].result.empty() && ttl == result_ttl_) {
+      by_group[batch[i].token >> index_bits].push_back(i);
+    } else {
+      keyed.push_back(i);
+    }
   }
-  auto r = connection_.evalsha(complete_script_, redis_keys, args);
+  std::vector<std::string> script_keys{scratch_key_};
+  std::vector<std::string> args{ms_arg(ttl), decimal(by_group.size())};
+  for (const auto& [group, members] : by_group) {
+    script_keys.push_back(lease_key(instance_, group));
+    script_keys.push_back(done_key(instance_, group));
+    // As long as its highest index needs: BITOP pads the shorter operand.
+    std::string bits;
+    for (std::size_t i : members) {
+      // BITOP counts bit 0 as the most significant bit of byte 0.
+      auto index = batch[i].token & (group_capacity - 1);
+      if (bits.size() <= index / 8) {
+        bits.resize(index / 8 + 1, '\0');
+      }
+      bits[index / 8] = static_cast<char>(bits[index / 8] | (0x80 >> (index % 8)));
+    }
+    args.push_back(std::move(bits));
+  }
+  for (std::size_t i : keyed) {
+    const auto& c = batch[i];
+    script_keys.push_back(redis_key(c.key));
+    script_keys.push_back(lease_key_of(c.token));
+    auto& held = args.emplace_back(claim_value(c.token));
+    auto& done = args.emplace_back();
+    done.reserve(6 + held.size() + c.result.size());
+    done.append("done:").append(held).append(1, ':').append(c.result);
+  }
+  auto r = connection_.evalsha(complete_script_, script_keys, args);
   const redisReply* reply = r ? r.replies[0].get() : nullptr;
   std::vector<fence_result> out(batch.size(), fence_result::unavailable);
-  if (!is_array_of(reply, batch.size())) {
+  if (!is_array_of(reply, by_group.size() + keyed.size())) {
     log_server_failure("complete", r);
     // The messages are handed back; their live claims would make every
     // redelivery wait for claim_ttl. A lost but applied complete left a done
-    // value, which the release leaves alone.
+    // bit or value, which the release leaves alone.
     if (r.status.failure == failure_class::transient) {
       for (const auto& c : batch) {
         remember_orphan(c.key, c.token);
@@ -276,21 +505,64 @@ redis_idempotency_store::complete(const std::vector<done_mark>& batch,
     }
     return out;
   }
-  read_fence_replies(reply, out);
+  std::size_t g = 0;
+  std::vector<std::size_t> expired;
+  for (const auto& [group, members] : by_group) {
+    const redisReply* e = reply->element[g++];
+    for (std::size_t i : members) {
+      if (e->type == REDIS_REPLY_INTEGER && e->integer == 1) {
+        out[i] = fence_result::applied;
+      } else {
+        expired.push_back(i);
+      }
+    }
+  }
+  for (std::size_t j = 0; j < keyed.size(); ++j) {
+    const redisReply* e = reply->element[g + j];
+    if (e->type == REDIS_REPLY_INTEGER) {
+      out[keyed[j]] = e->integer == 1 ? fence_result::applied : fence_result::fenced;
+    }
+  }
+  if (!expired.empty()) {
+    read_done_bits(batch, expired, out);
+  }
   return out;
 }
 
+void redis_idempotency_store::read_done_bits(const std::vector<done_mark>& batch,
+                                             const std::vector<std::size_t>& expired,
+                                             std::vector<fence_result>& out) {
+  // The lease ran out before the complete: fenced, unless an earlier call
+  // already set the bit (a repeat). No bit of a group changes once its
+  // lease is gone, so reading them after is as good as in the script.
+  redis_pipeline commands;
+  for (std::size_t i : expired) {
+    commands.add({"GETBIT", done_key_of(batch[i].token),
+                  decimal(batch[i].token & (group_capacity - 1))});
+  }
+  auto r = connection_.send(commands);
+  if (!r || r.replies.size() != expired.size()) {
+    log_server_failure("complete", r);
+    return;
+  }
+  for (std::size_t n = 0; n < expired.size(); ++n) {
+    const redisReply* e = r.replies[n].get();
+    out[expired[n]] = e->type == REDIS_REPLY_INTEGER && e->integer == 1
+                          ? fence_result::applied
+                          : fence_result::fenced;
+  }
+}
+
 fence_result redis_idempotency_store::release(std::string_view key, fencing_token token) {
-  auto r =
-      connection_.evalsha(release_script_, {redis_key(key)}, {std::to_string(token)});
-  if (!r || r.replies[0]->type != REDIS_REPLY_INTEGER) {
-    log_server_failure("release", r);
-    if (r.status.failure == failure_class::transient) {
+  failure_class failure{};
+  auto released = release_claims({{std::string{key}, token}}, failure);
+  if (!released) {
+    if (failure == failure_class::transient) {
       remember_orphan(key, token); // released once Redis answers
     }
     return fence_result::unavailable;
   }
-  return r.replies[0]->integer == 1 ? fence_result::applied : fence_result::fenced;
+  return *released == 1 ? fence_result::applied : fence_result::fenced;
 }
 
 } // namespace mailroom

@@ -5,7 +5,8 @@
 #include <deque>
 #include <cstdint>
 #include <mutex>
-#include <random>
+#include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,44 +17,65 @@
 
 namespace mailroom {
 
-/// An idempotency store on Redis: one string key per idempotency key.
+/// An idempotency store on Redis: one string key per idempotency key, and
+/// per claimed batch a lease and a done bitmap.
 ///
-/// The key `<prefix>idem:<key>` holds the decimal fencing token of a live
-/// claim (`SET NX PX ttl`), or `done:<token>:<result>` once completed; Redis
-/// expiry ends both. Each call is one round trip for a whole polled batch:
+/// The key `<prefix>idem:<key>` holds the claim that has it,
+/// `<instance>-<token>` (16 hex digits naming this store object, then the
+/// decimal fencing token), or `done:<claim>:<result>` once completed with a
+/// result. A token is `group << 10 | index`: the claims of one call form a
+/// group (up to 1024) with one lease, `<prefix>idem-lease:<instance>-<group>`,
+/// set for the claim's ttl, and one done bitmap,
+/// `<prefix>idem-done:<instance>-<group>`, kept for the result's ttl. A
+/// claim is live while its group's lease is and its bit is clear; it is done
+/// once its bit (or a done value) is set. The key itself lives for the
+/// claim's ttl plus `result_ttl`, so it can say who had it. Each call is one
+/// round trip for a whole polled batch, usually:
 ///
-/// - `claim`: one pipelined `SET key token NX PX ttl GET` per key with a
-///   fresh token (NX with GET needs Redis 7.0): fresh when the key was
-///   absent, else `done` with the stored result, else `in_flight`. A key
-///   repeated in one batch is fresh once and in_flight after. A key that
-///   already holds the token offered for it is fresh: the same call
-///   repeated after a lost reply. The SETs are not one transaction: a key
-///   whose SET fails (an error reply) is `unavailable`, the others keep
-///   their answers.
-/// - `complete`: a Lua script run by SHA, atomic for the batch, that stores
-///   the result only while the key still holds the caller's token;
-///   repeating an applied complete answers `applied` and changes nothing
-///   (the token stays in the done value for that).
-/// - `release`: compare-and-delete of a live claim.
+/// - `claim`: per group a `PSETEX` of its lease, then one pipelined `SET key
+///   value NX PX ttl GET` per key (NX with GET needs Redis 7.0): fresh when
+///   the key was absent, `done` with the stored result for a done value, and
+///   in flight for a key repeated in the batch or holding a value of another
+///   kind. A key held by another claim takes a second round trip, one script
+///   for all of them: done if that claim's bit is set, in flight while its
+///   lease lives, else abandoned and claimed now (taken over). A key that
+///   already holds the value offered for it is fresh: the same call repeated
+///   after a lost reply. The SETs are not one transaction: a key whose SET
+///   fails (an error reply) is `unavailable`, the others keep their answers.
+/// - `complete`: one Lua script run by SHA for the batch. A completion
+///   without a result and for `result_ttl` sets its bit, one `BITOP OR` per
+///   group, while the group's lease lives; one with a result (or another ttl)
+///   writes `done:<claim>:<result>` over its key while the key holds the
+///   claim and the lease lives. Repeating an applied complete answers
+///   `applied` and changes nothing. The token alone names the claim.
+/// - `release`: deletes the key while its claim is live and not done.
+///
+/// Fencing is as strong as a per-key compare-and-set: a claim can be taken
+/// over only once its lease is gone and its bit clear, and no bit is set
+/// nor key written once the lease is gone, all decided inside scripts, so a
+/// command that reaches Redis late cannot undo another claim.
 ///
 /// A claim call whose replies never arrived (timeout, connection lost) may
 /// have claimed its keys anyway, under tokens nobody will use; a complete or
 /// release that failed leaves its claim live while its message is handed
 /// back. The store remembers all of them and, before its next claim reaches
-/// Redis, releases every one still holding its token (one script call), so
-/// those messages are claimable at once rather than only after `claim_ttl`.
+/// Redis, releases every one still live (one script call), so those
+/// messages are claimable at once rather than only after `claim_ttl`.
 ///
-/// Tokens are random 63-bit numbers, never 0, from a per-store
-/// `std::mt19937_64` seeded by `std::random_device`. While Redis cannot be
-/// reached every call answers `unavailable` (and returns quickly: see
-/// `redis_connection`); a server error reply does too, after a log line.
-/// TTLs below 1 ms are raised to 1 ms. Thread-safe through its one
-/// connection.
+/// While Redis cannot be reached every call answers `unavailable` (and
+/// returns quickly: see `redis_connection`); a server error reply does too,
+/// after a log line. TTLs below 1 ms are raised to 1 ms. Thread-safe
+/// through its one connection.
 class redis_idempotency_store final : public idempotency_store {
 public:
   /// Creates a store on its own connection built from `settings`; it
-  /// connects on first use.
-  explicit redis_idempotency_store(redis_settings settings);
+  /// connects on first use. Results are kept for `result_ttl` (the engine's
+  /// `dedupe.result_ttl`); a complete asking another ttl writes its keys.
+  /// Below the claims' ttl, a done bit expires before its lease: the key
+  /// reads in flight until the lease ends too.
+  explicit redis_idempotency_store(
+      redis_settings settings,
+      std::chrono::milliseconds result_ttl = std::chrono::hours{24});
 
   redis_idempotency_store(const redis_idempotency_store&) = delete;
   redis_idempotency_store& operator=(const redis_idempotency_store&) = delete;
@@ -64,7 +86,8 @@ public:
                                   std::chrono::milliseconds ttl) override;
 
   /// Marks each claimed key done with its result, kept for `ttl`, in one
-  /// EVALSHA. Returns `applied`, `fenced` or `unavailable`, one per item.
+  /// EVALSHA (a second round trip reads the bits of claims whose lease ran
+  /// out). Returns `applied`, `fenced` or `unavailable`, one per item.
   std::vector<fence_result> complete(const std::vector<done_mark>& batch,
                                      std::chrono::milliseconds ttl) override;
 
@@ -74,6 +97,11 @@ public:
 
   /// Returns the Redis key that holds the state of idempotency key `key`.
   std::string redis_key(std::string_view key) const;
+
+  /// Returns the Redis key of the lease of the group `token` belongs to.
+  std::string lease_key_of(fencing_token token) const;
+  /// Returns the Redis key of the done bitmap of the group `token` belongs to.
+  std::string done_key_of(fencing_token token) const;
 
   /// Returns the connection, to check or force its state.
   redis_connection& connection() { return connection_; }
@@ -87,24 +115,63 @@ public:
   }
 
 private:
+  /// A claim found in a key: the store object that made it and its token.
+  struct holder {
+    std::string_view instance;
+    fencing_token token = 0;
+  };
+  /// Returns the claim `value` names, if it is one in this layout.
+  static std::optional<holder> parse_holder(std::string_view value);
+
+  /// Reads the replies of a claim's pipeline into `out`; keys held by other
+  /// claims go to `take_over`.
+  void read_claim_replies(const std::vector<std::string_view>& keys,
+                          const std::vector<std::string>& values,
+                          std::uint64_t first_group, std::size_t groups,
+                          const redis_replies& r, std::chrono::milliseconds ttl,
+                          std::vector<claim_result>& out);
+  /// Decides the keys at `contested` (held by other claims, at most a
+  /// group's worth) in one script.
+  void take_over(const std::vector<std::string_view>& keys,
+                 const std::vector<std::size_t>& contested, const redis_replies& claimed,
+                 std::size_t groups, std::chrono::milliseconds ttl,
+                 std::vector<claim_result>& out);
+  /// Answers the completions at `expired` from their done bits.
+  void read_done_bits(const std::vector<done_mark>& batch,
+                      const std::vector<std::size_t>& expired,
+                      std::vector<fence_result>& out);
+  /// Deletes each key still held by its live, unfinished claim; returns how
+  /// many, or nothing when Redis could not be asked (`failure` says why).
+  std::optional<std::int64_t>
+  release_claims(const std::vector<std::pair<std::string, fencing_token>>& claims,
+                 failure_class& failure);
   /// Remembers a claim that may be live with nobody to settle it: a claim
   /// whose reply was lost, or the claim of a complete or release that failed.
   void remember_orphan(std::string_view key, fencing_token token);
-  /// Releases remembered claims still holding their tokens.
+  /// Releases remembered claims still live.
   void resolve_unknown_claims();
-  /// Returns a fresh token, never 0.
-  fencing_token next_token();
+  /// Reserves `n` consecutive group numbers and returns the first.
+  std::uint64_t next_groups(std::size_t n);
+
+  /// Returns the value a key holds while `token` of this store claims it.
+  std::string claim_value(fencing_token token) const;
+  std::string lease_key(std::string_view instance, std::uint64_t group) const;
+  std::string done_key(std::string_view instance, std::uint64_t group) const;
 
   redis_connection connection_;
+  redis_script_id take_over_script_;
   redis_script_id complete_script_;
   redis_script_id release_script_;
-  redis_script_id release_all_script_;
   mutable std::mutex unresolved_mutex_;
-  std::deque<std::pair<std::string, fencing_token>> unresolved_;
+  std::deque<std::pair<std::string, fencing_token>> unresolved_; // key, token
   std::atomic<std::uint64_t> released_unknown_{0};
-  const std::string key_prefix_; // `<prefix>idem:`
-  std::mutex rng_mutex_;
-  std::mt19937_64 rng_;
+  const std::string key_prefix_;   // `<prefix>idem:`
+  const std::string lease_prefix_; // `<prefix>idem-lease:`
+  const std::string done_prefix_;  // `<prefix>idem-done:`
+  const std::string scratch_key_;  // written and deleted inside one script
+  const std::string instance_;     // 16 hex digits, random per store object
+  const std::chrono::milliseconds result_ttl_;
+  std::atomic<std::uint64_t> next_group_{1}; // group 0 is never issued
 };
 
 } // namespace mailroom

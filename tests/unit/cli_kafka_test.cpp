@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -102,6 +104,21 @@ std::string offsets_text(const std::string& group, const std::string& topic, int
   return out;
 }
 
+// Returns true when `value` names a claim (`<instance>-<token>`) whose bit
+// is set in its group's done bitmap: a done key (redis_idempotency_store).
+bool claim_bit_is_set(mailroom::redis_connection& admin, const std::string& value) {
+  auto dash = value.find('-');
+  if (dash != 16) {
+    return false;
+  }
+  std::uint64_t token = std::strtoull(value.c_str() + dash + 1, nullptr, 10);
+  auto bit = admin.command({"GETBIT",
+                            "mailroom:idem-done:" + value.substr(0, dash) + "-" +
+                                std::to_string(token >> 10),
+                            std::to_string(token & 1023)});
+  return bit && bit.replies[0]->type == REDIS_REPLY_INTEGER && bit.replies[0]->integer == 1;
+}
+
 // The idempotency keys of `redis` that are not done, with their values
 // (at most 20): what holds a record back when a hand-over stalls.
 std::string open_claims(const redis_server& redis) {
@@ -118,7 +135,7 @@ std::string open_claims(const redis_server& redis) {
     std::string value = v && v.replies[0]->type == REDIS_REPLY_STRING
                             ? std::string{v.replies[0]->str, v.replies[0]->len}
                             : "(not a string)";
-    if (value.rfind("done:", 0) != 0) {
+    if (value.rfind("done:", 0) != 0 && !claim_bit_is_set(admin, value)) {
       auto ttl = admin.command({"PTTL", key});
       out += "\n  " + key + " = " + value.substr(0, 60) + " pttl " +
              (ttl ? std::to_string(ttl.replies[0]->integer) : "?");

@@ -181,6 +181,93 @@ BOOST_AUTO_TEST_CASE(a_batch_is_claimed_in_one_round_trip) {
   BOOST_TEST(bulk[256].status == state::in_flight);
 }
 
+BOOST_AUTO_TEST_CASE(completions_without_a_result_cost_one_bitmap_write_per_group) {
+  // 1500 keys are two groups (1024 + 476): two leases, then one BITOP per
+  // group and no SET per key to complete them all, in one round trip.
+  redis_server server;
+  redis_idempotency_store s{settings_for(server), 60s};
+  auto warm_up = claim_one(s, "warm-up"); // connects and loads the script
+  BOOST_REQUIRE(complete_one(s, "warm-up", warm_up.token, "", 60s) == fence_result::applied);
+  std::vector<std::string> names;
+  for (int i = 0; i < 1500; ++i) {
+    names.push_back("many-" + std::to_string(i));
+  }
+  std::vector<std::string_view> keys(names.begin(), names.end());
+  auto leases_before = server.calls_of("psetex");
+  auto claims = s.claim(keys, 10s);
+  BOOST_TEST(server.calls_of("psetex") - leases_before == 2);
+  std::vector<done_mark> marks;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    BOOST_REQUIRE(claims[i].status == state::fresh);
+    marks.push_back({keys[i], claims[i].token, {}});
+  }
+  auto set_before = server.calls_of("set");
+  auto trips_before = s.connection().round_trips();
+  auto done = s.complete(marks, 60s);
+  BOOST_TEST(s.connection().round_trips() - trips_before == 1u);
+  BOOST_TEST(server.calls_of("bitop") == 3); // the warm-up's and the two groups'
+  BOOST_TEST(server.calls_of("set") - set_before == 2); // the scratch bitmap, per group
+  BOOST_REQUIRE(done.size() == keys.size());
+  BOOST_TEST(std::count(done.begin(), done.end(), fence_result::applied) == 1500);
+  auto again = s.claim(keys, 10s);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    BOOST_TEST_REQUIRE((again[i].status == state::done), "key " << i);
+    BOOST_TEST(again[i].result.empty());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_completion_without_a_result_is_fenced_like_one_with) {
+  // The contract's fencing, for the done bits: a claim whose lease ran out
+  // is taken over by another store object (another process); the old claim
+  // can then neither complete nor release; what was done before stays done.
+  redis_server server;
+  // complete_one's ttl: the completions set bits.
+  redis_idempotency_store a{settings_for(server), 10s};
+  redis_idempotency_store b{settings_for(server), 10s};
+  auto first = a.claim({"done-early", "slow", "own"}, 300ms);
+  BOOST_REQUIRE(first.size() == 3u);
+  BOOST_TEST(complete_one(a, "done-early", first[0].token, "") == fence_result::applied);
+  BOOST_TEST(complete_one(a, "done-early", first[0].token, "") == fence_result::applied);
+  BOOST_TEST(claim_one(b, "slow").status == state::in_flight);
+  BOOST_TEST(b.release("slow", first[1].token) == fence_result::fenced);
+  std::this_thread::sleep_for(400ms); // the lease ran out
+  auto taken = claim_one(b, "slow");
+  BOOST_REQUIRE(taken.status == state::fresh);
+  BOOST_TEST(complete_one(a, "slow", first[1].token, "") == fence_result::fenced);
+  BOOST_TEST(a.release("slow", first[1].token) == fence_result::fenced);
+  BOOST_TEST(claim_one(a, "slow").status == state::in_flight); // b's claim survived
+  // Done before the lease ran out: still done, and a repeat still applies.
+  BOOST_TEST(claim_one(b, "done-early").status == state::done);
+  BOOST_TEST(complete_one(a, "done-early", first[0].token, "") == fence_result::applied);
+  // An expired claim fences its own token, and the key is claimable again.
+  BOOST_TEST(complete_one(a, "own", first[2].token, "") == fence_result::fenced);
+  BOOST_TEST(a.release("own", first[2].token) == fence_result::fenced);
+  BOOST_TEST(claim_one(b, "own").status == state::fresh);
+  BOOST_TEST(complete_one(b, "slow", taken.token, "") == fence_result::applied);
+  BOOST_TEST(b.release("slow", taken.token) == fence_result::fenced); // done stays done
+  BOOST_TEST(claim_one(a, "slow").status == state::done);
+  BOOST_TEST(complete_one(a, "never-claimed", 42, "") == fence_result::fenced);
+  BOOST_TEST(complete_one(a, "never-claimed", 0, "") == fence_result::fenced);
+}
+
+BOOST_AUTO_TEST_CASE(done_bits_expire_with_the_results_ttl) {
+  redis_server server;
+  redis_idempotency_store s{settings_for(server), 300ms};
+  auto c = claim_one(s, "short", 100ms);
+  BOOST_REQUIRE(c.status == state::fresh);
+  BOOST_TEST(complete_one(s, "short", c.token, "", 300ms) == fence_result::applied);
+  BOOST_TEST(claim_one(s, "short").status == state::done);
+  std::this_thread::sleep_for(350ms);
+  BOOST_TEST(claim_one(s, "short").status == state::fresh);
+  // Another ttl than the store's result_ttl is written on the key itself.
+  auto longer = claim_one(s, "longer", 10s);
+  BOOST_TEST(complete_one(s, "longer", longer.token, "", 120s) == fence_result::applied);
+  redis_connection admin{settings_for(server)};
+  auto pttl = integer_of(admin, {"PTTL", s.redis_key("longer")});
+  BOOST_TEST((pttl > 60000 && pttl <= 120000));
+  BOOST_TEST(claim_one(s, "longer").status == state::done);
+}
+
 BOOST_AUTO_TEST_CASE(a_key_refused_by_redis_is_unavailable_alone) {
   redis_server server;
   redis_connection admin{settings_for(server)};
@@ -202,10 +289,22 @@ BOOST_AUTO_TEST_CASE(claims_and_results_carry_their_ttl_in_redis) {
   redis_idempotency_store s{settings_for(server)};
   auto c = claim_one(s, "short", 80ms);
   BOOST_TEST(c.status == state::fresh);
-  auto pttl = integer_of(admin, {"PTTL", s.redis_key("short")});
+  // The claim is its group's lease; the key outlives it by the result's ttl,
+  // to say who had it.
+  auto pttl = integer_of(admin, {"PTTL", s.lease_key_of(c.token)});
   BOOST_TEST((pttl > 0 && pttl <= 80));
+  pttl = integer_of(admin, {"PTTL", s.redis_key("short")});
+  BOOST_TEST((pttl > 86400000 && pttl <= 86400080));
   BOOST_TEST(complete_one(s, "short", c.token, "r", 5000ms) == fence_result::applied);
   pttl = integer_of(admin, {"PTTL", s.redis_key("short")});
+  BOOST_TEST((pttl > 80 && pttl <= 5000));
+  // A completion without a result for the store's result_ttl sets its bit,
+  // kept for that ttl.
+  redis_idempotency_store short_results{settings_for(server), 5000ms};
+  auto bare = claim_one(short_results, "bare", 80ms);
+  BOOST_TEST(complete_one(short_results, "bare", bare.token, "", 5000ms) ==
+             fence_result::applied);
+  pttl = integer_of(admin, {"PTTL", short_results.done_key_of(bare.token)});
   BOOST_TEST((pttl > 80 && pttl <= 5000));
 }
 
@@ -220,10 +319,12 @@ BOOST_AUTO_TEST_CASE(a_fenced_complete_leaves_what_it_found) {
     return std::string{mailroom::reply_text(run(admin, {"GET", s.redis_key(key)}).get())};
   };
   auto mine = claim_one(s, "mine", 10s);
+  const auto mine_value = value_of("mine"); // the claim, as the done value keeps it
   auto theirs = claim_one(s, "theirs", 10s);
   auto finished = claim_one(s, "finished", 10s);
   BOOST_REQUIRE(complete_one(s, "finished", finished.token, "first") == fence_result::applied);
   const auto theirs_before = value_of("theirs");
+  const auto theirs_pttl = integer_of(admin, {"PTTL", s.redis_key("theirs")});
   const auto finished_before = value_of("finished");
   std::vector<done_mark> batch{{"theirs", theirs.token + 1, "stale"},
                                {"mine", mine.token, "ok"},
@@ -237,10 +338,10 @@ BOOST_AUTO_TEST_CASE(a_fenced_complete_leaves_what_it_found) {
   BOOST_TEST((r[3] == fence_result::fenced));
   BOOST_TEST(value_of("theirs") == theirs_before);
   BOOST_TEST(value_of("finished") == finished_before);
-  BOOST_TEST(value_of("mine") == "done:" + std::to_string(mine.token) + ":ok");
+  BOOST_TEST(value_of("mine") == "done:" + mine_value + ":ok");
   BOOST_TEST(integer_of(admin, {"EXISTS", s.redis_key("absent")}) == 0);
   auto pttl = integer_of(admin, {"PTTL", s.redis_key("theirs")});
-  BOOST_TEST((pttl > 0 && pttl <= 10000)); // a claim ttl, not the result's minute
+  BOOST_TEST((pttl > 0 && pttl <= theirs_pttl)); // its own ttl, not the result's minute
   BOOST_TEST(integer_of(admin, {"PTTL", s.redis_key("finished")}) > 0);
   // The claim still works for its owner; a repeat of an applied complete
   // keeps the first result.
@@ -277,7 +378,8 @@ BOOST_AUTO_TEST_CASE(odd_keys_and_values_round_trip_byte_exact) {
   for (const auto& k : odd) {
     BOOST_TEST(integer_of(admin, {"EXISTS", s.redis_key(k)}) == 1);
   }
-  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == static_cast<long long>(odd.size()));
+  // And beside them only the leases of the two claim calls.
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == static_cast<long long>(odd.size() + 2));
 }
 
 BOOST_AUTO_TEST_CASE(an_injection_attempt_leaves_other_keys_intact) {
@@ -292,12 +394,14 @@ BOOST_AUTO_TEST_CASE(an_injection_attempt_leaves_other_keys_intact) {
   const std::string evil_value = "x\r\n*1\r\n$8\r\nFLUSHALL\r\n";
   auto c = claim_one(s, evil);
   BOOST_TEST(c.status == state::fresh);
+  const std::string claimed{
+      mailroom::reply_text(run(admin, {"GET", s.redis_key(evil)}).get())};
   BOOST_TEST(complete_one(s, evil, c.token, evil_value) == fence_result::applied);
   BOOST_TEST(s.release(evil, c.token) == fence_result::fenced);
   BOOST_TEST(static_cast<bool>(ckpt.write({{evil, evil, evil_value}})));
   BOOST_TEST(
       (read_checkpoint(ckpt, evil, evil) == std::optional<std::string>{evil_value}));
-  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 5); // 3 bystanders + 2 written
+  BOOST_TEST(integer_of(admin, {"DBSIZE"}) == 6); // 3 bystanders + 2 written + a lease
   BOOST_TEST(server.calls_of("flushall") == 0);
   for (int i = 0; i < 3; ++i) {
     BOOST_TEST(mailroom::reply_text(
@@ -305,7 +409,7 @@ BOOST_AUTO_TEST_CASE(an_injection_attempt_leaves_other_keys_intact) {
   }
   auto stored = run(admin, {"GET", s.redis_key(evil)});
   BOOST_TEST(mailroom::reply_text(stored.get()) ==
-             "done:" + std::to_string(c.token) + ":" + evil_value);
+             "done:" + claimed + ":" + evil_value);
 }
 
 BOOST_AUTO_TEST_CASE(every_key_lives_under_the_configured_prefix) {
@@ -323,7 +427,8 @@ BOOST_AUTO_TEST_CASE(every_key_lives_under_the_configured_prefix) {
       static_cast<bool>(claims.record_dispatch({record("k2", 7, now, now + 1s)})));
   BOOST_REQUIRE(static_cast<bool>(ckpt.write({{"k2", "step", "r"}})));
   auto keys = all_keys(admin);
-  BOOST_TEST(keys.size() == 6u); // 2 claims, 1 record, 2 indexes, 1 checkpoint hash
+  // 2 claims and their 2 leases, 1 record, 2 indexes, 1 checkpoint hash
+  BOOST_TEST(keys.size() == 8u);
   for (const auto& k : keys) {
     BOOST_TEST(k.rfind("tenant-a:", 0) == 0u, "key outside the prefix: " << k);
   }
@@ -419,7 +524,7 @@ BOOST_AUTO_TEST_CASE(the_configured_database_is_selected) {
   redis_connection db0{settings_for(server)};
   redis_connection db5{settings};
   BOOST_TEST(integer_of(db0, {"DBSIZE"}) == 0);
-  BOOST_TEST(integer_of(db5, {"DBSIZE"}) == 1);
+  BOOST_TEST(integer_of(db5, {"DBSIZE"}) == 2); // the key and its lease
 
   settings.db = 999;
   redis_connection bad{settings};
