@@ -42,7 +42,7 @@ nlohmann::json run_engine(const engine_run_settings& s) {
     redis_settings rs;
     rs.port = s.redis_port;
     rs.key_prefix = "bench:" + std::to_string(::getpid()) + ":";
-    redis_store = std::make_shared<redis_idempotency_store>(rs);
+    redis_store = std::make_shared<redis_idempotency_store>(rs, s.result_ttl);
     parts.idempotency = redis_store;
   } else {
     parts.idempotency = std::make_shared<memory_idempotency_store>();

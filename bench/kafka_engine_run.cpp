@@ -86,7 +86,7 @@ json run_kafka_engine(const kafka_run_settings& s) {
     redis_settings rs;
     rs.port = s.redis_port;
     rs.key_prefix = "bench:" + s.group + ":";
-    auto idem = std::make_shared<redis_idempotency_store>(rs);
+    auto idem = std::make_shared<redis_idempotency_store>(rs, cfg.dedupe.result_ttl);
     auto claims = std::make_shared<redis_claim_store>(rs, transport->source_id());
     auto attempts =
         std::make_shared<redis_attempt_log>(rs, transport->source_id(), attempt_history_ttl);

@@ -32,7 +32,10 @@ local out, took = {}, false
 for i = 1, (#KEYS - 1) / 3 do
   local key, held = KEYS[3 * i - 1], ARGV[3 * i]
   local v = redis.call('GET', key)
-  if v ~= false and v ~= held then
+  if v == ARGV[3 * i + 2] then
+    took = true -- this call, repeated after its reply was lost
+    out[i] = 0
+  elseif v ~= false and v ~= held then
     out[i] = 2 -- changed since the claim: asked again later
   elseif v ~= false and redis.call('GETBIT', KEYS[3 * i + 1], ARGV[3 * i + 1]) == 1 then
     out[i] = 1
@@ -142,12 +145,24 @@ void log_server_failure(const char* call, const redis_replies& r) {
   }
 }
 
-std::string random_instance() {
+std::uint64_t random_64() {
   std::random_device rd;
-  std::uint64_t id = (std::uint64_t{rd()} << 32) ^ rd();
+  return (std::uint64_t{rd()} << 32) ^ rd();
+}
+
+std::string random_instance() {
   char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(id));
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(random_64()));
   return hex;
+}
+
+// Groups count up from a random start below 2^42, so tokens of different
+// processes, and of one process and its restart, differ (the claim store
+// tells records apart by key and token alone), and tokens stay below 2^53:
+// a Lua number (a double) holds them exactly, for scripts that inspect keys.
+std::uint64_t first_group_number() {
+  std::uint64_t start = random_64() >> 22;
+  return start == 0 ? 1 : start;
 }
 
 } // namespace
@@ -162,7 +177,7 @@ redis_idempotency_store::redis_idempotency_store(redis_settings settings,
       lease_prefix_(connection_.key("idem-lease:")),
       done_prefix_(connection_.key("idem-done:")),
       scratch_key_(connection_.key("idem-scratch")), instance_(random_instance()),
-      result_ttl_(result_ttl) {}
+      result_ttl_(result_ttl), next_group_(first_group_number()) {}
 
 std::string redis_idempotency_store::redis_key(std::string_view key) const {
   return key_prefix_ + std::string{key};
@@ -421,7 +436,13 @@ void redis_idempotency_store::resolve_unknown_claims() {
     unresolved_.clear();
   }
   failure_class failure{};
-  auto released = release_claims(pending, failure);
+  std::optional<std::int64_t> released{0};
+  // A script call per group's worth: one call blocks Redis for its length.
+  for (std::size_t from = 0; from < pending.size() && released; from += group_capacity) {
+    auto to = std::min(pending.size(), from + group_capacity);
+    auto n = release_claims({pending.begin() + from, pending.begin() + to}, failure);
+    released = n ? std::optional<std::int64_t>{*released + *n} : std::nullopt;
+  }
   if (!released) {
     // Still unreachable: keep them for the next call.
     std::lock_guard<std::mutex> lock{unresolved_mutex_};
@@ -481,14 +502,17 @@ redis_idempotency_store::complete(const std::vector<done_mark>& batch,
     }
     args.push_back(std::move(bits));
   }
+  args.reserve(args.size() + 2 * keyed.size());
   for (std::size_t i : keyed) {
     const auto& c = batch[i];
     script_keys.push_back(redis_key(c.key));
     script_keys.push_back(lease_key_of(c.token));
-    auto& held = args.emplace_back(claim_value(c.token));
-    auto& done = args.emplace_back();
+    std::string held = claim_value(c.token);
+    std::string done;
     done.reserve(6 + held.size() + c.result.size());
     done.append("done:").append(held).append(1, ':').append(c.result);
+    args.push_back(std::move(held));
+    args.push_back(std::move(done));
   }
   auto r = connection_.evalsha(complete_script_, script_keys, args);
   const redisReply* reply = r ? r.replies[0].get() : nullptr;

@@ -50,10 +50,15 @@ namespace mailroom {
 ///   `applied` and changes nothing. The token alone names the claim.
 /// - `release`: deletes the key while its claim is live and not done.
 ///
-/// Fencing is as strong as a per-key compare-and-set: a claim can be taken
-/// over only once its lease is gone and its bit clear, and no bit is set
-/// nor key written once the lease is gone, all decided inside scripts, so a
-/// command that reaches Redis late cannot undo another claim.
+/// Fencing is decided inside scripts, so a command that reaches Redis late
+/// cannot undo another claim: a claim is taken over only once its lease is
+/// gone and its bit clear, and no bit is set nor key written once the lease
+/// is gone. A bit belongs to its token, not to the key's current value: a
+/// completion without a result is fenced by its lease, so a key deleted
+/// under a live claim (an operator's DEL, eviction) and claimed anew is not
+/// noticed by the first claim's completion (its `applied` marks only its own
+/// claim done). Tokens are unique per store object (a random start, then
+/// counting up), so processes and restarts do not share them.
 ///
 /// A claim call whose replies never arrived (timeout, connection lost) may
 /// have claimed its keys anyway, under tokens nobody will use; a complete or
@@ -171,7 +176,7 @@ private:
   const std::string scratch_key_;  // written and deleted inside one script
   const std::string instance_;     // 16 hex digits, random per store object
   const std::chrono::milliseconds result_ttl_;
-  std::atomic<std::uint64_t> next_group_{1}; // group 0 is never issued
+  std::atomic<std::uint64_t> next_group_; // from a random start, never 0
 };
 
 } // namespace mailroom

@@ -65,6 +65,13 @@ public:
   /// call that is repeated on a new connection loses its reply again).
   void drop_next_replies(int n) { drop_ = n; }
 
+  /// Makes the proxy pass `passed` replies, then lose the next one (the
+  /// second round trip of a call, say).
+  void drop_reply_after(int passed) {
+    pass_ = passed;
+    drop_ = 1;
+  }
+
   /// Returns how many replies were dropped so far.
   int dropped() const { return dropped_.load(); }
 
@@ -150,6 +157,12 @@ private:
   }
 
   bool take_drop() {
+    int p = pass_.load();
+    while (drop_.load() > 0 && p > 0) {
+      if (pass_.compare_exchange_weak(p, p - 1)) {
+        return false;
+      }
+    }
     int n = drop_.load();
     while (n > 0 && !drop_.compare_exchange_weak(n, n - 1)) {
     }
@@ -161,6 +174,7 @@ private:
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> drop_{0};
+  std::atomic<int> pass_{0};
   std::atomic<int> dropped_{0};
   std::thread thread_;
   std::vector<std::thread> relays_; // one per client connection

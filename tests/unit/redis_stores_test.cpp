@@ -634,6 +634,75 @@ BOOST_AUTO_TEST_CASE(a_claim_or_complete_whose_reply_was_lost_is_still_applied) 
   BOOST_TEST(done.result == "r");
 }
 
+BOOST_AUTO_TEST_CASE(a_take_over_whose_reply_was_lost_is_still_applied) {
+  // The claim's first round trip finds another store's abandoned claim; the
+  // reply of the take-over script is lost and the script repeated: it finds
+  // its own new claim there and answers fresh, not in flight.
+  redis_server server;
+  reply_dropping_proxy proxy{server.port()};
+  auto through_proxy = settings_for(server);
+  through_proxy.port = proxy.port();
+  redis_idempotency_store s{through_proxy};
+  redis_idempotency_store other{settings_for(server)};
+  BOOST_REQUIRE(claim_one(s, "warm-up").status == state::fresh); // connected
+  // Its own earlier claim goes through the take-over script: loaded now.
+  BOOST_REQUIRE(claim_one(s, "warm-up").status == state::in_flight);
+  BOOST_REQUIRE(claim_one(other, "t", 200ms).status == state::fresh);
+  std::this_thread::sleep_for(300ms); // its lease ran out
+  auto scripts_before = server.calls_of("evalsha");
+  proxy.drop_reply_after(1);
+  auto c = claim_one(s, "t");
+  BOOST_TEST(proxy.dropped() == 1);
+  BOOST_TEST(server.calls_of("evalsha") - scripts_before == 2); // run twice
+  BOOST_TEST(c.status == state::fresh);
+  BOOST_TEST(claim_one(other, "t").status == state::in_flight);
+  BOOST_TEST(complete_one(s, "t", c.token, "r") == fence_result::applied);
+}
+
+BOOST_AUTO_TEST_CASE(tokens_differ_between_store_objects_and_fit_a_lua_number) {
+  // Two processes (here two store objects) never count the same tokens, and
+  // a token stays below 2^53, which a Lua number holds exactly.
+  redis_server server;
+  redis_idempotency_store a{settings_for(server)};
+  redis_idempotency_store b{settings_for(server)};
+  std::set<fencing_token> seen;
+  for (auto* s : {&a, &b}) {
+    for (const auto& c : s->claim({"x-" + std::to_string(seen.size()), "y"}, 10s)) {
+      if (c.status == state::fresh) {
+        BOOST_TEST(c.token < (fencing_token{1} << 53));
+        BOOST_TEST(seen.insert(c.token).second);
+      }
+    }
+  }
+  BOOST_TEST(seen.size() == 3u); // x-0, y, x-2 (b finds y in flight)
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_mixing_bits_and_results_keeps_each) {
+  // Completions with and without a result in one call: the bits of the
+  // first kind, the done values of the second, repeats applied.
+  redis_server server;
+  redis_idempotency_store s{settings_for(server), 60s};
+  auto c = s.claim({"bit", "value", "bit-2", "value-2", "value-3"}, 10s);
+  std::vector<done_mark> marks{{"bit", c[0].token, {}},
+                               {"value", c[1].token, "r1"},
+                               {"bit-2", c[2].token, {}},
+                               {"value-2", c[3].token, "r2"},
+                               {"value-3", c[4].token, "r3"}};
+  for (int round = 0; round < 2; ++round) {
+    auto r = s.complete(marks, 60s);
+    BOOST_REQUIRE(r.size() == marks.size());
+    for (auto f : r) {
+      BOOST_TEST((f == fence_result::applied), "round " << round);
+    }
+  }
+  auto again = s.claim({"bit", "value", "bit-2", "value-2", "value-3"}, 10s);
+  BOOST_TEST(again[0].status == state::done);
+  BOOST_TEST(again[1].result == "r1");
+  BOOST_TEST(again[2].status == state::done);
+  BOOST_TEST(again[3].result == "r2");
+  BOOST_TEST(again[4].result == "r3");
+}
+
 BOOST_AUTO_TEST_CASE(claims_whose_every_reply_was_lost_are_released_when_redis_answers) {
   // Redis runs the SETs, the reply is lost, and so is the reply of the
   // repeat: the call answers unavailable while the keys stay claimed by
