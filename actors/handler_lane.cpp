@@ -110,6 +110,12 @@ void handler_lane::run() {
       break;
     }
     gather_batch(items);
+    if (stop_.load(std::memory_order_acquire)) {
+      // Stopped while gathering: nothing of it started, so it goes back
+      // unsettled (the transport delivers it again).
+      queue.put_back(std::move(items));
+      break;
+    }
     ctx_->metrics.running.fetch_add(static_cast<std::int64_t>(items.size()),
                                     std::memory_order_relaxed);
     auto unit = std::make_shared<lane_unit>();
@@ -328,8 +334,9 @@ void handler_lane::gather_batch(work_batch& items) {
   // items of other topics are ready, and must not loop on them.
   while (have < want && !stop_.load() && clock::now() < deadline) {
     auto before = items.size();
-    if (!ctx_->queue.take_until(before + (want - have), items, deadline)) {
-      break; // the window closed
+    if (!ctx_->queue.take_until(before + (want - have), items, deadline,
+                                [this] { return stop_.load(std::memory_order_acquire); })) {
+      break; // the window closed, or the lane stops
     }
     have += of_topic(before);
   }

@@ -70,11 +70,14 @@ public:
   }
 
   /// Moves ready messages into `out` until it holds `max` (as take()),
-  /// waiting for one until `deadline` at most; returns false when none came
-  /// (a batch handler's window closed).
-  bool take_until(std::size_t max, work_batch& out, clock::time_point deadline) {
+  /// waiting for one until `deadline` at most, or until `stop()` returns
+  /// true (wake_all() makes it look); returns false when none came (a batch
+  /// handler's window closed, or the lane stops).
+  template <class Stop>
+  bool take_until(std::size_t max, work_batch& out, clock::time_point deadline, Stop stop) {
     std::unique_lock<std::mutex> guard{mutex_};
-    if (!readable_.wait_until(guard, deadline, [&] { return ready_items_ > 0; })) {
+    readable_.wait_until(guard, deadline, [&] { return ready_items_ > 0 || stop(); });
+    if (ready_items_ == 0) {
       return false;
     }
     take_locked(max, out);

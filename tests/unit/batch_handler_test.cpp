@@ -106,6 +106,24 @@ BOOST_AUTO_TEST_CASE(the_window_gathers_full_batches) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_stop_does_not_wait_for_a_batch_window) {
+  // A lane gathering a batch in a 30 s window when the engine stops: the
+  // stop returns within the drain, not when the window closes, and what the
+  // lane held never ran (it goes back unsettled, for the next delivery).
+  engine_harness h;
+  h.cfg.engine.workers = 1;
+  batch_log log;
+  acks_and_logs(h, log, batch_limits{100, 30000ms});
+  h.publish_many(3);
+  h.start();
+  std::this_thread::sleep_for(300ms); // the lane took the 3 and waits for more
+  auto t0 = std::chrono::steady_clock::now();
+  auto m = h.finish();
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 10s));
+  BOOST_TEST(log.calls.empty());
+  BOOST_TEST(m.acked == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(a_unit_past_one_batch_is_topped_up_to_whole_batches) {
   // After a first call the lane knows the handler's cost and takes units
   // larger than one batch. A unit of 7 then waits in its window for 3 more
