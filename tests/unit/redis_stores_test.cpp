@@ -78,6 +78,14 @@ redis_settings settings_for(const redis_server& server,
   return s;
 }
 
+// The settings of settings_for(server), connecting through `proxy`.
+redis_settings settings_through(const reply_dropping_proxy& proxy,
+                                const redis_server& server) {
+  auto s = settings_for(server);
+  s.port = proxy.port();
+  return s;
+}
+
 std::vector<std::string> all_keys(redis_connection& admin) {
   auto reply = run(admin, {"KEYS", "*"});
   std::vector<std::string> out;
@@ -606,9 +614,7 @@ BOOST_AUTO_TEST_CASE(an_outage_answers_unavailable_quickly_and_heals) {
 BOOST_AUTO_TEST_CASE(a_claim_or_complete_whose_reply_was_lost_is_still_applied) {
   redis_server server;
   reply_dropping_proxy proxy{server.port()};
-  auto through_proxy = settings_for(server);
-  through_proxy.port = proxy.port();
-  redis_idempotency_store s{through_proxy};
+  redis_idempotency_store s{settings_through(proxy, server)};
   redis_idempotency_store direct{settings_for(server)};
   auto warm = claim_one(s, "warm-up"); // connected, and complete's script loaded
   BOOST_REQUIRE(complete_one(s, "warm-up", warm.token) == fence_result::applied);
@@ -640,9 +646,7 @@ BOOST_AUTO_TEST_CASE(a_take_over_whose_reply_was_lost_is_still_applied) {
   // its own new claim there and answers fresh, not in flight.
   redis_server server;
   reply_dropping_proxy proxy{server.port()};
-  auto through_proxy = settings_for(server);
-  through_proxy.port = proxy.port();
-  redis_idempotency_store s{through_proxy};
+  redis_idempotency_store s{settings_through(proxy, server)};
   redis_idempotency_store other{settings_for(server)};
   BOOST_REQUIRE(claim_one(s, "warm-up").status == state::fresh); // connected
   // Its own earlier claim goes through the take-over script: loaded now.
@@ -710,9 +714,7 @@ BOOST_AUTO_TEST_CASE(claims_whose_every_reply_was_lost_are_released_when_redis_a
   // everywhere; the store releases them with its next call instead.
   redis_server server;
   reply_dropping_proxy proxy{server.port()};
-  auto through_proxy = settings_for(server);
-  through_proxy.port = proxy.port();
-  redis_idempotency_store s{through_proxy};
+  redis_idempotency_store s{settings_through(proxy, server)};
   redis_idempotency_store direct{settings_for(server)};
   BOOST_REQUIRE(claim_one(s, "warm-up").status == state::fresh);
 
