@@ -68,6 +68,20 @@ void work_queue::make_ready_locked(key_state& k) {
   ready_items_ += k.items.size();
 }
 
+bool work_queue::take_ready(std::unique_lock<std::mutex>& guard, std::size_t max,
+                            work_batch& out) {
+  if (ready_items_ == 0) {
+    return false;
+  }
+  take_locked(max, out);
+  bool signal = room_signal_due_locked();
+  guard.unlock();
+  if (signal && on_room_) {
+    on_room_();
+  }
+  return true;
+}
+
 void work_queue::take_locked(std::size_t max, work_batch& out) {
   if (mode_ == ordering_mode::unordered) {
     take_unordered_locked(max, out);

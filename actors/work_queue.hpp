@@ -57,16 +57,7 @@ public:
   template <class Stop> bool take(std::size_t max, work_batch& out, Stop stop) {
     std::unique_lock<std::mutex> guard{mutex_};
     readable_.wait(guard, [&] { return ready_items_ > 0 || stop(); });
-    if (ready_items_ == 0) {
-      return false;
-    }
-    take_locked(max, out);
-    bool signal = room_signal_due_locked();
-    guard.unlock();
-    if (signal && on_room_) {
-      on_room_();
-    }
-    return true;
+    return take_ready(guard, max, out);
   }
 
   /// Moves ready messages into `out` until it holds `max` (as take()),
@@ -77,16 +68,7 @@ public:
   bool take_until(std::size_t max, work_batch& out, clock::time_point deadline, Stop stop) {
     std::unique_lock<std::mutex> guard{mutex_};
     readable_.wait_until(guard, deadline, [&] { return ready_items_ > 0 || stop(); });
-    if (ready_items_ == 0) {
-      return false;
-    }
-    take_locked(max, out);
-    bool signal = room_signal_due_locked();
-    guard.unlock();
-    if (signal && on_room_) {
-      on_room_();
-    }
-    return true;
+    return take_ready(guard, max, out);
   }
 
   /// Puts messages taken but never started back at the front, in order, and
@@ -176,6 +158,9 @@ private:
   void remove_keyed_locked(const std::function<bool(const work_item&)>& pred,
                            work_batch& out);
   void take_locked(std::size_t max, work_batch& out);
+  /// After a wait: moves up to `max` ready messages into `out`, unlocks
+  /// `guard` and signals room when due. Returns false when none was ready.
+  bool take_ready(std::unique_lock<std::mutex>& guard, std::size_t max, work_batch& out);
   void take_unordered_locked(std::size_t max, work_batch& out);
   void take_keyed_locked(std::size_t max, work_batch& out);
   void finish_locked(const std::string& key, std::uint32_t count);

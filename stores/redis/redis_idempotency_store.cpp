@@ -183,18 +183,39 @@ std::string redis_idempotency_store::redis_key(std::string_view key) const {
   return key_prefix_ + std::string{key};
 }
 
-std::string redis_idempotency_store::claim_value(fencing_token token) const {
-  return instance_ + "-" + decimal(token);
+std::string_view redis_idempotency_store::claim_value(fencing_token token,
+                                                      claim_value_buffer& buf) const {
+  auto end = std::copy(instance_.begin(), instance_.end(), buf.begin());
+  *end++ = '-';
+  end = std::to_chars(end, buf.data() + buf.size(), token).ptr;
+  return {buf.data(), static_cast<std::size_t>(end - buf.data())};
 }
+
+std::string redis_idempotency_store::claim_value(fencing_token token) const {
+  claim_value_buffer buf;
+  return std::string{claim_value(token, buf)};
+}
+
+namespace {
+
+// `<prefix><instance>-<group>`: the name of a group's lease or done bitmap.
+std::string group_key(const std::string& prefix, std::string_view instance,
+                      std::uint64_t group) {
+  std::string key = prefix;
+  key.append(instance).append(1, '-').append(decimal(group));
+  return key;
+}
+
+} // namespace
 
 std::string redis_idempotency_store::lease_key(std::string_view instance,
                                                std::uint64_t group) const {
-  return lease_prefix_ + std::string{instance} + "-" + decimal(group);
+  return group_key(lease_prefix_, instance, group);
 }
 
 std::string redis_idempotency_store::done_key(std::string_view instance,
                                               std::uint64_t group) const {
-  return done_prefix_ + std::string{instance} + "-" + decimal(group);
+  return group_key(done_prefix_, instance, group);
 }
 
 std::string redis_idempotency_store::lease_key_of(fencing_token token) const {
@@ -243,16 +264,16 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
   const std::string key_ms = ms_arg(ttl + result_ttl_);
   redis_pipeline commands;
   std::string name;
-  std::vector<std::string> values(keys.size());
+  claim_value_buffer value;
   for (std::size_t g = 0; g < groups; ++g) {
     commands.add({"PSETEX", lease_key(instance_, first_group + g), lease_ms, "1"});
   }
   for (std::size_t i = 0; i < keys.size(); ++i) {
     out[i].token = ((first_group + i / group_capacity) << index_bits) | (i % group_capacity);
-    values[i] = claim_value(out[i].token);
     name.assign(key_prefix_);
     name.append(keys[i]);
-    commands.add({"SET", name, values[i], "NX", "PX", key_ms, "GET"});
+    // The pipeline encodes its arguments as they are added: one buffer serves.
+    commands.add({"SET", name, claim_value(out[i].token, value), "NX", "PX", key_ms, "GET"});
   }
   auto r = connection_.send(commands);
   if (!r) {
@@ -276,18 +297,18 @@ redis_idempotency_store::claim(const std::vector<std::string_view>& keys,
     }
     return out;
   }
-  read_claim_replies(keys, values, first_group, groups, r, ttl, out);
+  read_claim_replies(keys, first_group, groups, r, ttl, out);
   return out;
 }
 
 void redis_idempotency_store::read_claim_replies(const std::vector<std::string_view>& keys,
-                                                 const std::vector<std::string>& values,
                                                  std::uint64_t first_group,
                                                  std::size_t groups,
                                                  const redis_replies& r,
                                                  std::chrono::milliseconds ttl,
                                                  std::vector<claim_result>& out) {
-  std::vector<std::size_t> contested;
+  std::vector<contested_claim> contested;
+  claim_value_buffer offered;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const redisReply* lease = r.replies[i / group_capacity].get();
     const redisReply* e = r.replies[groups + i].get();
@@ -309,38 +330,40 @@ void redis_idempotency_store::read_claim_replies(const std::vector<std::string_v
                                       : std::string_view{};
     // A key already holding the value offered for it was set by this very
     // call, repeated by the connection after its first reply was lost.
-    if (e->type == REDIS_REPLY_STRING && held == values[i]) {
+    if (e->type == REDIS_REPLY_STRING && held == claim_value(c.token, offered)) {
       c.status = claim_result::state::fresh;
       continue;
     }
     c.token = 0;
-    auto holder = parse_holder(held);
+    if (e->type != REDIS_REPLY_STRING) {
+      c.status = claim_result::state::unavailable;
+      continue;
+    }
     if (auto result = done_result(held)) {
       c.status = claim_result::state::done;
       c.result.assign(result->data(), result->size());
-    } else if (e->type != REDIS_REPLY_STRING) {
-      c.status = claim_result::state::unavailable;
-    } else if (holder && holder->instance == instance_ &&
-               (holder->token >> index_bits) >= first_group &&
-               (holder->token >> index_bits) < first_group + groups) {
-      c.status = claim_result::state::in_flight; // repeated in this batch
-    } else if (holder) {
-      c.status = claim_result::state::in_flight; // until take_over says more
-      contested.push_back(i);
-    } else {
-      c.status = claim_result::state::in_flight; // a value of another kind
+      continue;
+    }
+    // In flight: repeated in this batch, held by a value of another kind,
+    // or held by another claim until take_over says more.
+    c.status = claim_result::state::in_flight;
+    auto holder = parse_holder(held);
+    const bool this_call = holder && holder->instance == instance_ &&
+                           (holder->token >> index_bits) >= first_group &&
+                           (holder->token >> index_bits) < first_group + groups;
+    if (holder && !this_call) {
+      contested.push_back({i, held, *holder});
     }
   }
   // One script call per group's worth of them.
   for (std::size_t from = 0; from < contested.size(); from += group_capacity) {
     auto to = std::min(contested.size(), from + group_capacity);
-    take_over(keys, {contested.begin() + from, contested.begin() + to}, r, groups, ttl, out);
+    take_over(keys, {contested.begin() + from, contested.begin() + to}, ttl, out);
   }
 }
 
 void redis_idempotency_store::take_over(const std::vector<std::string_view>& keys,
-                                        const std::vector<std::size_t>& contested,
-                                        const redis_replies& claimed, std::size_t groups,
+                                        const std::vector<contested_claim>& contested,
                                         std::chrono::milliseconds ttl,
                                         std::vector<claim_result>& out) {
   // A key held by another claim: done if that claim's bit is set, in flight
@@ -351,10 +374,7 @@ void redis_idempotency_store::take_over(const std::vector<std::string_view>& key
   std::vector<std::string> args{ms_arg(ttl + result_ttl_), ms_arg(ttl)};
   std::vector<fencing_token> tokens;
   for (std::size_t n = 0; n < contested.size(); ++n) {
-    std::size_t i = contested[n];
-    const redisReply* e = claimed.replies[groups + i].get();
-    std::string_view held{e->str, e->len};
-    auto h = *parse_holder(held);
+    const auto& [i, held, h] = contested[n];
     script_keys.push_back(redis_key(keys[i]));
     script_keys.push_back(lease_key(h.instance, h.token >> index_bits));
     script_keys.push_back(done_key(h.instance, h.token >> index_bits));
@@ -369,16 +389,16 @@ void redis_idempotency_store::take_over(const std::vector<std::string_view>& key
     log_server_failure("take over", r);
     if (r.status.failure == failure_class::transient) {
       for (std::size_t n = 0; n < tokens.size(); ++n) {
-        remember_orphan(keys[contested[n]], tokens[n]);
+        remember_orphan(keys[contested[n].index], tokens[n]);
       }
     }
     for (std::size_t n = 0; n < tokens.size(); ++n) {
-      out[contested[n]] = claim_result{};
+      out[contested[n].index] = claim_result{};
     }
     return;
   }
   for (std::size_t n = 0; n < tokens.size(); ++n) {
-    claim_result& c = out[contested[n]];
+    claim_result& c = out[contested[n].index];
     switch (reply->element[n]->integer) {
     case 0:
       c.status = claim_result::state::fresh;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -127,20 +128,27 @@ private:
   };
   /// Returns the claim `value` names, if it is one in this layout.
   static std::optional<holder> parse_holder(std::string_view value);
+  /// A key of a claim call held by another claim: its place in the call,
+  /// the value found (a view into the claim's replies) and who holds it.
+  struct contested_claim {
+    std::size_t index = 0;
+    std::string_view held;
+    holder by;
+  };
+  /// Room for a claim value: 16 hex digits, '-', up to 20 digits.
+  using claim_value_buffer = std::array<char, 40>;
 
   /// Reads the replies of a claim's pipeline into `out`; keys held by other
   /// claims go to `take_over`.
   void read_claim_replies(const std::vector<std::string_view>& keys,
-                          const std::vector<std::string>& values,
                           std::uint64_t first_group, std::size_t groups,
                           const redis_replies& r, std::chrono::milliseconds ttl,
                           std::vector<claim_result>& out);
   /// Decides the keys at `contested` (held by other claims, at most a
   /// group's worth) in one script.
   void take_over(const std::vector<std::string_view>& keys,
-                 const std::vector<std::size_t>& contested, const redis_replies& claimed,
-                 std::size_t groups, std::chrono::milliseconds ttl,
-                 std::vector<claim_result>& out);
+                 const std::vector<contested_claim>& contested,
+                 std::chrono::milliseconds ttl, std::vector<claim_result>& out);
   /// Answers the completions at `expired` from their done bits.
   void read_done_bits(const std::vector<done_mark>& batch,
                       const std::vector<std::size_t>& expired,
@@ -158,7 +166,10 @@ private:
   /// Reserves `n` consecutive group numbers and returns the first.
   std::uint64_t next_groups(std::size_t n);
 
-  /// Returns the value a key holds while `token` of this store claims it.
+  /// Returns the value a key holds while `token` of this store claims it,
+  /// written into `buf`.
+  std::string_view claim_value(fencing_token token, claim_value_buffer& buf) const;
+  /// The same, as a string.
   std::string claim_value(fencing_token token) const;
   std::string lease_key(std::string_view instance, std::uint64_t group) const;
   std::string done_key(std::string_view instance, std::uint64_t group) const;
